@@ -1,0 +1,139 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace Pipeline.Inference.Models;
+
+/// <summary>
+/// Reads and writes llama2.c checkpoints: the legacy (v0) layout, a header of seven int32
+/// (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size
+/// means an unshared classifier follows) then the float32 tensors in run.c's order; and the
+/// versioned v1 layout ("ak42" magic, version 1, a 256-byte header, fp32 tensors in export.py's order).
+/// </summary>
+public static class Llama2Checkpoint
+{
+    private const int LegacyHeaderBytes = 7 * sizeof(int);
+    private const uint VersionedMagic = 0x616b3432; // "ak42"
+    private const int VersionedHeaderBytes = 256;
+
+    public static LlamaWeights Read(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new FileNotFoundException($"cannot read checkpoint '{path}': {e.Message}", path, e);
+        }
+        return Parse(bytes, path);
+    }
+
+    public static LlamaWeights Parse(ReadOnlySpan<byte> bytes, string nameForErrors = "checkpoint")
+    {
+        if (bytes.Length < LegacyHeaderBytes)
+            throw new InvalidDataException($"{nameForErrors}: {bytes.Length} bytes is too short for a llama2.c header");
+        return BinaryPrimitives.ReadUInt32LittleEndian(bytes) == VersionedMagic
+            ? ParseVersioned(bytes, nameForErrors)
+            : ParseLegacy(bytes, nameForErrors);
+    }
+
+    private static LlamaWeights ParseLegacy(ReadOnlySpan<byte> bytes, string name)
+    {
+        var header = MemoryMarshal.Cast<byte, int>(bytes[..LegacyHeaderBytes]);
+        bool shared = header[5] > 0;
+        var config = new LlamaConfig(header[0], header[1], header[2], header[3], header[4], Math.Abs(header[5]), header[6], shared);
+        config.Validate();
+        var reader = new FloatReader(bytes[LegacyHeaderBytes..], name);
+        int layers = config.Layers, dim = config.Dim, kv = config.KvDim, hidden = config.HiddenDim;
+        var embedding = reader.Take((long)config.VocabSize * dim);
+        var rmsAtt = reader.Take((long)layers * dim);
+        var wq = reader.Take((long)layers * dim * dim);
+        var wk = reader.Take((long)layers * kv * dim);
+        var wv = reader.Take((long)layers * kv * dim);
+        var wo = reader.Take((long)layers * dim * dim);
+        var rmsFfn = reader.Take((long)layers * dim);
+        var w1 = reader.Take((long)layers * hidden * dim);
+        var w2 = reader.Take((long)layers * dim * hidden);
+        var w3 = reader.Take((long)layers * hidden * dim);
+        var rmsFinal = reader.Take(dim);
+        reader.Skip((long)config.SeqLen * config.HeadDim); // the legacy freq_cis_real and freq_cis_imag tables
+        var classifier = shared ? embedding : reader.Take((long)config.VocabSize * dim);
+        reader.ExpectEnd();
+        return new LlamaWeights
+        {
+            Config = config, TokenEmbedding = embedding, RmsAttention = rmsAtt, Wq = wq, Wk = wk, Wv = wv, Wo = wo,
+            RmsFfn = rmsFfn, W1 = w1, W2 = w2, W3 = w3, RmsFinal = rmsFinal, Classifier = classifier,
+        };
+    }
+
+    private static LlamaWeights ParseVersioned(ReadOnlySpan<byte> bytes, string name)
+    {
+        if (bytes.Length < VersionedHeaderBytes)
+            throw new InvalidDataException($"{name}: too short for a versioned llama2.c header");
+        int version = BinaryPrimitives.ReadInt32LittleEndian(bytes[4..]);
+        if (version != 1)
+            throw new InvalidDataException($"{name}: llama2.c checkpoint version {version} is not supported (only fp32 version 1 and the legacy format)");
+        var p = MemoryMarshal.Cast<byte, int>(bytes.Slice(8, 7 * sizeof(int)));
+        bool shared = bytes[8 + 7 * sizeof(int)] != 0;
+        var config = new LlamaConfig(p[0], p[1], p[2], p[3], p[4], p[5], p[6], shared);
+        config.Validate();
+        var reader = new FloatReader(bytes[VersionedHeaderBytes..], name);
+        int layers = config.Layers, dim = config.Dim, kv = config.KvDim, hidden = config.HiddenDim;
+        // export.py's legacy_export v1 order: norms first, then embedding, then per-kind stacks.
+        var rmsAtt = reader.Take((long)layers * dim);
+        var rmsFfn = reader.Take((long)layers * dim);
+        var rmsFinal = reader.Take(dim);
+        var embedding = reader.Take((long)config.VocabSize * dim);
+        var wq = reader.Take((long)layers * dim * dim);
+        var wk = reader.Take((long)layers * kv * dim);
+        var wv = reader.Take((long)layers * kv * dim);
+        var wo = reader.Take((long)layers * dim * dim);
+        var w1 = reader.Take((long)layers * hidden * dim);
+        var w2 = reader.Take((long)layers * dim * hidden);
+        var w3 = reader.Take((long)layers * hidden * dim);
+        var classifier = shared ? embedding : reader.Take((long)config.VocabSize * dim);
+        reader.ExpectEnd();
+        return new LlamaWeights
+        {
+            Config = config, TokenEmbedding = embedding, RmsAttention = rmsAtt, Wq = wq, Wk = wk, Wv = wv, Wo = wo,
+            RmsFfn = rmsFfn, W1 = w1, W2 = w2, W3 = w3, RmsFinal = rmsFinal, Classifier = classifier,
+        };
+    }
+
+    /// <summary>Writes weights in the legacy layout that run.c reads.</summary>
+    public static void WriteLegacy(LlamaWeights w, Stream output)
+    {
+        var c = w.Config;
+        Span<int> header = [c.Dim, c.HiddenDim, c.Layers, c.Heads, c.KvHeads, c.SharedClassifier ? c.VocabSize : -c.VocabSize, c.SeqLen];
+        output.Write(MemoryMarshal.AsBytes(header));
+        foreach (var t in new[] { w.TokenEmbedding, w.RmsAttention, w.Wq, w.Wk, w.Wv, w.Wo, w.RmsFfn, w.W1, w.W2, w.W3, w.RmsFinal })
+            output.Write(MemoryMarshal.AsBytes(t.AsSpan()));
+        output.Write(new byte[(long)c.SeqLen * c.HeadDim * sizeof(float)]);
+        if (!c.SharedClassifier) output.Write(MemoryMarshal.AsBytes(w.Classifier.AsSpan()));
+    }
+
+    private ref struct FloatReader(ReadOnlySpan<byte> bytes, string name)
+    {
+        private ReadOnlySpan<byte> _rest = bytes;
+
+        public float[] Take(long count)
+        {
+            long need = count * sizeof(float);
+            if (need > _rest.Length)
+                throw new InvalidDataException($"{name}: truncated; the header promises more weights than the file holds");
+            var result = MemoryMarshal.Cast<byte, float>(_rest[..(int)need]).ToArray();
+            _rest = _rest[(int)need..];
+            return result;
+        }
+
+        public void Skip(long count)
+        {
+            long need = Math.Min(count * sizeof(float), _rest.Length);
+            _rest = _rest[(int)need..];
+        }
+
+        public readonly void ExpectEnd()
+        {
+            if (_rest.Length != 0 && _rest.Length % sizeof(float) != 0)
+                throw new InvalidDataException($"{name}: {_rest.Length} trailing bytes after the weights");
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using Pipeline.Inference.Models;
+
+namespace Pipeline.Inference.Runtime;
+
+/// <summary>
+/// One sequence's keys and values for every layer, laid out [kv_heads, capacity, head_dim] per
+/// layer so that appending a position writes in place. Owned by exactly one actor at a time and
+/// handed on by message; growth doubles up to the model's context length.
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    private readonly LlamaConfig _config;
+    private readonly KvMemoryAccount? _account;
+    private float[][] _keys;
+    private float[][] _values;
+    private bool _disposed;
+
+    public KvCache(LlamaConfig config, KvMemoryAccount? account = null, int initialCapacity = 64)
+    {
+        _config = config;
+        _account = account;
+        Capacity = Math.Clamp(initialCapacity, 1, config.SeqLen);
+        _keys = Allocate(Capacity);
+        _values = Allocate(Capacity);
+        _account?.CacheOpened();
+        _account?.Add(Bytes);
+    }
+
+    /// <summary>Positions written so far.</summary>
+    public int Length { get; private set; }
+    public int Capacity { get; private set; }
+    public long Bytes => 2L * _config.Layers * _config.KvHeads * Capacity * _config.HeadDim * sizeof(float);
+    public bool IsDisposed => _disposed;
+
+    internal ReadOnlySpan<float> Keys(int layer, int head) => _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
+    internal ReadOnlySpan<float> Values(int layer, int head) => _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
+
+    /// <summary>
+    /// Appends <paramref name="count"/> positions taken from a present tensor
+    /// [batch, kv_heads, total, head_dim] at (row, start).
+    /// </summary>
+    internal void Append(ReadOnlySpan<float> presentKeys, ReadOnlySpan<float> presentValues, int layer, int row, int total, int start, int count, bool lastLayer)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCapacity(Length + count);
+        int hd = _config.HeadDim, heads = _config.KvHeads;
+        for (int h = 0; h < heads; h++)
+        {
+            int src = ((row * heads + h) * total + start) * hd;
+            int dst = (h * Capacity + Length) * hd;
+            presentKeys.Slice(src, count * hd).CopyTo(_keys[layer].AsSpan(dst));
+            presentValues.Slice(src, count * hd).CopyTo(_values[layer].AsSpan(dst));
+        }
+        if (lastLayer) Length += count;
+    }
+
+    private void EnsureCapacity(int needed)
+    {
+        if (needed > _config.SeqLen)
+            throw new InvalidOperationException($"sequence of {needed} positions exceeds the context length {_config.SeqLen}");
+        if (needed <= Capacity) return;
+        int capacity = Math.Min(_config.SeqLen, Math.Max(needed, Capacity * 2));
+        long before = Bytes;
+        _keys = Regrow(_keys, capacity);
+        _values = Regrow(_values, capacity);
+        Capacity = capacity;
+        _account?.Add(Bytes - before);
+    }
+
+    private float[][] Regrow(float[][] old, int capacity)
+    {
+        int hd = _config.HeadDim;
+        var grown = Allocate(capacity);
+        for (int l = 0; l < old.Length; l++)
+            for (int h = 0; h < _config.KvHeads; h++)
+                old[l].AsSpan(h * Capacity * hd, Length * hd).CopyTo(grown[l].AsSpan(h * capacity * hd));
+        return grown;
+    }
+
+    private float[][] Allocate(int capacity)
+    {
+        var layers = new float[_config.Layers][];
+        for (int l = 0; l < layers.Length; l++) layers[l] = new float[_config.KvHeads * capacity * _config.HeadDim];
+        return layers;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _account?.Remove(Bytes);
+        _account?.CacheClosed();
+        _keys = [];
+        _values = [];
+    }
+}

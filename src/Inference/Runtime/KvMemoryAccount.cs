@@ -1,0 +1,29 @@
+namespace Pipeline.Inference.Runtime;
+
+/// <summary>
+/// Counts the bytes held by live KV caches of one host, and the peak. Caches add on growth and
+/// subtract on dispose, so a host whose requests have all finished reads zero.
+/// </summary>
+public sealed class KvMemoryAccount
+{
+    private long _bytes;
+    private long _peak;
+    private long _caches;
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+    public long PeakBytes => Interlocked.Read(ref _peak);
+    public long LiveCaches => Interlocked.Read(ref _caches);
+
+    internal void Add(long bytes)
+    {
+        long now = Interlocked.Add(ref _bytes, bytes);
+        long peak;
+        while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak) { }
+    }
+
+    internal void Remove(long bytes) => Interlocked.Add(ref _bytes, -bytes);
+    internal void CacheOpened() => Interlocked.Increment(ref _caches);
+    internal void CacheClosed() => Interlocked.Decrement(ref _caches);
+
+    public void ResetPeak() => Interlocked.Exchange(ref _peak, Interlocked.Read(ref _bytes));
+}
