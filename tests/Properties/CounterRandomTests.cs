@@ -44,8 +44,8 @@ public sealed class CounterRandomTests
     {
         // The seed's low half is key word 0, the draw index's low half is counter word 0; pinned so
         // another implementation (or a GPU kernel) can replay a request's draws bit for bit.
-        const ulong seed = 0x299f31d0_a4093822UL;
-        const long drawIndex = unchecked((long)0x85a308d3_243f6a88UL & long.MaxValue);
+        var seed = 0x299f31d0_a4093822UL;
+        var drawIndex = unchecked((long)0x85a308d3_243f6a88UL) & long.MaxValue;
         var block = Philox4x32.Block(new((uint)drawIndex, (uint)(drawIndex >> 32), 0, 0), (uint)seed, (uint)(seed >> 32), 10);
         var word = ((ulong)block.X0 << 32) | block.X1;
 

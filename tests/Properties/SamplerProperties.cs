@@ -80,6 +80,20 @@ public sealed class SamplerProperties
     }
 
     [Fact]
+    public void Sample_WarmCallOverVocabularyOf32000_AllocatesNothing()
+    {
+        var logits = Enumerable.Range(0, 32000).Select(i => (float)Math.Sin(i)).ToArray();
+        int[] history = [1, 2, 3, 3];
+        var options = new SamplingOptions { Temperature = 0.8f, TopK = 40, TopP = 0.95f, MinP = 0.01f, RepetitionPenalty = 1.1f };
+        Sampler.Sample(logits, options, 42, 0, history); // warms the pools and the JIT
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 1; i <= 10; i++) Sampler.Sample(logits, options, 42, i, history);
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Sample_RepetitionPenalty_DividesPositiveAndMultipliesNegativeLogitsOncePerDistinctToken()
     {
         // Token 0: 2 / 2 = 1; token 1: 1.5 (not in history); token 2 has -1 * 2 = -2. Applying the penalty
