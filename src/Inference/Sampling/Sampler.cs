@@ -78,6 +78,10 @@ public static class Sampler
         var penalised = workspace.Logits;
         logits.CopyTo(penalised);
 
+        foreach (var id in history)
+            if ((uint)id >= (uint)penalised.Length)
+                throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {penalised.Length}.");
+
         if (penalty != 1f && !history.IsEmpty)
         {
             // Ids is free until ranking, so it doubles as the "already penalised" mark per token.
@@ -85,18 +89,10 @@ public static class Sampler
             penalisedAlready.Clear();
             foreach (var id in history)
             {
-                if ((uint)id >= (uint)penalised.Length)
-                    throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {penalised.Length}.");
                 if (penalisedAlready[id] != 0) continue;
                 penalisedAlready[id] = 1;
                 penalised[id] = penalised[id] > 0 ? penalised[id] / penalty : penalised[id] * penalty;
             }
-        }
-        else
-        {
-            foreach (var id in history)
-                if ((uint)id >= (uint)penalised.Length)
-                    throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {penalised.Length}.");
         }
 
         var argmax = 0;
