@@ -1,0 +1,210 @@
+using System.Buffers;
+
+namespace Pipeline.Inference.Sampling;
+
+/// <summary>
+/// Chooses the next token from a logit vector. Pure: the result depends only on the arguments, so a
+/// request replays exactly from its seed, and batching or thread placement cannot change it.
+/// </summary>
+public static class Sampler
+{
+    /// <summary>
+    /// The token for draw <paramref name="drawIndex"/> of a request seeded with <paramref name="seed"/>.
+    /// </summary>
+    /// <param name="logits">One score per token id, shape [vocabulary]. -infinity masks a token; NaN and +infinity are rejected.</param>
+    /// <param name="history">Token ids seen so far (prompt and output), for the repetition penalty; repeats are fine.</param>
+    /// <exception cref="InvalidRequestException">An option is out of range.</exception>
+    public static int Sample(ReadOnlySpan<float> logits, SamplingOptions options, ulong seed, long drawIndex, ReadOnlySpan<int> history)
+    {
+        // Order of the chain: penalty -> greedy shortcut -> temperature + softmax -> sort -> top-k ->
+        // top-p -> min-p -> inverse CDF. Greedy returns before the draw so it never depends on the seed.
+        CheckArguments(options);
+        ArgumentOutOfRangeException.ThrowIfNegative(drawIndex);
+        using var workspace = new Workspace(logits.Length);
+        var argmax = Penalise(logits, options.RepetitionPenalty, history, workspace);
+        if (options.IsGreedy) return argmax;
+
+        var keptCount = RankAndFilter(options, argmax, workspace);
+        var probabilities = workspace.Probabilities[..keptCount];
+        var ids = workspace.Ids[..keptCount];
+
+        // Inverse CDF over the kept tokens in rank order; scaling u by the kept mass renormalises for free.
+        var target = CounterRandom.NextDouble(seed, drawIndex) * Sum(probabilities);
+        var cumulative = 0.0;
+        var lastPossible = 0;
+        for (var rank = 0; rank < keptCount; rank++)
+        {
+            if (probabilities[rank] <= 0) continue;
+            cumulative += probabilities[rank];
+            lastPossible = rank;
+            if (target < cumulative) return ids[rank];
+        }
+        // Only reachable when rounding leaves the summed CDF a hair under target.
+        return ids[lastPossible];
+    }
+
+    /// <summary>
+    /// The distribution <see cref="Sample"/> draws from: kept ids in rank order (probability descending,
+    /// then id ascending) with renormalised probabilities. Allocates; meant for tests and diagnostics.
+    /// </summary>
+    internal static IReadOnlyList<(int Id, double P)> Distribution(ReadOnlySpan<float> logits, SamplingOptions options, ReadOnlySpan<int> history)
+    {
+        CheckArguments(options);
+        using var workspace = new Workspace(logits.Length);
+        var argmax = Penalise(logits, options.RepetitionPenalty, history, workspace);
+        if (options.IsGreedy) return [(argmax, 1.0)];
+
+        var keptCount = RankAndFilter(options, argmax, workspace);
+        var mass = Sum(workspace.Probabilities[..keptCount]);
+        var result = new (int Id, double P)[keptCount];
+        for (var rank = 0; rank < keptCount; rank++)
+            result[rank] = (workspace.Ids[rank], workspace.Probabilities[rank] / mass);
+        return result;
+    }
+
+    private static void CheckArguments(SamplingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+    }
+
+    /// <summary>
+    /// Copies the logits into the workspace with the repetition penalty applied once per distinct
+    /// history id, checks them, and returns the argmax (lowest id on ties).
+    /// </summary>
+    private static int Penalise(ReadOnlySpan<float> logits, float penalty, ReadOnlySpan<int> history, Workspace workspace)
+    {
+        if (logits.IsEmpty) throw new ArgumentException("logits must not be empty.", nameof(logits));
+        var penalised = workspace.Logits;
+        logits.CopyTo(penalised);
+
+        foreach (var id in history)
+            if ((uint)id >= (uint)penalised.Length)
+                throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {penalised.Length}.");
+
+        if (penalty != 1f && !history.IsEmpty)
+        {
+            // Ids is free until ranking, so it doubles as the "already penalised" mark per token.
+            var penalisedAlready = workspace.Ids;
+            penalisedAlready.Clear();
+            foreach (var id in history)
+            {
+                if (penalisedAlready[id] != 0) continue;
+                penalisedAlready[id] = 1;
+                penalised[id] = penalised[id] > 0 ? penalised[id] / penalty : penalised[id] * penalty;
+            }
+        }
+
+        var argmax = 0;
+        for (var id = 0; id < penalised.Length; id++)
+        {
+            var logit = penalised[id];
+            if (float.IsNaN(logit) || float.IsPositiveInfinity(logit))
+                throw new ArgumentException($"logit of token {id} is {logit}; logits must be finite or -infinity.", nameof(logits));
+            if (logit > penalised[argmax]) argmax = id;
+        }
+        if (float.IsNegativeInfinity(penalised[argmax]))
+            throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));
+        return argmax;
+    }
+
+    /// <summary>
+    /// Softmax at the options' temperature, then ranks tokens and applies top-k, top-p and min-p. Leaves
+    /// the kept tokens as a prefix of the workspace (ids and their unrenormalised probabilities) and
+    /// returns how many were kept (at least one).
+    /// </summary>
+    private static int RankAndFilter(SamplingOptions options, int argmax, Workspace workspace)
+    {
+        var logits = workspace.Logits;
+        var keys = workspace.Probabilities;
+        var ids = workspace.Ids;
+
+        // Softmax in double with the max subtracted, summed in id order.
+        double max = logits[argmax];
+        double temperature = options.Temperature;
+        var total = 0.0;
+        for (var id = 0; id < logits.Length; id++)
+        {
+            keys[id] = Math.Exp((logits[id] - max) / temperature);
+            total += keys[id];
+        }
+        for (var id = 0; id < logits.Length; id++)
+        {
+            keys[id] = -(keys[id] / total); // negated so an ascending sort ranks most likely first
+            ids[id] = id;
+        }
+
+        // The sort is not stable, so equal probabilities are put in id order afterwards: the rank
+        // order is then total and results never depend on the sort algorithm.
+        keys.Sort(ids);
+        for (var start = 0; start < keys.Length;)
+        {
+            var end = start + 1;
+            while (end < keys.Length && keys[end] == keys[start]) end++;
+            if (end - start > 1) ids[start..end].Sort();
+            start = end;
+        }
+        var probabilities = keys;
+        for (var rank = 0; rank < probabilities.Length; rank++) probabilities[rank] = -probabilities[rank];
+
+        var kept = options.TopK > 0 ? Math.Min(options.TopK, probabilities.Length) : probabilities.Length;
+
+        if (options.TopP < 1f)
+        {
+            // Mass is measured after top-k (as llama.cpp, vLLM and HF do): the prefix must reach
+            // top_p of what top-k left, not of the whole vocabulary.
+            var target = options.TopP * Sum(probabilities[..kept]);
+            var cumulative = 0.0;
+            var prefix = 0;
+            while (prefix < kept && (prefix == 0 || cumulative < target)) cumulative += probabilities[prefix++];
+            kept = prefix;
+        }
+
+        if (options.MinP > 0f)
+        {
+            // Probabilities are non-increasing in rank order, so the survivors are a prefix.
+            var threshold = options.MinP * probabilities[0];
+            while (kept > 1 && probabilities[kept - 1] < threshold) kept--;
+        }
+        return kept;
+    }
+
+    private static double Sum(ReadOnlySpan<double> values)
+    {
+        // A plain left-to-right sum: the same order everywhere, so boundaries are decided identically.
+        var sum = 0.0;
+        foreach (var value in values) sum += value;
+        return sum;
+    }
+
+    /// <summary>
+    /// Per-call scratch rented from the shared pools, so steady-state sampling does not allocate.
+    /// Each span has shape [vocabulary].
+    /// </summary>
+    private readonly struct Workspace : IDisposable
+    {
+        private readonly float[] _logits;        // penalised logits, by token id
+        private readonly double[] _probabilities; // softmax by id, then by rank once sorted
+        private readonly int[] _ids;              // history marks, then token ids by rank
+        private readonly int _count;
+
+        public Workspace(int vocabularyCount)
+        {
+            _count = vocabularyCount;
+            _logits = ArrayPool<float>.Shared.Rent(vocabularyCount);
+            _probabilities = ArrayPool<double>.Shared.Rent(vocabularyCount);
+            _ids = ArrayPool<int>.Shared.Rent(vocabularyCount);
+        }
+
+        public Span<float> Logits => _logits.AsSpan(0, _count);
+        public Span<double> Probabilities => _probabilities.AsSpan(0, _count);
+        public Span<int> Ids => _ids.AsSpan(0, _count);
+
+        public void Dispose()
+        {
+            ArrayPool<float>.Shared.Return(_logits);
+            ArrayPool<double>.Shared.Return(_probabilities);
+            ArrayPool<int>.Shared.Return(_ids);
+        }
+    }
+}
