@@ -54,6 +54,17 @@ public sealed class TokenizerReferenceTests
         Assert.Equal(record.Prompt + expected, Tokenizer.Decode([.. record.PromptIds, .. completionIds]));
     }
 
+    [Theory]
+    [MemberData(nameof(Prompts))]
+    public void BothEncoders_ReferencePromptWithBos_GiveLlama2cPromptIds(string prompt)
+    {
+        var record = ReadRecords().Single(r => r.Prompt == prompt);
+        var vocabulary = TokenVocabulary.Read(Path.Combine(RepoPaths.ModelDir, "tok512.bin"));
+
+        Assert.Equal(record.PromptIds, new Llama2cEncoder(vocabulary).Encode(prompt, addBos: true));
+        Assert.Equal(record.PromptIds, SentencePieceEncoder.Create(vocabulary).Encode(prompt, addBos: true));
+    }
+
     [Fact]
     public void Decode_PromptIdsStartingWithBos_GivesPromptBack()
     {

@@ -12,9 +12,10 @@ internal sealed class SentencePieceEncoder : ITextEncoder
 
     private SentencePieceEncoder(LlamaTokenizer tokenizer) => _tokenizer = tokenizer;
 
-    public static SentencePieceEncoder Create(TokenVocabulary vocabulary)
+    /// <param name="markWhitespace">See <see cref="SentencePieceModelWriter.Write"/>; false in production.</param>
+    public static SentencePieceEncoder Create(TokenVocabulary vocabulary, bool markWhitespace = false)
     {
-        using var model = new MemoryStream(SentencePieceModelWriter.Write(vocabulary));
+        using var model = new MemoryStream(SentencePieceModelWriter.Write(vocabulary, markWhitespace));
         return new SentencePieceEncoder(LlamaTokenizer.Create(model, addBeginOfSentence: false, addEndOfSentence: false));
     }
 

@@ -9,10 +9,16 @@ namespace Pipeline.Inference.Tokenization;
 /// </summary>
 internal static class SentencePieceModelWriter
 {
-    // SentencePiece's whitespace marker; llama2.c's export replaced it with ' '.
+    // SentencePiece's usual whitespace marker; llama2.c's export replaced it with ' '.
     private const char WhitespaceMarker = '\u2581';
 
-    public static byte[] Write(TokenVocabulary vocabulary)
+    /// <param name="vocabulary">The llama2.c pieces and scores.</param>
+    /// <param name="markWhitespace">
+    /// Spell spaces as SentencePiece usually does, '▁' in pieces with escape_whitespaces on. Off in
+    /// production: then a '▁' typed in the text is read as a space, where llama2.c byte-falls back.
+    /// Kept only so a test can show that divergence.
+    /// </param>
+    public static byte[] Write(TokenVocabulary vocabulary, bool markWhitespace = false)
     {
         var model = new SpModel
         {
@@ -32,24 +38,26 @@ internal static class SentencePieceModelWriter
             },
             // No normalization rules: llama2.c feeds the text through unchanged, except for the
             // dummy-prefix space; and it keeps repeated spaces, hence remove_extra_whitespaces off.
+            // Without whitespace escaping the pieces keep llama2.c's real spaces and the dummy
+            // prefix is a plain ' ', so no character of the input gets a second meaning.
             NormalizerSpec = new SpNormalizerSpec
             {
                 Name = "identity",
                 AddDummyPrefix = true,
                 RemoveExtraWhitespaces = false,
-                EscapeWhitespaces = true,
+                EscapeWhitespaces = markWhitespace,
             },
         };
 
         for (int id = 0; id < vocabulary.Count; id++)
         {
-            model.Pieces.Add(ToSentencePiece(vocabulary, id));
+            model.Pieces.Add(ToSentencePiece(vocabulary, id, markWhitespace));
         }
 
         return model.ToByteArray();
     }
 
-    private static SpModel.Types.SentencePiece ToSentencePiece(TokenVocabulary vocabulary, int id)
+    private static SpModel.Types.SentencePiece ToSentencePiece(TokenVocabulary vocabulary, int id, bool markWhitespace)
     {
         // llama2.c's export renamed <s> and </s> to "\n<s>\n" and "\n</s>\n"; SentencePiece knows
         // them by their usual names, and they only ever enter a sequence by id.
@@ -59,7 +67,7 @@ internal static class SentencePieceModelWriter
             TokenVocabulary.BosId => ("<s>", SpModel.Types.SentencePiece.Types.Kind.Control),
             TokenVocabulary.EosId => ("</s>", SpModel.Types.SentencePiece.Types.Kind.Control),
             _ when vocabulary.IsBytePiece(id) => (vocabulary.Piece(id), SpModel.Types.SentencePiece.Types.Kind.Byte),
-            _ => (vocabulary.Piece(id).Replace(' ', WhitespaceMarker), SpModel.Types.SentencePiece.Types.Kind.Normal),
+            _ => (markWhitespace ? vocabulary.Piece(id).Replace(' ', WhitespaceMarker) : vocabulary.Piece(id), SpModel.Types.SentencePiece.Types.Kind.Normal),
         };
         return new SpModel.Types.SentencePiece { Piece = text, Score = vocabulary.Score(id), Type = kind };
     }

@@ -27,9 +27,9 @@ public sealed class Tokenizer
     public static Tokenizer Load(string tok512Path)
     {
         var vocabulary = TokenVocabulary.Read(tok512Path);
-        // The own port of llama2.c, not ML.Tokenizers: SentencePiece reads '▁' (U+2581) in the input
-        // as a space, llama2.c as a character of its own (see docs/tokenizer.md and the tests).
-        return new Tokenizer(vocabulary, new Llama2cEncoder(vocabulary));
+        // ML.Tokenizers' SentencePiece BPE, checked id-for-id against Llama2cEncoder (the port of
+        // run.c) by the reference and property tests.
+        return new Tokenizer(vocabulary, SentencePieceEncoder.Create(vocabulary));
     }
 
     /// <summary>
