@@ -1,15 +1,25 @@
 namespace Pipeline.Integration;
 
-/// <summary>Finds the repository's files from the test binaries, wherever the clone lives.</summary>
-internal static class RepoPaths
+/// <summary>Finds files of the repository from the test's output folder.</summary>
+public static class RepoPaths
 {
-    public static string Root { get; } = FindRoot();
+    private static readonly Lazy<string> RootLazy = new(FindRoot);
+
+    /// <summary>The folder holding Pipeline.sln, found by walking up from the test binaries.</summary>
+    public static string Root => RootLazy.Value;
+
     public static string ModelDir => Path.Combine(Root, "models", "stories260k");
 
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("cannot find Pipeline.sln above " + AppContext.BaseDirectory);
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"No Pipeline.sln above {AppContext.BaseDirectory}.");
     }
 }

@@ -1,0 +1,69 @@
+using System.Text;
+
+namespace Pipeline.Inference.Tokenization;
+
+/// <summary>
+/// The llama2.c tokenizer of a model: text to token ids exactly as llama2.c's encode() gives
+/// them, and ids back to text as its decode() does. Immutable; safe to share between threads.
+/// </summary>
+public sealed class Tokenizer
+{
+    private readonly TokenVocabulary _vocabulary;
+    private readonly ITextEncoder _encoder;
+
+    private Tokenizer(TokenVocabulary vocabulary, ITextEncoder encoder)
+    {
+        _vocabulary = vocabulary;
+        _encoder = encoder;
+    }
+
+    public int VocabSize => _vocabulary.Count;
+
+    public int BosId => TokenVocabulary.BosId;
+
+    public int EosId => TokenVocabulary.EosId;
+
+    /// <summary>Reads a llama2.c tokenizer file such as models/stories260k/tok512.bin.</summary>
+    public static Tokenizer Load(string tok512Path)
+    {
+        var vocabulary = TokenVocabulary.Read(tok512Path);
+        // ML.Tokenizers' SentencePiece BPE, checked id-for-id against Llama2cEncoder (the port of
+        // run.c) by the reference and property tests.
+        return new Tokenizer(vocabulary, SentencePieceEncoder.Create(vocabulary));
+    }
+
+    /// <summary>
+    /// Encodes as llama2.c's encode(text, bos, eos: 0): a dummy-prefix space before non-empty text,
+    /// byte fallback for characters without a piece, then BPE merges by score.
+    /// </summary>
+    public IReadOnlyList<int> Encode(string text, bool addBos)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return _encoder.Encode(text, addBos);
+    }
+
+    /// <summary>
+    /// Decodes ids as produced by generation, possibly starting with BOS. Control tokens (unk, BOS,
+    /// EOS) give no text; the piece right after BOS loses its leading space; bytes of an
+    /// unfinished character at the end come out as U+FFFD.
+    /// </summary>
+    public string Decode(IReadOnlyList<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var bytes = new List<byte>(ids.Count * 4);
+        int previousId = TokenVocabulary.NoPreviousId;
+        foreach (int id in ids)
+        {
+            bytes.AddRange(_vocabulary.DecodedBytes(previousId, id));
+            previousId = id;
+        }
+
+        return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+    }
+
+    /// <summary>
+    /// A decoder for ids that follow <paramref name="previousTokenId"/>: for a completion, the last
+    /// prompt id (BOS for an empty prompt), so that llama2.c's leading-space rule applies.
+    /// </summary>
+    public StreamingDecoder CreateStreamingDecoder(int previousTokenId) => new(_vocabulary, previousTokenId);
+}

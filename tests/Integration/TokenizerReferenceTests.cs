@@ -1,0 +1,136 @@
+using System.Text.Json;
+using Pipeline.Inference.Tokenization;
+
+namespace Pipeline.Integration;
+
+/// <summary>Checks the tokenizer against the outputs llama2.c's run.c stored in reference/greedy.jsonl.</summary>
+public sealed class TokenizerReferenceTests
+{
+    // The model's BOS piece as llama2.c's tok512.bin spells it; see the completion test below.
+    private const string BosPieceText = "\n<s>\n";
+
+    private static readonly Tokenizer Tokenizer = Tokenizer.Load(Path.Combine(RepoPaths.ModelDir, "tok512.bin"));
+
+    public static TheoryData<string> Prompts()
+    {
+        var data = new TheoryData<string>();
+        foreach (var record in ReadRecords())
+        {
+            data.Add(record.Prompt);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Prompts))]
+    public void Encode_ReferencePromptWithBos_GivesLlama2cPromptIds(string prompt)
+    {
+        var record = ReadRecords().Single(r => r.Prompt == prompt);
+
+        Assert.Equal(record.PromptIds, Tokenizer.Encode(prompt, addBos: true));
+    }
+
+    [Theory]
+    [MemberData(nameof(Prompts))]
+    public void Decode_ReferenceGreedyIdsAfterPrompt_GivesCompletionText(string prompt)
+    {
+        var record = ReadRecords().Single(r => r.Prompt == prompt);
+        var ids = record.GreedyIds;
+        bool endsWithBos = ids[^1] == Tokenizer.BosId;
+        var completionIds = endsWithBos ? ids[..^1] : ids;
+
+        // The reference text of a story that ended with BOS also carries BOS's piece text: the
+        // generator decoded it. Generation stops before BOS, and control ids decode to nothing.
+        string expected = endsWithBos ? record.CompletionText[..^BosPieceText.Length] : record.CompletionText;
+        if (endsWithBos)
+        {
+            Assert.EndsWith(BosPieceText, record.CompletionText, StringComparison.Ordinal);
+        }
+
+        var decoder = Tokenizer.CreateStreamingDecoder(record.PromptIds[^1]);
+        string streamed = string.Concat(completionIds.Select(decoder.Push)) + decoder.Flush();
+        Assert.Equal(expected, streamed);
+        Assert.Equal(record.Prompt + expected, Tokenizer.Decode([.. record.PromptIds, .. completionIds]));
+    }
+
+    [Theory]
+    [MemberData(nameof(Prompts))]
+    public void BothEncoders_ReferencePromptWithBos_GiveLlama2cPromptIds(string prompt)
+    {
+        var record = ReadRecords().Single(r => r.Prompt == prompt);
+        var vocabulary = TokenVocabulary.Read(Path.Combine(RepoPaths.ModelDir, "tok512.bin"));
+
+        Assert.Equal(record.PromptIds, new Llama2cEncoder(vocabulary).Encode(prompt, addBos: true));
+        Assert.Equal(record.PromptIds, SentencePieceEncoder.Create(vocabulary).Encode(prompt, addBos: true));
+    }
+
+    [Fact]
+    public void Decode_PromptIdsStartingWithBos_GivesPromptBack()
+    {
+        foreach (var record in ReadRecords())
+        {
+            Assert.Equal(record.Prompt, Tokenizer.Decode(record.PromptIds));
+        }
+    }
+
+    [Fact]
+    public void Encode_EmptyTextWithBos_GivesOnlyBos()
+    {
+        Assert.Equal([Tokenizer.BosId], Tokenizer.Encode("", addBos: true));
+        Assert.Empty(Tokenizer.Encode("", addBos: false));
+    }
+
+    [Fact]
+    public void Load_Tok512_HasLlama2cVocabularyAndSpecialIds()
+    {
+        Assert.Equal(512, Tokenizer.VocabSize);
+        Assert.Equal(1, Tokenizer.BosId);
+        Assert.Equal(2, Tokenizer.EosId);
+    }
+
+    [Fact]
+    public void StreamingDecoder_CharacterSplitOverByteTokens_EmitsItOnceComplete()
+    {
+        // '€' has a piece, '😀' does not: it falls back to its four UTF-8 bytes.
+        var ids = Tokenizer.Encode("a😀", addBos: true);
+        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId);
+        var deltas = ids.Skip(1).Select(decoder.Push).ToList();
+
+        Assert.Equal(["a", "", "", "", "😀"], deltas);
+        Assert.Equal("", decoder.Flush());
+    }
+
+    [Fact]
+    public void StreamingDecoder_FlushInsideCharacter_EmitsReplacementCharacter()
+    {
+        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId);
+        Assert.Equal("", decoder.Push(0xF0 + 3));
+        Assert.Equal("", decoder.Push(0x9F + 3));
+
+        Assert.Equal("\uFFFD", decoder.Flush());
+    }
+
+    [Fact]
+    public void Decode_ControlTokens_GiveNoText()
+    {
+        Assert.Equal("", Tokenizer.Decode([0, 1, 2]));
+    }
+
+    private static IEnumerable<ReferenceRecord> ReadRecords()
+    {
+        string path = Path.Combine(RepoPaths.Root, "tests", "Integration", "reference", "greedy.jsonl");
+        foreach (string line in File.ReadLines(path).Where(l => l.Length > 0))
+        {
+            using var json = JsonDocument.Parse(line);
+            var root = json.RootElement;
+            yield return new ReferenceRecord(
+                root.GetProperty("prompt").GetString()!,
+                [.. root.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32())],
+                [.. root.GetProperty("greedy_ids").EnumerateArray().Select(e => e.GetInt32())],
+                root.GetProperty("completion_text").GetString()!);
+        }
+    }
+
+    private sealed record ReferenceRecord(string Prompt, int[] PromptIds, int[] GreedyIds, string CompletionText);
+}
