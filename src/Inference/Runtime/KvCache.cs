@@ -54,6 +54,20 @@ public sealed class KvCache : IDisposable
         if (lastLayer) Length += count;
     }
 
+    /// <summary>A deep copy with its own memory (for replaying a sequence from the same state).</summary>
+    internal KvCache Clone()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var copy = new KvCache(_config, _account, Capacity);
+        for (int l = 0; l < _keys.Length; l++)
+        {
+            _keys[l].CopyTo(copy._keys[l], 0);
+            _values[l].CopyTo(copy._values[l], 0);
+        }
+        copy.Length = Length;
+        return copy;
+    }
+
     private void EnsureCapacity(int needed)
     {
         if (needed > _config.SeqLen)
