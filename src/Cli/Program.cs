@@ -1,1 +1,14 @@
-namespace Pipeline.Cli; internal static class Program { private static int Main(string[] args) => 0; }
+using System.CommandLine;
+using Pipeline.Cli;
+
+var root = new RootCommand("pipeline: concurrent LLM inference on one loaded model (ONNX Runtime)");
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ConvertCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    Console.Error.WriteLine($"error: {parse.Errors[0].Message}");
+    return 2;
+}
+return await parse.InvokeAsync();

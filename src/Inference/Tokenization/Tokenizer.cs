@@ -66,4 +66,7 @@ public sealed class Tokenizer
     /// prompt id (BOS for an empty prompt), so that llama2.c's leading-space rule applies.
     /// </summary>
     public StreamingDecoder CreateStreamingDecoder(int previousTokenId) => new(_vocabulary, previousTokenId);
+
+    /// <summary>The bytes <paramref name="id"/> adds to the text when it follows <paramref name="previousId"/>.</summary>
+    public ReadOnlySpan<byte> TokenBytes(int previousId, int id) => _vocabulary.DecodedBytes(previousId, id);
 }

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Pipeline.Inference.Runtime;
+
+namespace Pipeline.Actors;
+
+/// <summary>
+/// Owns the running batch. Each step is one model call that feeds every active sequence its last
+/// token; sequences that finished prefill join between steps and finished or cancelled ones leave
+/// at once, their KV memory released before the next step.
+/// </summary>
+internal sealed class DecodeStepActor(
+    ChannelReader<Sequence> joins,
+    ChannelWriter<StepDone> steps,
+    ChannelReader<StepSampled> replies,
+    ChannelWriter<Emission> detokenize,
+    DecoderModel model,
+    PipelineSettings settings,
+    PipelineCounters counters)
+{
+    private readonly StepWorkspace _workspace = new();
+    private List<Sequence> _active = [];
+
+    public async Task RunAsync()
+    {
+        bool joinsOpen = true;
+        long lastStepEnd = 0;
+        try
+        {
+            while (true)
+            {
+                while (_active.Count < settings.MaxBatch && joins.TryRead(out var joined))
+                {
+                    counters.SequenceStarted();
+                    _active.Add(joined);
+                }
+                for (int i = _active.Count - 1; i >= 0; i--)
+                    if (_active[i].IsCancelled)
+                    {
+                        var cancelled = _active[i];
+                        _active.RemoveAt(i);
+                        cancelled.ReleaseCache();
+                        counters.SequenceEnded();
+                        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, cancelled.Id);
+                        await detokenize.WriteAsync(new Emission(cancelled.Id, cancelled.Spec, cancelled.Sink, -1, -1, null, cancelled, FinishReason.Cancelled));
+                    }
+                if (_active.Count == 0)
+                {
+                    lastStepEnd = 0;
+                    if (!joinsOpen) break;
+                    if (!await joins.WaitToReadAsync()) joinsOpen = false;
+                    continue;
+                }
+                if (lastStepEnd != 0) counters.DecodeGap(Stopwatch.GetElapsedTime(lastStepEnd));
+                await StepAsync();
+                lastStepEnd = Stopwatch.GetTimestamp();
+            }
+        }
+        finally
+        {
+            steps.TryComplete();
+        }
+    }
+
+    private async Task StepAsync()
+    {
+        int count = Math.Clamp(settings.Hook.BatchSize(HandOff.Stepped, _active.Select(s => s.Id).ToArray()), 1, _active.Count);
+        var batch = _active.GetRange(0, count);
+        var rest = _active.GetRange(count, _active.Count - count);
+        var rows = new SequenceStep[count];
+        for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
+        var logits = new float[count * model.Config.VocabSize];
+        model.Step(rows, _workspace, logits);
+        counters.StepRan(count);
+        foreach (var s in batch) await settings.Hook.BeforeHandOffAsync(HandOff.Stepped, s.Id);
+        await steps.WriteAsync(new StepDone(batch, logits));
+        var reply = await replies.ReadAsync();
+        int ended = batch.Count - reply.Continuing.Count;
+        for (int i = 0; i < ended; i++) counters.SequenceEnded();
+        rest.AddRange(reply.Continuing);
+        _active = rest;
+    }
+}

@@ -1,0 +1,35 @@
+namespace Pipeline.Actors;
+
+/// <summary>The hand-offs between actors where a scheduling hook is consulted.</summary>
+public enum HandOff
+{
+    Admitted,
+    Tokenized,
+    PrefillChunk,
+    Prefilled,
+    Stepped,
+    Sampled,
+    Joined,
+    Emitted,
+}
+
+/// <summary>
+/// The seam through which tests steer the interleaving: every actor calls it before each
+/// message it sends, and the prefill and decode actors when they form a batch. Production uses
+/// <see cref="NoSchedulingHook"/>. A hook may delay or yield; it must not change messages.
+/// </summary>
+public interface ISchedulingHook
+{
+    ValueTask BeforeHandOffAsync(HandOff point, long requestId);
+
+    /// <summary>How many of the ready sequences (in order) to run in this model call; at least 1.</summary>
+    int BatchSize(HandOff kind, IReadOnlyList<long> ready);
+}
+
+public sealed class NoSchedulingHook : ISchedulingHook
+{
+    public static readonly NoSchedulingHook Instance = new();
+    private NoSchedulingHook() { }
+    public ValueTask BeforeHandOffAsync(HandOff point, long requestId) => ValueTask.CompletedTask;
+    public int BatchSize(HandOff kind, IReadOnlyList<long> ready) => ready.Count;
+}

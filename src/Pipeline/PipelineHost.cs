@@ -1,0 +1,114 @@
+using System.Runtime.CompilerServices;
+using Pipeline.Actors;
+using Pipeline.Inference.Runtime;
+using Pipeline.Inference.Sampling;
+
+namespace Pipeline;
+
+/// <summary>
+/// Runs many concurrent generations on one loaded model. Thread-safe: call
+/// <see cref="GenerateAsync"/> and <see cref="CompleteAsync"/> from anywhere.
+/// </summary>
+public sealed class PipelineHost : IAsyncDisposable
+{
+    private readonly ActorPipeline _pipeline;
+    private readonly PipelineHostOptions _options;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly bool _ownsModel;
+    private long _nextId;
+
+    private PipelineHost(LoadedModel model, bool ownsModel, PipelineHostOptions options)
+    {
+        _options = options;
+        _ownsModel = ownsModel;
+        Model = model;
+        var settings = options.Settings ?? new PipelineSettings { MaxBatch = options.MaxBatch }.WithAllCapacities(options.ChannelCapacity) with
+        {
+            AdmissionCapacity = options.AdmissionCapacity,
+            StepCapacity = Math.Min(options.ChannelCapacity, 2),
+        };
+        if (options.Hook is { } hook) settings = settings with { Hook = hook };
+        _pipeline = new ActorPipeline(model, settings, KvMemory);
+    }
+
+    public LoadedModel Model { get; }
+    public KvMemoryAccount KvMemory { get; } = new();
+    public PipelineCounters Counters => _pipeline.Counters;
+    public int QueueDepth => _pipeline.QueueDepth;
+
+    /// <summary>Loads the model named by the options (the embedded one by default) and starts the actors.</summary>
+    public static PipelineHost Start(PipelineHostOptions? options = null)
+    {
+        options ??= new PipelineHostOptions();
+        var model = LoadedModel.Load(options.ModelDirectory ?? LoadedModel.EmbeddedModelDirectory,
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda }, options.CacheDirectory);
+        return new PipelineHost(model, ownsModel: true, options);
+    }
+
+    /// <summary>Starts actors over a model that the caller keeps owning (several hosts may share it).</summary>
+    public static PipelineHost Start(LoadedModel model, PipelineHostOptions? options = null)
+        => new(model, ownsModel: false, options ?? new PipelineHostOptions());
+
+    /// <summary>Streams the tokens of one generation as they are sampled.</summary>
+    public async IAsyncEnumerable<TokenEvent> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var handle = await SubmitAsync(request, cancellation);
+        await foreach (var e in handle.Events.ReadAllAsync(CancellationToken.None))
+            yield return e;
+    }
+
+    /// <summary>Runs one generation to its end.</summary>
+    public async Task<GenerationResult> CompleteAsync(GenerationRequest request, CancellationToken cancellation = default)
+    {
+        var handle = await SubmitAsync(request, cancellation);
+        return await handle.Result;
+    }
+
+    private async Task<RequestHandle> SubmitAsync(GenerationRequest request, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        var handle = new RequestHandle();
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token);
+        _ = handle.Result.ContinueWith(_ => linked.Dispose(), TaskScheduler.Default);
+        var spec = new RequestSpec
+        {
+            Id = Interlocked.Increment(ref _nextId),
+            Prompt = request.Prompt,
+            PromptIds = request.PromptIds,
+            Sampling = request.Sampling,
+            MaxTokens = request.MaxTokens,
+            Seed = request.Seed ?? SeedSource.NewSeed(),
+            Stop = request.Stop,
+            CaptureLogits = request.CaptureLogits,
+            Logprobs = request.Logprobs || request.TopLogprobs > 0,
+            TopLogprobs = request.TopLogprobs,
+        };
+        if (_options.RejectWhenFull)
+        {
+            if (!_pipeline.TrySubmit(spec, handle, linked.Token)) throw new PipelineBusyException(_options.AdmissionCapacity);
+        }
+        else
+        {
+            await _pipeline.SubmitAsync(spec, handle, linked.Token);
+        }
+        return handle;
+    }
+
+    /// <summary>Stops admitting, cancels what is running, and waits for every actor to stop.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping.IsCancellationRequested) return;
+        _stopping.Cancel();
+        await _pipeline.DisposeAsync();
+        if (_ownsModel) Model.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Stops admitting and lets every admitted request finish, then stops.</summary>
+    public async Task DrainAsync()
+    {
+        _pipeline.Shutdown();
+        await _pipeline.Completion;
+    }
+}

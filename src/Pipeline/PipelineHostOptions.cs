@@ -1,0 +1,27 @@
+using Pipeline.Actors;
+
+namespace Pipeline;
+
+/// <summary>What to load and how to run it.</summary>
+public sealed record PipelineHostOptions
+{
+    /// <summary>A model folder; null means the embedded stories260K.</summary>
+    public string? ModelDirectory { get; init; }
+    /// <summary>Sequences per decode step.</summary>
+    public int MaxBatch { get; init; } = 32;
+    /// <summary>Capacity of the bounded channels between actors.</summary>
+    public int ChannelCapacity { get; init; } = 8;
+    /// <summary>Requests that may wait for tokenization.</summary>
+    public int AdmissionCapacity { get; init; } = 64;
+    /// <summary>When the admission queue is full: wait (default) or fail with <see cref="PipelineBusyException"/>.</summary>
+    public bool RejectWhenFull { get; init; }
+    /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
+    public int IntraOpThreads { get; init; }
+    public bool UseCuda { get; init; }
+    public string? CacheDirectory { get; init; }
+
+    /// <summary>Test seam: steers hand-offs and batch formation. Production leaves it null.</summary>
+    internal ISchedulingHook? Hook { get; init; }
+    /// <summary>Individual capacities, overriding <see cref="ChannelCapacity"/>, for tests.</summary>
+    internal PipelineSettings? Settings { get; init; }
+}

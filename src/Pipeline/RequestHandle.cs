@@ -1,0 +1,47 @@
+using System.Threading.Channels;
+using Pipeline.Actors;
+
+namespace Pipeline;
+
+/// <summary>The caller's end of one request: its event stream and its final result.</summary>
+internal sealed class RequestHandle : IRequestSink
+{
+    // Unbounded, but never longer than max_tokens + 1 events: the actors never wait on a slow reader.
+    private readonly Channel<TokenEvent> _events = Channel.CreateUnbounded<TokenEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TaskCompletionSource<GenerationResult> _result = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<TokenEvent> _tokens = [];
+
+    public ChannelReader<TokenEvent> Events => _events.Reader;
+    public Task<GenerationResult> Result => _result.Task;
+
+    public void Tokenized(IReadOnlyList<int> promptIds) { }
+
+    public void Token(TokenOutput token)
+    {
+        var e = new TokenEvent(token.TokenId, token.Text, token.Logprob?.Logprob, token.Logprob?.Top);
+        _tokens.Add(e);
+        _events.Writer.TryWrite(e);
+    }
+
+    public void Finished(SequenceOutcome o)
+    {
+        _events.Writer.TryComplete();
+        _result.TrySetResult(new GenerationResult
+        {
+            PromptIds = o.PromptIds,
+            CompletionIds = o.CompletionIds,
+            Text = o.Text,
+            FinishReason = o.FinishReason,
+            Seed = o.Seed,
+            Timings = new GenerationTimings(o.Queued, o.TimeToFirstToken, o.Total),
+            Logits = o.Logits,
+            Tokens = _tokens,
+        });
+    }
+
+    public void Failed(Exception error)
+    {
+        _events.Writer.TryComplete(error);
+        _result.TrySetException(error);
+    }
+}
