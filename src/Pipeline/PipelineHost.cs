@@ -64,6 +64,10 @@ public sealed class PipelineHost : IAsyncDisposable
         return await handle.Result;
     }
 
+    /// <summary>Admits a request and returns its handle at once (tests read events and result separately).</summary>
+    internal RequestHandle Submit(GenerationRequest request, CancellationToken cancellation)
+        => SubmitAsync(request, cancellation).GetAwaiter().GetResult();
+
     private async Task<RequestHandle> SubmitAsync(GenerationRequest request, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(request);

@@ -1,0 +1,43 @@
+namespace Pipeline.Integration;
+
+public sealed class CancellationTests
+{
+    [Fact]
+    public async Task Cancelling_half_of_sixteen_running_requests_leaves_the_others_identical_to_solo_and_frees_all_kv_memory()
+    {
+        var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 60 + i, CaptureLogits = true }).ToArray();
+        var solo = new GenerationResult[16];
+        for (int i = 1; i < 16; i += 2) solo[i] = await Workloads.SoloAsync(requests[i]);
+
+        await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 16 });
+        var sources = requests.Select(_ => new CancellationTokenSource()).ToArray();
+        var streams = requests.Select((r, i) => Consume(host, r, sources[i].Token, cancelAfter: i % 2 == 0 ? 3 + i : -1, sources[i])).ToArray();
+        var results = await Task.WhenAll(streams);
+
+        for (int i = 0; i < 16; i++)
+        {
+            if (i % 2 == 0)
+            {
+                Assert.Equal(Actors.FinishReason.Cancelled, results[i].FinishReason);
+                Assert.True(results[i].CompletionIds.Count < requests[i].MaxTokens, $"request {i} ran to the end despite cancellation");
+            }
+            else
+            {
+                Workloads.AssertSameRun(solo[i], results[i], $"request {i}");
+            }
+        }
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvMemory.LiveCaches);
+        Assert.Equal(0, host.Counters.ActiveSequences);
+    }
+
+    /// <summary>Reads a stream, cancelling after <paramref name="cancelAfter"/> tokens (never when negative), and returns the final result.</summary>
+    private static async Task<GenerationResult> Consume(PipelineHost host, GenerationRequest request, CancellationToken token, int cancelAfter, CancellationTokenSource source)
+    {
+        var handle = host.Submit(request, token);
+        int seen = 0;
+        await foreach (var _ in handle.Events.ReadAllAsync())
+            if (++seen == cancelAfter) source.Cancel();
+        return await handle.Result;
+    }
+}
