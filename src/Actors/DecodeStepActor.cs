@@ -64,9 +64,8 @@ internal sealed class DecodeStepActor(
 
     private async Task StepAsync()
     {
-        int count = Math.Clamp(settings.Hook.BatchSize(HandOff.Stepped, _active.Select(s => s.Id).ToArray()), 1, _active.Count);
-        var batch = _active.GetRange(0, count);
-        var rest = _active.GetRange(count, _active.Count - count);
+        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.Stepped, _active);
+        int count = batch.Count;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
         var logits = new float[count * model.Config.VocabSize];

@@ -22,8 +22,11 @@ public interface ISchedulingHook
 {
     ValueTask BeforeHandOffAsync(HandOff point, long requestId);
 
-    /// <summary>How many of the ready sequences (in order) to run in this model call; at least 1.</summary>
-    int BatchSize(HandOff kind, IReadOnlyList<long> ready);
+    /// <summary>
+    /// Which of the ready sequences run in this model call, and in what row order: indices into
+    /// <paramref name="ready"/>, distinct, at least one. The rest wait for the next call.
+    /// </summary>
+    IReadOnlyList<int> FormBatch(HandOff kind, IReadOnlyList<long> ready);
 }
 
 public sealed class NoSchedulingHook : ISchedulingHook
@@ -31,5 +34,12 @@ public sealed class NoSchedulingHook : ISchedulingHook
     public static readonly NoSchedulingHook Instance = new();
     private NoSchedulingHook() { }
     public ValueTask BeforeHandOffAsync(HandOff point, long requestId) => ValueTask.CompletedTask;
-    public int BatchSize(HandOff kind, IReadOnlyList<long> ready) => ready.Count;
+    public IReadOnlyList<int> FormBatch(HandOff kind, IReadOnlyList<long> ready) => AllInOrder(ready.Count);
+
+    private static int[] AllInOrder(int count)
+    {
+        var all = new int[count];
+        for (int i = 0; i < count; i++) all[i] = i;
+        return all;
+    }
 }

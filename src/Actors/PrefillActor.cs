@@ -56,9 +56,10 @@ internal sealed class PrefillActor(
 
     private async Task RunChunkAsync()
     {
-        int count = Math.Clamp(settings.Hook.BatchSize(HandOff.PrefillChunk, _inProgress.Select(s => s.Id).ToArray()), 1, _inProgress.Count);
-        var batch = _inProgress.GetRange(0, count);
-        _inProgress.RemoveRange(0, count);
+        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.PrefillChunk, _inProgress);
+        int count = batch.Count;
+        _inProgress.Clear();
+        _inProgress.AddRange(rest);
         int block = model.AttentionBlock;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++)

@@ -1,0 +1,102 @@
+using FsCheck;
+using FsCheck.Fluent;
+using Pipeline.Actors;
+using Pipeline.Properties.Scheduling;
+using Xunit.Abstractions;
+
+namespace Pipeline.Properties;
+
+/// <summary>
+/// P1–P3: a request's tokens and logits never depend on what else runs, how the actors
+/// interleave, batch sizes, channel capacities or thread counts; every request finishes;
+/// cancelling others changes nothing and returns all KV memory. Each property reports what it
+/// explored and fails if that is too little to be believed.
+/// </summary>
+public sealed class PipelineProperties(ITestOutputHelper output)
+{
+    private Config Budget(int defaultCases) => Config.QuickThrowOnFailure.WithMaxTest(PropertyBudget.Cases(defaultCases)).WithQuietOnSuccess(true);
+
+    [Fact]
+    public void P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run()
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 32, maxTokens: 64, cancelOthers: false),
+            s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
+        Check.One(Budget(30), property);
+        output.WriteLine($"P1 explored: {explored}");
+        Assert.True(explored.DistinctBatchCompositions >= 40 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+        Assert.True(explored.DistinctHandOffOrders >= explored.Cases * 3 / 4, $"too few distinct hand-off orders: {explored}");
+    }
+
+    [Fact]
+    public void P2_every_request_finishes_within_the_bound_for_any_capacities()
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(ScenarioGenerators.Scenario(maxRequests: 16, maxTokens: 24, cancelOthers: true).Select(TightCapacities)),
+            s =>
+            {
+                var run = ScenarioRunner.RunAsync(s, ScenarioRunner.Real);
+                bool finished = run.Wait(ScenarioRunner.LivenessBound + TimeSpan.FromSeconds(10));
+                if (!finished) return false.Label($"not finished within {ScenarioRunner.LivenessBound}");
+                if (run.IsFaulted) return false.Label($"run failed: {run.Exception!.InnerException!.Message}");
+                var (outcomes, _, _, schedule) = run.Result;
+                explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
+                var lost = outcomes.Select((o, i) => (o, i)).Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException)).ToArray();
+                return (lost.Length == 0).Label($"lost requests: {string.Join(", ", lost.Select(x => $"r{x.i}: {x.o?.Error?.Message ?? "no outcome"}"))}");
+            });
+        Check.One(Budget(30), property);
+        output.WriteLine($"P2 explored: {explored}");
+        Assert.True(explored.DistinctHandOffOrders >= explored.Cases * 3 / 4, $"too few distinct hand-off orders: {explored}");
+    }
+
+    [Fact]
+    public void P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory()
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 16, maxTokens: 48, cancelOthers: true),
+            s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
+        Check.One(Budget(20), property);
+        output.WriteLine($"P3 explored: {explored}");
+        Assert.True(explored.Cancelled >= 10 * PropertyBudget.Factor, $"too few cancellations: {explored}");
+        Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+    }
+
+    [Fact]
+    public void The_checker_finds_a_counterexample_in_a_pipeline_whose_requests_share_one_random_generator()
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 8, maxTokens: 16, cancelOthers: false),
+            s => Isolation(s, ScenarioRunner.SharedGenerator, explored, memoizeSolo: false));
+        var failure = Record.Exception(() => Check.One(Config.QuickThrowOnFailure.WithMaxTest(100).WithQuietOnSuccess(true), property));
+        Assert.NotNull(failure);
+        output.WriteLine(failure!.Message);
+        Assert.Contains("Falsifiable", failure.Message);
+    }
+
+    private static Scenario TightCapacities(Scenario s) => s with { Capacities = s.Capacities.Select(c => Math.Min(c, 2)).ToArray() };
+
+    private static Property Isolation(Scenario s, Func<Scenario, Actors.ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
+    {
+        var (outcomes, kvBytes, liveCaches, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
+        explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
+        if (kvBytes != 0 || liveCaches != 0) return false.Label($"KV memory not returned: {kvBytes} bytes in {liveCaches} caches");
+        for (int i = 0; i < s.Requests.Length; i++)
+        {
+            var r = s.Requests[i];
+            var o = outcomes[i];
+            if (o.Error is not null)
+            {
+                if (r.CancelAfterTokens is not null && o.Error is OperationCanceledException) continue;
+                return false.Label($"r{i} failed: {o.Error.GetType().Name}: {o.Error.Message}");
+            }
+            if (o.Result!.FinishReason == FinishReason.Cancelled)
+            {
+                if (r.CancelAfterTokens is null) return false.Label($"r{i} was cancelled but nobody cancelled it");
+                continue;
+            }
+            var solo = ScenarioRunner.Solo(r, kind, memoizeSolo);
+            if (ScenarioRunner.Difference(solo, o.Result) is { } difference) return false.Label($"r{i}: {difference}");
+        }
+        return true.ToProperty();
+    }
+}

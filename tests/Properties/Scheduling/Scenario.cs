@@ -1,0 +1,48 @@
+using Pipeline.Actors;
+
+namespace Pipeline.Properties.Scheduling;
+
+/// <summary>One generated request of a scenario.</summary>
+public sealed record RequestCase(string Prompt, bool Unicode, float Temperature, float TopP, int TopK, float MinP, float RepetitionPenalty, ulong Seed, int MaxTokens, string[] Stop, int ArrivalMs, int? CancelAfterTokens)
+{
+    public GenerationRequest ToRequest() => new()
+    {
+        Prompt = Prompt, Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP, RepetitionPenalty = RepetitionPenalty,
+        Seed = Seed, MaxTokens = MaxTokens, Stop = Stop, CaptureLogits = true,
+    };
+
+    /// <summary>Identifies the request (not its arrival or cancellation) for the solo-run memo.</summary>
+    public string Key => $"{Prompt}\u0001{Temperature}\u0001{TopP}\u0001{TopK}\u0001{MinP}\u0001{RepetitionPenalty}\u0001{Seed}\u0001{MaxTokens}\u0001{string.Join('\u0002', Stop)}";
+
+    public override string ToString()
+    {
+        var sampling = Temperature == 0 ? "greedy" : $"T={Temperature} top_p={TopP} top_k={TopK} min_p={MinP} rep={RepetitionPenalty} seed={Seed}";
+        var stop = Stop.Length == 0 ? "" : $" stop=[{string.Join(", ", Stop.Select(s => $"\"{s}\""))}]";
+        var cancel = CancelAfterTokens is { } k ? $" CANCELLED after {k} tokens" : "";
+        return $"\"{Escape(Prompt)}\" {sampling} max={MaxTokens}{stop} at +{ArrivalMs}ms{cancel}";
+    }
+
+    private static string Escape(string s) =>
+        string.Concat(s.EnumerateRunes().Select(r => r.Value is >= 0x20 and < 0x7F and not '"' ? r.ToString() : $"\\u{{{r.Value:X}}}"));
+}
+
+/// <summary>A generated run: requests, how they arrive, and the shape of the pipeline they meet.</summary>
+public sealed record Scenario(RequestCase[] Requests, int MaxBatch, int MaxPrefillBatch, int[] Capacities, int Threads, ulong ScheduleSeed, int YieldPercent, int DelayPercent, int SplitPercent)
+{
+    public PipelineSettings Settings(ISchedulingHook hook) => new()
+    {
+        MaxBatch = MaxBatch,
+        MaxPrefillBatch = MaxPrefillBatch,
+        AdmissionCapacity = Capacities[0],
+        PrefillCapacity = Capacities[1],
+        PrefilledCapacity = Capacities[2],
+        JoinCapacity = Capacities[3],
+        StepCapacity = Capacities[4],
+        DetokenizeCapacity = Capacities[5],
+        Hook = hook,
+    };
+
+    public override string ToString() =>
+        $"max batch {MaxBatch}, prefill batch {MaxPrefillBatch}, capacities [{string.Join(',', Capacities)}], {Threads} thread(s), schedule seed {ScheduleSeed} (yield {YieldPercent}%, delay {DelayPercent}%, split {SplitPercent}%)\n"
+        + string.Join("\n", Requests.Select((r, i) => $"  r{i}: {r}"));
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Pipeline.Properties.Scheduling;
+
+/// <summary>FsCheck generators and shrinkers for scenarios.</summary>
+public static class ScenarioGenerators
+{
+    /// <summary>Sentences of the reference stories: prompts the model knows.</summary>
+    private static readonly string[] Corpus = File.ReadAllLines(Path.Combine(RepoPaths.Root, "tests", "Integration", "reference", "greedy.jsonl"))
+        .SelectMany(line => JsonDocument.Parse(line).RootElement.GetProperty("completion_text").GetString()!
+            .Split(['.', '\n', '!', '?'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        .Where(s => s.Length is > 2 and < 120)
+        .Concat(["Once upon a time", "Lily", "Tom", ""])
+        .Distinct()
+        .ToArray();
+
+    private static readonly string[] StopWords = ["Lily", ".", "the", "!", "\n", "She", "ball", "sad"];
+
+    public static Gen<RequestCase> Request(int maxTokens) =>
+        from unicode in Gen.Frequency((4, Gen.Constant(false)), (1, Gen.Constant(true)))
+        from prompt in unicode
+            ? TextGenerators.PrintableRune.ArrayOf().Select(runes => string.Concat(runes.Take(40).Select(r => r.ToString())))
+            : Gen.Elements(Corpus)
+        from greedy in Gen.Frequency((1, Gen.Constant(true)), (2, Gen.Constant(false)))
+        from temperature in Gen.Elements(0.5f, 0.8f, 1f, 1.3f)
+        from topP in Gen.Elements(1f, 1f, 0.9f, 0.5f)
+        from topK in Gen.Elements(0, 0, 5, 40)
+        from minP in Gen.Elements(0f, 0f, 0.05f)
+        from rep in Gen.Elements(1f, 1f, 1.3f)
+        from seed in Gen.Choose(0, int.MaxValue).Select(s => (ulong)s)
+        from tokens in Gen.Choose(1, maxTokens)
+        from stop in Gen.Frequency((3, Gen.Constant(Array.Empty<string>())), (1, Gen.Elements(StopWords).ArrayOf().Select(a => a.Take(2).ToArray())))
+        from arrival in Gen.Frequency((3, Gen.Constant(0)), (1, Gen.Choose(0, 15)))
+        select new RequestCase(prompt, unicode, greedy ? 0f : temperature, topP, topK, minP, rep, seed, tokens, stop, arrival, null);
+
+    public static Gen<Scenario> Scenario(int maxRequests, int maxTokens, bool cancelOthers) =>
+        from requests in Request(maxTokens).ArrayOf().Where(a => a.Length >= 1).Select(a => a.Take(maxRequests).ToArray())
+        from cancellations in Gen.Choose(0, 3).ArrayOf(requests.Length)
+        from cancelPoints in Gen.Choose(0, 8).ArrayOf(requests.Length)
+        from maxBatch in Gen.Frequency((1, Gen.Choose(1, 4)), (2, Gen.Choose(1, 32)))
+        from prefillBatch in Gen.Choose(1, 8)
+        from capacities in Gen.Choose(1, 8).ArrayOf(6)
+        from threads in Gen.Choose(1, 2)
+        from scheduleSeed in Gen.Choose(0, int.MaxValue).Select(s => (ulong)s)
+        from yieldPercent in Gen.Choose(0, 60)
+        from delayPercent in Gen.Choose(0, 10)
+        from splitPercent in Gen.Choose(0, 70)
+        select new Scenario(
+            requests.Select((r, i) => cancelOthers && requests.Length > 1 && i > 0 && cancellations[i] == 0 ? r with { CancelAfterTokens = cancelPoints[i] } : r).ToArray(),
+            maxBatch, prefillBatch, capacities, threads, scheduleSeed, yieldPercent, delayPercent, splitPercent);
+
+    public static Arbitrary<Scenario> Arbitrary(int maxRequests, int maxTokens, bool cancelOthers) =>
+        Arb.From(Scenario(maxRequests, maxTokens, cancelOthers), Shrink);
+
+    public static Arbitrary<Scenario> Arbitrary(Gen<Scenario> scenarios) => Arb.From(scenarios, Shrink);
+
+    /// <summary>Fewer requests, fewer tokens, plainer options, capacity 1, batch 1, no schedule noise.</summary>
+    public static IEnumerable<Scenario> Shrink(Scenario s)
+    {
+        for (int i = 0; i < s.Requests.Length && s.Requests.Length > 1; i++)
+            yield return s with { Requests = [.. s.Requests[..i], .. s.Requests[(i + 1)..]] };
+        for (int i = 0; i < s.Requests.Length; i++)
+        {
+            var r = s.Requests[i];
+            if (r.MaxTokens > 1) yield return Replace(s, i, r with { MaxTokens = r.MaxTokens / 2 });
+            if (r.Stop.Length > 0) yield return Replace(s, i, r with { Stop = [] });
+            if (r.ArrivalMs > 0) yield return Replace(s, i, r with { ArrivalMs = 0 });
+            if (r.TopP != 1 || r.TopK != 0 || r.MinP != 0 || r.RepetitionPenalty != 1)
+                yield return Replace(s, i, r with { TopP = 1, TopK = 0, MinP = 0, RepetitionPenalty = 1 });
+            if (r.Prompt.Length > 4) yield return Replace(s, i, r with { Prompt = FirstHalf(r.Prompt) });
+        }
+        if (s.YieldPercent + s.DelayPercent + s.SplitPercent > 0) yield return s with { YieldPercent = 0, DelayPercent = 0, SplitPercent = 0 };
+        if (s.MaxBatch > 1) yield return s with { MaxBatch = 1 };
+        if (s.MaxPrefillBatch > 1) yield return s with { MaxPrefillBatch = 1 };
+        if (s.Threads > 1) yield return s with { Threads = 1 };
+        if (s.Capacities.Any(c => c > 1)) yield return s with { Capacities = [1, 1, 1, 1, 1, 1] };
+    }
+
+    /// <summary>The first half of the text, cut between characters, never inside a surrogate pair.</summary>
+    private static string FirstHalf(string text)
+    {
+        var runes = text.EnumerateRunes().ToArray();
+        return string.Concat(runes.Take(runes.Length / 2).Select(r => r.ToString()));
+    }
+
+    private static Scenario Replace(Scenario s, int i, RequestCase r)
+    {
+        var copy = s.Requests.ToArray();
+        copy[i] = r;
+        return s with { Requests = copy };
+    }
+}
