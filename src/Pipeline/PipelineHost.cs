@@ -53,8 +53,16 @@ public sealed class PipelineHost : IAsyncDisposable
     public async IAsyncEnumerable<TokenEvent> GenerateAsync(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var handle = await SubmitAsync(request, cancellation);
-        await foreach (var e in handle.Events.ReadAllAsync(CancellationToken.None))
-            yield return e;
+        try
+        {
+            await foreach (var e in handle.Events.ReadAllAsync(CancellationToken.None))
+                yield return e;
+        }
+        finally
+        {
+            // A caller that stops reading early no longer wants the rest: free its sequence.
+            if (!handle.Result.IsCompleted) handle.Cancel();
+        }
     }
 
     /// <summary>Runs one generation to its end.</summary>
@@ -72,9 +80,7 @@ public sealed class PipelineHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-        var handle = new RequestHandle();
-        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token);
-        _ = handle.Result.ContinueWith(_ => linked.Dispose(), TaskScheduler.Default);
+        var handle = new RequestHandle(CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token));
         var spec = new RequestSpec
         {
             Id = Interlocked.Increment(ref _nextId),
@@ -88,13 +94,21 @@ public sealed class PipelineHost : IAsyncDisposable
             Logprobs = request.Logprobs || request.TopLogprobs > 0,
             TopLogprobs = request.TopLogprobs,
         };
-        if (_options.RejectWhenFull)
+        try
         {
-            if (!_pipeline.TrySubmit(spec, handle, linked.Token)) throw new PipelineBusyException(_options.AdmissionCapacity);
+            if (_options.RejectWhenFull)
+            {
+                if (!_pipeline.TrySubmit(spec, handle, handle.Cancellation)) throw new PipelineBusyException(_options.AdmissionCapacity);
+            }
+            else
+            {
+                await _pipeline.SubmitAsync(spec, handle, handle.Cancellation);
+            }
         }
-        else
+        catch
         {
-            await _pipeline.SubmitAsync(spec, handle, linked.Token);
+            handle.Abandon();
+            throw;
         }
         return handle;
     }

@@ -4,7 +4,7 @@ using Pipeline.Actors;
 namespace Pipeline;
 
 /// <summary>The caller's end of one request: its event stream and its final result.</summary>
-internal sealed class RequestHandle : IRequestSink
+internal sealed class RequestHandle(CancellationTokenSource cancellation) : IRequestSink
 {
     // Unbounded, but never longer than max_tokens + 1 events: the actors never wait on a slow reader.
     private readonly Channel<TokenEvent> _events = Channel.CreateUnbounded<TokenEvent>(new UnboundedChannelOptions { SingleReader = true });
@@ -12,7 +12,18 @@ internal sealed class RequestHandle : IRequestSink
     private readonly List<TokenEvent> _tokens = [];
 
     public ChannelReader<TokenEvent> Events => _events.Reader;
+    public CancellationToken Cancellation => cancellation.Token;
+
+    /// <summary>Cancels the request (its caller went away); the actors release its KV cache.</summary>
+    public void Cancel()
+    {
+        try { cancellation.Cancel(); }
+        catch (ObjectDisposedException) { } // already finished
+    }
     public Task<GenerationResult> Result => _result.Task;
+
+    /// <summary>The request never entered the pipeline.</summary>
+    public void Abandon() => cancellation.Dispose();
 
     public void Tokenized(IReadOnlyList<int> promptIds) { }
 
@@ -25,6 +36,7 @@ internal sealed class RequestHandle : IRequestSink
 
     public void Finished(SequenceOutcome o)
     {
+        cancellation.Dispose();
         _events.Writer.TryComplete();
         _result.TrySetResult(new GenerationResult
         {
@@ -41,6 +53,7 @@ internal sealed class RequestHandle : IRequestSink
 
     public void Failed(Exception error)
     {
+        cancellation.Dispose();
         _events.Writer.TryComplete(error);
         _result.TrySetException(error);
     }

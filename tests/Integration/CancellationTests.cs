@@ -41,3 +41,18 @@ public sealed class CancellationTests
         return await handle.Result;
     }
 }
+
+public sealed class StreamAbandonmentTests
+{
+    [Fact]
+    public async Task A_caller_that_stops_reading_a_stream_early_frees_its_sequence()
+    {
+        await using var host = PipelineHost.Start(SharedModel.Instance);
+        int read = 0;
+        await foreach (var _ in host.GenerateAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Temperature = 0 }))
+            if (++read == 3) break;
+        await host.DrainAsync();
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.True(host.Counters.TokensGenerated < 400, $"the abandoned request ran on to {host.Counters.TokensGenerated} tokens");
+    }
+}

@@ -19,7 +19,9 @@ public sealed class ReferenceGreedyTests
     {
         var line = File.ReadAllLines(Path.Combine(RepoPaths.Root, "tests", "Integration", "reference", "greedy.jsonl"))[record];
         using var doc = JsonDocument.Parse(line);
-        var promptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var expectedPromptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var promptIds = SharedModel.Instance.Tokenizer.Encode(doc.RootElement.GetProperty("prompt").GetString()!, addBos: true).ToArray();
+        Assert.Equal(expectedPromptIds, promptIds);
         var expected = doc.RootElement.GetProperty("greedy_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
 
         var onnx = OnnxModelCache.GetOrConvert(Path.Combine(RepoPaths.ModelDir, "stories260K.bin"));
