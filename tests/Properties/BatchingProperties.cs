@@ -6,7 +6,7 @@ using Pipeline.Inference.Runtime;
 namespace Pipeline.Properties;
 
 /// <summary>P6: one model call over a ragged batch equals, row by row and bit for bit, each row run alone.</summary>
-public sealed class BatchingProperties
+public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>A row: how many positions its cache already holds, and how many tokens it feeds now.</summary>
     public sealed record Row(int Past, int Fed, int TokenSeed)
@@ -22,10 +22,17 @@ public sealed class BatchingProperties
         .ArrayOf().Where(rows => rows.Length is >= 1 and <= 12)
         .ToArbitrary();
 
-    [Property(MaxTest = 25)]
-    public Property A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step()
-        => Prop.ForAll(Rows(), Gen.Elements(1, 2).ToArbitrary(), (rows, threads) =>
+    [Fact]
+    public void A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step()
+    {
+        int ragged = 0, multiBlock = 0, multiToken = 0;
+        var sizes = new HashSet<int>();
+        var property = Prop.ForAll(Rows(), Gen.Elements(1, 2).ToArbitrary(), (rows, threads) =>
         {
+            sizes.Add(rows.Length);
+            if (rows.Select(r => r.Past).Distinct().Count() > 1) ragged++;
+            if (rows.Any(r => r.Past > 64) && rows.Any(r => r.Past <= 64)) multiBlock++;
+            if (rows.Any(r => r.Fed > 1) && rows.Any(r => r.Fed == 1)) multiToken++;
             var model = SharedModel.WithThreads(threads);
             var solo = SharedModel.WithThreads(3 - threads);
             int vocab = model.Config.VocabSize;
@@ -48,6 +55,10 @@ public sealed class BatchingProperties
             foreach (var c in caches.Concat(batchCaches)) c.Dispose();
             return true.ToProperty();
         });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(Scheduling.PropertyBudget.Cases(30)).WithQuietOnSuccess(true), property);
+        output.WriteLine($"P6 explored: {sizes.Count} batch sizes, {ragged} ragged batches, {multiBlock} mixing one-block and multi-block pasts, {multiToken} mixing prefill chunks with decode rows");
+        Assert.True(sizes.Count >= 5 && ragged >= 10 && multiBlock >= 5 && multiToken >= 5, "P6 explored too little");
+    }
 
     private static KvCache Prefilled(DecoderModel model, Row row)
     {
