@@ -10,8 +10,11 @@ public sealed record BenchOptions
     public Workload Workload { get; init; } = new();
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 2, 4, 8, 16, 32, 64];
     public IReadOnlyList<BenchMode> Modes { get; init; } = BenchModes.All;
-    /// <summary>ONNX Runtime intra-op threads for the one shared session; 0 lets ONNX Runtime choose.</summary>
-    public int IntraOpThreads { get; init; }
+    /// <summary>
+    /// ONNX Runtime intra-op threads for the one shared session; 0 lets ONNX Runtime choose. One by
+    /// default: on a 2-core machine ONNX Runtime's spinning workers fight the actors and samplers.
+    /// </summary>
+    public int IntraOpThreads { get; init; } = 1;
     public string? CacheDirectory { get; init; }
 }
 

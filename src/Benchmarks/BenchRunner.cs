@@ -73,13 +73,20 @@ public static class BenchRunner
         _ => throw new ArgumentOutOfRangeException(nameof(mode)),
     };
 
-    /// <summary>One short request through each code path, so JIT and ONNX Runtime's first-call costs land on no measured run.</summary>
+    /// <summary>
+    /// The first request through each code path, repeated for about a second, so JIT tiering and
+    /// ONNX Runtime's first-call costs land on no measured run.
+    /// </summary>
     private static async Task WarmUpAsync(LoadedModel model, Workload workload, BenchRequest request, CancellationToken cancellation)
     {
-        var warm = workload with { MaxTokens = Math.Min(4, workload.MaxTokens) };
         var requests = new[] { request with { ArrivalOffset = TimeSpan.Zero, Index = 0 } };
-        foreach (var mode in BenchModes.All)
-            await RunModeAsync(mode, new ModeContext(model, warm, requests, [new RequestTrace(0)], 1, null, cancellation));
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            foreach (var mode in BenchModes.All)
+                await RunModeAsync(mode, new ModeContext(model, workload, requests, [new RequestTrace(0)], 1, null, cancellation));
+        }
+        while (Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1));
     }
 
     private static ModeResult Summarise(BenchMode mode, int concurrency, ModeOutcome outcome, long peakWorkingSet, IReadOnlyList<RequestTrace> traces)
