@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using Pipeline.Inference.Runtime;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// Runs every chosen mode at every concurrency over one shared model and one workload, checks
+/// that all runs generated the same tokens, and only then summarises their speed.
+/// </summary>
+public static class BenchRunner
+{
+    private static readonly TimeSpan WorkingSetInterval = TimeSpan.FromMilliseconds(5);
+
+    public static async Task<BenchReport> RunAsync(BenchOptions options, IProgress<BenchProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1))
+            throw new ArgumentException("concurrency levels must be positive");
+        using var model = LoadedModel.Load(options.ModelDirectory, new RunnerOptions { IntraOpThreads = options.IntraOpThreads }, options.CacheDirectory);
+        var config = model.Decoder.Config;
+        var workload = options.Workload;
+        var requests = workload.CreateRequests(config.VocabSize, config.SeqLen);
+        await WarmUpAsync(model, workload, requests[0], cancellation);
+
+        var runs = new List<(string Run, IReadOnlyList<RequestTrace> Traces)>();
+        var measured = new List<(BenchMode Mode, int Concurrency, ModeOutcome Outcome, long PeakWorkingSet)>();
+        int runCount = options.Modes.Count * options.Concurrency.Count, runNumber = 0;
+        foreach (var mode in options.Modes)
+            foreach (int concurrency in options.Concurrency)
+            {
+                runNumber++;
+                int number = runNumber;
+                progress?.Report(new BenchProgress(number, runCount, BenchModes.Name(mode), concurrency, 0, requests.Count));
+                var traces = requests.Select(r => new RequestTrace(r.Index)).ToArray();
+                var context = new ModeContext(model, workload, requests, traces, concurrency,
+                    done => progress?.Report(new BenchProgress(number, runCount, BenchModes.Name(mode), concurrency, done, requests.Count)),
+                    cancellation);
+                // Start each run from a collected heap so one run's garbage does not count against the next.
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                ModeOutcome outcome;
+                long peakWorkingSet;
+                await using (var monitor = new WorkingSetMonitor(WorkingSetInterval))
+                {
+                    outcome = await RunModeAsync(mode, context);
+                    await monitor.DisposeAsync();
+                    peakWorkingSet = monitor.PeakBytes;
+                }
+                runs.Add(($"{BenchModes.Name(mode)}@{concurrency}", traces));
+                measured.Add((mode, concurrency, outcome, peakWorkingSet));
+            }
+
+        int compared = TokenAgreement.Verify(runs);
+        var results = measured.Select((m, i) => Summarise(m.Mode, m.Concurrency, m.Outcome, m.PeakWorkingSet, runs[i].Traces)).ToList();
+        return new BenchReport
+        {
+            Machine = MachineDescription.Current(),
+            Model = options.ModelDescription ?? $"{model.Name} ({Describe(config)})",
+            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "auto" : options.IntraOpThreads)}",
+            TokensIdentical = true,
+            TokenCheckComparisons = compared,
+            Results = results,
+        };
+    }
+
+    public static string Describe(Inference.Models.LlamaConfig c) =>
+        $"dim {c.Dim}, layers {c.Layers}, heads {c.Heads}, kv_heads {c.KvHeads}, hidden {c.HiddenDim}, vocab {c.VocabSize}, seq_len {c.SeqLen}, {c.ParameterCount / 1e6:0.##}M parameters";
+
+    private static Task<ModeOutcome> RunModeAsync(BenchMode mode, ModeContext context) => mode switch
+    {
+        BenchMode.Serial => SerialMode.RunAsync(context),
+        BenchMode.GlobalLock => GlobalLockMode.RunAsync(context),
+        BenchMode.Pipeline => PipelineMode.RunAsync(context),
+        _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+    };
+
+    /// <summary>
+    /// The first request through each code path, repeated for about a second, so JIT tiering and
+    /// ONNX Runtime's first-call costs land on no measured run.
+    /// </summary>
+    private static async Task WarmUpAsync(LoadedModel model, Workload workload, BenchRequest request, CancellationToken cancellation)
+    {
+        var requests = new[] { request with { ArrivalOffset = TimeSpan.Zero, Index = 0 } };
+        long start = Stopwatch.GetTimestamp();
+        do
+        {
+            foreach (var mode in BenchModes.All)
+                await RunModeAsync(mode, new ModeContext(model, workload, requests, [new RequestTrace(0)], 1, null, cancellation));
+        }
+        while (Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1));
+    }
+
+    private static ModeResult Summarise(BenchMode mode, int concurrency, ModeOutcome outcome, long peakWorkingSet, IReadOnlyList<RequestTrace> traces)
+    {
+        var ttft = new LatencyHistogram();
+        var itl = new LatencyHistogram();
+        long tokens = 0;
+        foreach (var t in traces)
+        {
+            tokens += t.CompletionIds.Count;
+            if (t.TokenTimes.Count == 0) continue;
+            ttft.Record(Stopwatch.GetElapsedTime(t.IssuedAt, t.TokenTimes[0]));
+            for (int i = 1; i < t.TokenTimes.Count; i++)
+                itl.Record(Stopwatch.GetElapsedTime(t.TokenTimes[i - 1], t.TokenTimes[i]));
+        }
+        double seconds = outcome.Wall.TotalSeconds;
+        return new ModeResult
+        {
+            Mode = BenchModes.Name(mode),
+            Concurrency = concurrency,
+            TokensPerSecond = tokens / seconds,
+            RequestsPerSecond = traces.Count / seconds,
+            TtftP50Ms = ttft.PercentileMilliseconds(50),
+            TtftP99Ms = ttft.PercentileMilliseconds(99),
+            ItlP50Ms = itl.PercentileMilliseconds(50),
+            ItlP99Ms = itl.PercentileMilliseconds(99),
+            PeakWorkingSetMb = peakWorkingSet / (1024.0 * 1024.0),
+            PeakKvMb = outcome.PeakKvBytes / (1024.0 * 1024.0),
+            GeneratedTokens = tokens,
+            WallSeconds = seconds,
+        };
+    }
+}

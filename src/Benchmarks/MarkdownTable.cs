@@ -1,0 +1,24 @@
+using System.Globalization;
+using System.Text;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>The report as a Markdown table, one row per (mode, concurrency).</summary>
+public static class MarkdownTable
+{
+    public static string Format(BenchReport report)
+    {
+        var s = new StringBuilder();
+        s.AppendLine(CultureInfo.InvariantCulture, $"Machine: {report.Machine}  ");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Model: {report.Model}  ");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Workload: {report.Workload}  ");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Tokens identical across all runs: {(report.TokensIdentical ? "yes" : "NO")} ({report.TokenCheckComparisons} completions compared)");
+        s.AppendLine();
+        s.AppendLine("| mode | concurrency | tokens/s | requests/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak WS MB | peak KV MB |");
+        s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in report.Results)
+            s.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Mode} | {r.Concurrency} | {r.TokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00} |"));
+        return s.ToString();
+    }
+}

@@ -1,0 +1,16 @@
+using Pipeline.Inference.Runtime;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>Everything one mode needs for one run: the shared model, the requests, where to record.</summary>
+internal sealed record ModeContext(
+    LoadedModel Model,
+    Workload Workload,
+    IReadOnlyList<BenchRequest> Requests,
+    IReadOnlyList<RequestTrace> Traces,
+    int Concurrency,
+    Action<int>? Completed,
+    CancellationToken Cancellation);
+
+/// <summary>How long a run took, start to last completion, and the most KV memory it held at once.</summary>
+internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes);

@@ -1,0 +1,36 @@
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// The actor pipeline: a fresh <see cref="PipelineHost"/> over the shared model, its batch at
+/// least the concurrency, tokens taken from the stream as each is sampled.
+/// </summary>
+internal static class PipelineMode
+{
+    public static async Task<ModeOutcome> RunAsync(ModeContext context)
+    {
+        var options = new PipelineHostOptions
+        {
+            MaxBatch = Math.Max(1, context.Concurrency),
+            AdmissionCapacity = Math.Max(64, context.Concurrency),
+        };
+        await using var host = PipelineHost.Start(context.Model, options);
+        var sampling = context.Workload.Sampling;
+        var wall = await ClientDriver.RunAsync(context.Requests, context.Traces, context.Concurrency, async (request, trace) =>
+        {
+            var generation = new GenerationRequest
+            {
+                PromptIds = request.PromptIds,
+                MaxTokens = context.Workload.MaxTokens,
+                Seed = request.Seed,
+                Temperature = sampling.Temperature,
+                TopP = sampling.TopP,
+                TopK = sampling.TopK,
+                MinP = sampling.MinP,
+                RepetitionPenalty = sampling.RepetitionPenalty,
+            };
+            await foreach (var e in host.GenerateAsync(generation, context.Cancellation))
+                if (e.TokenId >= 0) trace.TokenArrived(e.TokenId); // -1 carries held-back text only
+        }, context.Completed, context.Cancellation);
+        return new ModeOutcome(wall, host.KvMemory.PeakBytes);
+    }
+}

@@ -1,0 +1,67 @@
+using System.Runtime.InteropServices;
+using Pipeline.Inference.Runtime;
+using Pipeline.Inference.Sampling;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// One request generated alone through <see cref="DecoderModel.Step"/>, exactly as the pipeline
+/// would feed it: prompt chunks ending on multiples of the attention block counted from position
+/// 0, then one token per step, sampled with draw index = tokens generated so far and history =
+/// prompt + generated, stopping on BOS/EOS (not kept) or max tokens. Same chunks, same rows, so
+/// the same bits: that is what lets the harness demand identical tokens from every mode.
+/// </summary>
+internal static class SoloGeneration
+{
+    private const int BosId = 1;
+    private const int EosId = 2;
+
+    /// <param name="modelLock">Taken around every model call when given (the global-lock mode); sampling runs outside it.</param>
+    public static async Task RunAsync(
+        DecoderModel model,
+        BenchRequest request,
+        Workload workload,
+        KvMemoryAccount account,
+        SemaphoreSlim? modelLock,
+        RequestTrace trace)
+    {
+        var config = model.Config;
+        var prompt = request.PromptIds;
+        var workspace = new StepWorkspace();
+        var logits = new float[config.VocabSize];
+        // Same initial capacity as the pipeline's prefill actor, so KV peaks compare like for like.
+        using var cache = new KvCache(config, account, initialCapacity: Math.Min(config.SeqLen, prompt.Length + 16));
+        int block = model.AttentionBlock;
+        for (int fed = 0; fed < prompt.Length;)
+        {
+            int length = Math.Min(block - fed % block, prompt.Length - fed);
+            await StepAsync(new SequenceStep(cache, prompt.AsMemory(fed, length)));
+            fed += length;
+        }
+        var history = new List<int>(prompt.Length + workload.MaxTokens);
+        history.AddRange(prompt);
+        int generated = 0;
+        while (true)
+        {
+            int token = Sampler.Sample(logits, workload.Sampling, request.Seed, generated, CollectionsMarshal.AsSpan(history));
+            if (token is BosId or EosId) break;
+            generated++;
+            history.Add(token);
+            trace.TokenArrived(token);
+            if (generated >= workload.MaxTokens) break;
+            await StepAsync(new SequenceStep(cache, new[] { token }));
+        }
+
+        async Task StepAsync(SequenceStep row)
+        {
+            if (modelLock is null)
+            {
+                model.Step([row], workspace, logits);
+                return;
+            }
+            await modelLock.WaitAsync();
+            try { model.Step([row], workspace, logits); }
+            finally { modelLock.Release(); }
+        }
+    }
+}

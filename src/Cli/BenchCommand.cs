@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using Pipeline.Benchmarks;
+using Pipeline.Inference.Onnx;
+using Pipeline.Inference.Runtime;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>pipeline bench</c>: serial, global-lock and pipeline modes over one model and one workload,
+/// swept over concurrency; a Markdown table on stdout, progress on stderr, JSON and a PNG chart.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var quick = new Option<bool>("--quick") { Description = "a small sweep (concurrency 1,4,16; 16 requests; 16 prompt and 32 generated tokens) that ends within minutes" };
+        var model = new Option<string?>("--model") { Description = "model folder (default: the embedded stories260K)" };
+        var synthetic = new Option<string?>("--synthetic") { Description = "a synthetic model with random weights: 15m, 110m, or dim=..,layers=..,heads=..,kv_heads=..,hidden=..,vocab=..,seq_len=.." };
+        var concurrency = new Option<string?>("--concurrency") { Description = "comma-separated concurrency levels (default 1,2,4,8,16,32,64)" };
+        var modes = new Option<string>("--modes") { Description = "comma-separated: serial, global-lock, pipeline", DefaultValueFactory = _ => "serial,global-lock,pipeline" };
+        var requests = new Option<int?>("--requests") { Description = "requests per run (default 64; quick 16)" };
+        var promptTokens = new Option<int?>("--prompt-tokens") { Description = "prompt length in tokens, BOS included (default 32; quick 16)" };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "tokens to generate per request at most (default 64; quick 32)" };
+        var arrival = new Option<string>("--arrival") { Description = "all, or poisson:RATE (requests per second)", DefaultValueFactory = _ => "all" };
+        var seed = new Option<ulong>("--seed") { Description = "seeds prompts, arrivals, sampling and synthetic weights", DefaultValueFactory = _ => 42UL };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = ONNX Runtime's choice; default 1, steadier on few cores)", DefaultValueFactory = _ => 1 };
+        var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
+        var chart = new Option<string>("--chart") { Description = "where to write the PNG chart", DefaultValueFactory = _ => "bench-results.png" };
+
+        var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
+        {
+            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart,
+        };
+        command.SetAction((parse, ct) => CliErrors.Guard(async () =>
+        {
+            bool isQuick = parse.GetValue(quick);
+            ulong seedValue = parse.GetValue(seed);
+            var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
+            var options = new BenchOptions
+            {
+                ModelDirectory = directory,
+                ModelDescription = description,
+                Concurrency = parse.GetValue(concurrency) is { } levels ? ParseLevels(levels) : isQuick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32, 64],
+                Modes = BenchModes.Parse(parse.GetValue(modes)!),
+                IntraOpThreads = parse.GetValue(threads),
+                Workload = new Workload
+                {
+                    RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),
+                    PromptTokens = parse.GetValue(promptTokens) ?? (isQuick ? 16 : 32),
+                    MaxTokens = parse.GetValue(maxTokens) ?? (isQuick ? 32 : 64),
+                    Arrival = ArrivalPattern.Parse(parse.GetValue(arrival)!),
+                    Seed = seedValue,
+                },
+            };
+            var report = await BenchRunner.RunAsync(options, new StderrProgress(), ct);
+            Console.Error.WriteLine();
+            Console.WriteLine(MarkdownTable.Format(report));
+            var jsonPath = parse.GetValue(json)!;
+            var chartPath = parse.GetValue(chart)!;
+            JsonReport.Write(report, jsonPath);
+            ThroughputChart.Write(report, chartPath);
+            Console.Error.WriteLine($"wrote {jsonPath} and {chartPath}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static (string Directory, string? Description) ResolveModel(string? model, string? synthetic, ulong seed)
+    {
+        if (model is not null && synthetic is not null) throw new ArgumentException("give --model or --synthetic, not both");
+        if (synthetic is null) return (model ?? LoadedModel.EmbeddedModelDirectory, null);
+        var shape = SyntheticShape.Parse(synthetic);
+        var root = Path.Combine(Path.GetDirectoryName(OnnxModelCache.DefaultDirectory)!, "synthetic");
+        Console.Error.WriteLine($"synthetic model {synthetic}: {BenchRunner.Describe(shape)} (writing and converting on first use)");
+        return (SyntheticModelWriter.GetOrWrite(shape, seed, root), $"synthetic {synthetic}, random weights seed {seed} ({BenchRunner.Describe(shape)})");
+    }
+
+    private static int[] ParseLevels(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v
+                : throw new ArgumentException($"concurrency '{s}' is not a positive integer"))
+            .ToArray();
+
+    /// <summary>One status line on stderr, rewritten in place on a terminal, a line per run otherwise.</summary>
+    private sealed class StderrProgress : IProgress<BenchProgress>
+    {
+        private readonly Lock _gate = new();
+        private int _lastRun;
+
+        public void Report(BenchProgress p)
+        {
+            lock (_gate)
+            {
+                var line = $"[{p.RunNumber}/{p.RunCount}] {p.Mode,-11} concurrency {p.Concurrency,3}: {p.RequestsDone}/{p.RequestCount} requests";
+                if (!Console.IsErrorRedirected) Console.Error.Write($"\r{line}   ");
+                else if (p.RunNumber != _lastRun) Console.Error.WriteLine(line);
+                _lastRun = p.RunNumber;
+            }
+        }
+    }
+}
