@@ -4,6 +4,7 @@ using Pipeline.Cli;
 var root = new RootCommand("pipeline: concurrent LLM inference on one loaded model (ONNX Runtime)");
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
