@@ -13,6 +13,9 @@ internal static class ApiRequestParser
     /// <summary>Tokens generated when the request names no limit.</summary>
     public const int DefaultMaxTokens = 256;
 
+    /// <summary>The most alternatives per token the engine reports (it checks top_logprobs against the same bound).</summary>
+    private const int MaxTopLogprobs = 20;
+
     public static ApiRequest ParseCompletion(JsonElement body, int maxSamples)
     {
         RequireObject(body);
@@ -24,7 +27,10 @@ internal static class ApiRequestParser
             null => throw ApiException.InvalidParameter("prompt", "prompt is required."),
             _ => throw ApiException.InvalidParameter("prompt", "prompt must be a string."),
         };
+        // Legacy completions spell "how many alternatives" as logprobs itself; check it under that name.
         int? logprobs = OptionalInt(body, "logprobs");
+        if (logprobs is < 0 or > MaxTopLogprobs)
+            throw ApiException.InvalidParameter("logprobs", $"logprobs must be between 0 and {MaxTopLogprobs}; got {logprobs}.");
         return Common(body, prompt, maxSamples) with
         {
             Logprobs = logprobs is not null,
