@@ -5,6 +5,7 @@ var root = new RootCommand("pipeline: concurrent LLM inference on one loaded mod
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -76,6 +76,13 @@ public sealed class PipelineHost : IAsyncDisposable
     internal RequestHandle Submit(GenerationRequest request, CancellationToken cancellation)
         => SubmitAsync(request, cancellation).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// Admits one generation and hands back both its token stream and its final result. Throws
+    /// <see cref="PipelineBusyException"/> at once when the host rejects on a full queue.
+    /// </summary>
+    public async Task<GenerationStream> StartAsync(GenerationRequest request, CancellationToken cancellation = default)
+        => new(await SubmitAsync(request, cancellation));
+
     private async Task<RequestHandle> SubmitAsync(GenerationRequest request, CancellationToken cancellation)
     {
         ArgumentNullException.ThrowIfNull(request);

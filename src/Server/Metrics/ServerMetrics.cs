@@ -1,0 +1,42 @@
+using System.Globalization;
+using System.Text;
+
+namespace Pipeline.Server.Metrics;
+
+/// <summary>
+/// What the server measures itself (latencies as its clients see them) plus the host's live
+/// counters, written in the Prometheus text exposition format for <c>GET /metrics</c>.
+/// </summary>
+internal sealed class ServerMetrics
+{
+    /// <summary>From the request's arrival to its first sampled token, per sample.</summary>
+    public LatencyHistogram TimeToFirstToken { get; } = new("pipeline_time_to_first_token_seconds",
+        "Time from a request's arrival to its first generated token.", LatencyHistogram.DefaultBounds);
+
+    /// <summary>Between consecutive tokens of one sample.</summary>
+    public LatencyHistogram InterTokenLatency { get; } = new("pipeline_inter_token_latency_seconds",
+        "Time between two consecutive generated tokens of one sequence.", LatencyHistogram.DefaultBounds);
+
+    public string Render(PipelineHost host)
+    {
+        var text = new StringBuilder();
+        Gauge(text, "pipeline_queue_depth", "Requests admitted but not yet tokenized.", host.QueueDepth);
+        Gauge(text, "pipeline_active_sequences", "Sequences being prefilled or decoded.", host.Counters.ActiveSequences);
+        Gauge(text, "pipeline_last_batch_size", "Sequences in the most recent decode step.", host.Counters.LastBatchSize);
+        Counter(text, "pipeline_tokens_generated_total", "Tokens sampled since the host started.", host.Counters.TokensGenerated);
+        Counter(text, "pipeline_decode_steps_total", "Batched decode steps run since the host started.", host.Counters.DecodeSteps);
+        Gauge(text, "pipeline_kv_cache_bytes", "Bytes held by live KV caches.", host.KvMemory.Bytes);
+        Gauge(text, "pipeline_kv_caches", "Live KV caches.", host.KvMemory.LiveCaches);
+        TimeToFirstToken.WriteTo(text);
+        InterTokenLatency.WriteTo(text);
+        return text.ToString();
+    }
+
+    private static void Gauge(StringBuilder text, string name, string help, long value) => Metric(text, name, help, "gauge", value);
+    private static void Counter(StringBuilder text, string name, string help, long value) => Metric(text, name, help, "counter", value);
+
+    private static void Metric(StringBuilder text, string name, string help, string type, long value)
+        => text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
+            .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
+            .Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+}

@@ -1,0 +1,162 @@
+using System.Text.Json;
+using Pipeline.Server.Http;
+
+namespace Pipeline.Server.OpenAi;
+
+/// <summary>
+/// Reads the JSON body of a completion or chat request by hand rather than by deserialization,
+/// so that every wrong type is reported as a 400 naming the parameter, as OpenAI does.
+/// Unknown fields are ignored (clients send many we do not use, such as <c>user</c>).
+/// </summary>
+internal static class ApiRequestParser
+{
+    /// <summary>Tokens generated when the request names no limit.</summary>
+    public const int DefaultMaxTokens = 256;
+
+    /// <summary>The most alternatives per token the engine reports (it checks top_logprobs against the same bound).</summary>
+    private const int MaxTopLogprobs = 20;
+
+    public static ApiRequest ParseCompletion(JsonElement body, int maxSamples)
+    {
+        RequireObject(body);
+        var prompt = Property(body, "prompt") switch
+        {
+            { ValueKind: JsonValueKind.String } s => s.GetString()!,
+            { ValueKind: JsonValueKind.Array } a when a.GetArrayLength() == 1 && a[0].ValueKind == JsonValueKind.String => a[0].GetString()!,
+            { ValueKind: JsonValueKind.Array } => throw ApiException.InvalidParameter("prompt", "prompt must be a string or an array of one string; batched prompts are not supported."),
+            null => throw ApiException.InvalidParameter("prompt", "prompt is required."),
+            _ => throw ApiException.InvalidParameter("prompt", "prompt must be a string."),
+        };
+        // Legacy completions spell "how many alternatives" as logprobs itself; check it under that name.
+        int? logprobs = OptionalInt(body, "logprobs");
+        if (logprobs is < 0 or > MaxTopLogprobs)
+            throw ApiException.InvalidParameter("logprobs", $"logprobs must be between 0 and {MaxTopLogprobs}; got {logprobs}.");
+        return Common(body, prompt, maxSamples) with
+        {
+            Logprobs = logprobs is not null,
+            TopLogprobs = logprobs ?? 0,
+        };
+    }
+
+    public static ApiRequest ParseChat(JsonElement body, int maxSamples)
+    {
+        RequireObject(body);
+        if (Property(body, "messages") is not { ValueKind: JsonValueKind.Array } messages || messages.GetArrayLength() == 0)
+            throw ApiException.InvalidParameter("messages", "messages must be a non-empty array.");
+        var turns = messages.EnumerateArray().Select((m, i) => ReadMessage(m, i)).ToList();
+        bool logprobs = OptionalBool(body, "logprobs") ?? false;
+        int? top = OptionalInt(body, "top_logprobs");
+        if (top is not null && !logprobs)
+            throw ApiException.InvalidParameter("top_logprobs", "top_logprobs requires logprobs to be true.");
+        return Common(body, ChatTemplate.Render(turns), maxSamples) with { Logprobs = logprobs, TopLogprobs = top ?? 0 };
+    }
+
+    private static (string Role, string Content) ReadMessage(JsonElement message, int index)
+    {
+        string param = $"messages[{index}]";
+        if (message.ValueKind != JsonValueKind.Object) throw ApiException.InvalidParameter(param, $"{param} must be an object.");
+        var role = Property(message, "role") is { ValueKind: JsonValueKind.String } r ? r.GetString()! : throw ApiException.InvalidParameter($"{param}.role", $"{param}.role must be a string.");
+        var content = Property(message, "content") switch
+        {
+            { ValueKind: JsonValueKind.String } s => s.GetString()!,
+            // Content parts: only text parts mean anything to a text model.
+            { ValueKind: JsonValueKind.Array } parts => string.Concat(parts.EnumerateArray().Select(p =>
+                p.ValueKind == JsonValueKind.Object && Property(p, "text") is { ValueKind: JsonValueKind.String } t ? t.GetString()
+                    : throw ApiException.InvalidParameter($"{param}.content", $"{param}.content parts must be text parts."))),
+            null or { ValueKind: JsonValueKind.Null } => "",
+            _ => throw ApiException.InvalidParameter($"{param}.content", $"{param}.content must be a string or an array of text parts."),
+        };
+        return (role, content);
+    }
+
+    private static ApiRequest Common(JsonElement body, string prompt, int maxSamples)
+    {
+        int samples = OptionalInt(body, "n") ?? 1;
+        if (samples < 1 || samples > maxSamples) throw ApiException.InvalidParameter("n", $"n must be between 1 and {maxSamples}; got {samples}.");
+        int? maxTokens = OptionalInt(body, "max_completion_tokens") ?? OptionalInt(body, "max_tokens");
+        if (maxTokens is < 1)
+        {
+            string name = Property(body, "max_completion_tokens") is not null ? "max_completion_tokens" : "max_tokens";
+            throw ApiException.InvalidParameter(name, $"{name} must be at least 1; got {maxTokens}.");
+        }
+        bool includeUsage = false;
+        if (Property(body, "stream_options") is { } streamOptions && streamOptions.ValueKind != JsonValueKind.Null)
+        {
+            if (streamOptions.ValueKind != JsonValueKind.Object) throw ApiException.InvalidParameter("stream_options", "stream_options must be an object.");
+            includeUsage = OptionalBool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
+        }
+        return new ApiRequest
+        {
+            Model = OptionalString(body, "model"),
+            Prompt = prompt,
+            MaxTokens = maxTokens ?? DefaultMaxTokens,
+            Temperature = OptionalFloat(body, "temperature") ?? 1f,
+            TopP = OptionalFloat(body, "top_p") ?? 1f,
+            TopK = OptionalInt(body, "top_k") ?? 0,
+            MinP = OptionalFloat(body, "min_p") ?? 0f,
+            RepetitionPenalty = OptionalFloat(body, "repetition_penalty") ?? 1f,
+            Seed = OptionalSeed(body),
+            Stop = Stop(body),
+            Stream = OptionalBool(body, "stream") ?? false,
+            IncludeUsage = includeUsage,
+            SampleCount = samples,
+        };
+    }
+
+    private static void RequireObject(JsonElement body)
+    {
+        if (body.ValueKind != JsonValueKind.Object) throw ApiException.InvalidBody("The request body must be a JSON object.");
+    }
+
+    private static JsonElement? Property(JsonElement o, string name) => o.TryGetProperty(name, out var v) ? v : null;
+
+    private static JsonElement? Present(JsonElement o, string name) => Property(o, name) is { ValueKind: not JsonValueKind.Null } v ? v : null;
+
+    private static string? OptionalString(JsonElement o, string name) => Present(o, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.String } s => s.GetString(),
+        _ => throw ApiException.InvalidParameter(name, $"{name} must be a string."),
+    };
+
+    private static bool? OptionalBool(JsonElement o, string name, string? param = null) => Present(o, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.True } => true,
+        { ValueKind: JsonValueKind.False } => false,
+        _ => throw ApiException.InvalidParameter(param ?? name, $"{param ?? name} must be a boolean."),
+    };
+
+    private static int? OptionalInt(JsonElement o, string name) => Present(o, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } n when n.TryGetInt32(out int i) => i,
+        _ => throw ApiException.InvalidParameter(name, $"{name} must be an integer."),
+    };
+
+    private static float? OptionalFloat(JsonElement o, string name) => Present(o, name) switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } n when n.TryGetDouble(out double d) && double.IsFinite(d) => (float)d,
+        _ => throw ApiException.InvalidParameter(name, $"{name} must be a number."),
+    };
+
+    // OpenAI documents seed as a signed 64-bit integer; the engine's seeds are unsigned. Negative
+    // seeds keep their bits, so every int64 a client sends names a distinct, replayable stream.
+    private static ulong? OptionalSeed(JsonElement o) => Present(o, "seed") switch
+    {
+        null => null,
+        { ValueKind: JsonValueKind.Number } n when n.TryGetUInt64(out ulong u) => u,
+        { ValueKind: JsonValueKind.Number } n when n.TryGetInt64(out long l) => unchecked((ulong)l),
+        _ => throw ApiException.InvalidParameter("seed", "seed must be an integer."),
+    };
+
+    private static IReadOnlyList<string> Stop(JsonElement o) => Present(o, "stop") switch
+    {
+        null => [],
+        { ValueKind: JsonValueKind.String } s => [s.GetString()!],
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String)
+            => a.EnumerateArray().Select(e => e.GetString()!).Where(s => s.Length > 0).ToArray(),
+        _ => throw ApiException.InvalidParameter("stop", "stop must be a string or an array of strings."),
+    };
+}

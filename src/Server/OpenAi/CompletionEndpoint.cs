@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Pipeline.Actors;
+using Pipeline.Inference.Sampling;
+using Pipeline.Server.Http;
+using Pipeline.Server.Metrics;
+
+namespace Pipeline.Server.OpenAi;
+
+/// <summary>
+/// Serves /v1/completions and /v1/chat/completions: parses the request, starts its n samples on
+/// the host, and answers with one JSON object or a stream of server-sent chunks.
+/// </summary>
+internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metrics, PipelineServerOptions options, ILogger<CompletionEndpoint> log)
+{
+    private static readonly IResponseShape Text = new TextCompletionShape();
+    private static readonly IResponseShape Chat = new ChatCompletionShape();
+
+    public Task CompletionsAsync(HttpContext context) => HandleAsync(context, Text, ApiRequestParser.ParseCompletion);
+
+    public Task ChatCompletionsAsync(HttpContext context) => HandleAsync(context, Chat, ApiRequestParser.ParseChat);
+
+    /// <summary>
+    /// Design: every sample is admitted and must yield its first token (or its error) before the
+    /// status line is sent, so that invalid options and a full queue still get a 400 or 429 on a
+    /// streaming request. All samples share one cancellation source linked to RequestAborted: a
+    /// client that disconnects, or a sample that fails to start, cancels every sample and frees
+    /// its KV cache.
+    /// </summary>
+    private async Task HandleAsync(HttpContext context, IResponseShape shape, Func<JsonElement, int, ApiRequest> parse)
+    {
+        long arrived = Stopwatch.GetTimestamp();
+        using var body = await ReadJsonAsync(context);
+        var request = parse(body.RootElement, options.MaxSamplesPerRequest);
+        if (request.Model is { } model && model != host.Model.Name) throw ApiException.ModelNotFound(model);
+        ulong seed = request.Seed ?? SeedSource.NewSeed();
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        try
+        {
+            var samples = new GenerationStream[request.SampleCount];
+            for (int i = 0; i < samples.Length; i++)
+                samples[i] = await host.StartAsync(request.ToGeneration(seed, i), cancel.Token);
+            foreach (var sample in samples) await sample.WaitForFirstAsync(cancel.Token);
+
+            var header = new ResponseHeader(shape, $"{shape.IdPrefix}{Guid.NewGuid():N}", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.Model.Name, seed);
+            if (request.Stream) await StreamAsync(context, header, request, samples, arrived, cancel.Token);
+            else await RespondAsync(context, header, request, samples, arrived, cancel.Token);
+        }
+        catch
+        {
+            cancel.Cancel();
+            throw;
+        }
+    }
+
+    private async Task RespondAsync(HttpContext context, ResponseHeader header, ApiRequest request, GenerationStream[] samples, long arrived, CancellationToken cancellation)
+    {
+        var results = await Task.WhenAll(samples.Select(s => PumpAsync(s, arrived, _ => Task.CompletedTask, cancellation)));
+        var choices = new JsonArray();
+        for (int i = 0; i < results.Length; i++)
+        {
+            var r = results[i];
+            var choice = header.Shape.Choice(i, r.Text, FinishReasonName(r, cancellation), request.Logprobs ? Logprobs(r) : null);
+            choice["seed"] = unchecked(header.Seed + (ulong)i);
+            choices.Add(choice);
+        }
+        var response = header.Object(header.Shape.ObjectName, choices);
+        response["usage"] = Usage(results);
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(ApiJson.Write(response), cancellation);
+    }
+
+    private async Task StreamAsync(HttpContext context, ResponseHeader header, ApiRequest request, GenerationStream[] samples, long arrived, CancellationToken cancellation)
+    {
+        var sse = await ServerSentEvents.StartAsync(context);
+        try
+        {
+            for (int i = 0; i < samples.Length; i++)
+                if (header.Shape.OpeningChunkChoice(i) is { } opening) await sse.WriteAsync(Chunk(header, request, opening));
+
+            // The samples' tokens merge into one channel with a single reader, the response writer.
+            var merged = Channel.CreateUnbounded<SampleEvent>(new UnboundedChannelOptions { SingleReader = true });
+            var pumps = Task.WhenAll(samples.Select(async (sample, i) =>
+            {
+                var result = await PumpAsync(sample, arrived, e => merged.Writer.WriteAsync(new SampleEvent(i, e, null), cancellation).AsTask(), cancellation);
+                await merged.Writer.WriteAsync(new SampleEvent(i, null, result), cancellation);
+            }));
+            _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.IsCanceled ? new OperationCanceledException() : t.Exception?.GetBaseException()), TaskScheduler.Default);
+
+            var results = new GenerationResult[samples.Length];
+            var previousIds = Enumerable.Repeat(-1, samples.Length).ToArray();
+            await foreach (var item in merged.Reader.ReadAllAsync(cancellation))
+            {
+                if (item.Result is { } result)
+                {
+                    results[item.Index] = result;
+                    await sse.WriteAsync(Chunk(header, request, header.Shape.ChunkChoice(item.Index, "", FinishReasonName(result, cancellation), null)));
+                    continue;
+                }
+                var token = item.Token!;
+                var logprob = request.Logprobs ? LogprobEntry.From(token, previousIds[item.Index], host.Model.Tokenizer) : null;
+                if (token.TokenId >= 0) previousIds[item.Index] = token.TokenId;
+                // An empty event holds back part of a character or of a possible stop string: nothing to show yet.
+                if (token.Text.Length == 0 && logprob is null) continue;
+                await sse.WriteAsync(Chunk(header, request, header.Shape.ChunkChoice(item.Index, token.Text, null, logprob is null ? null : [logprob])));
+            }
+            if (request.IncludeUsage)
+            {
+                var last = header.Object(header.Shape.ChunkObjectName, []);
+                last["usage"] = Usage(results);
+                await sse.WriteAsync(last);
+            }
+            await sse.WriteDoneAsync();
+        }
+        catch (Exception e) when (!cancellation.IsCancellationRequested)
+        {
+            // The status line is gone; tell the client in the stream, as OpenAI does, and end it.
+            var (status, error) = ErrorResponses.Describe(e);
+            if (status == HttpStatusCode.InternalServerError) log.LogError(e, "streaming request failed");
+            await sse.WriteAsync(error);
+        }
+    }
+
+    /// <summary>Reads one sample's tokens to the end, timing them for the latency histograms, and returns its result.</summary>
+    private async Task<GenerationResult> PumpAsync(GenerationStream sample, long arrived, Func<TokenEvent, Task> onToken, CancellationToken cancellation)
+    {
+        long last = arrived;
+        bool first = true;
+        await foreach (var token in sample.ReadAllAsync(cancellation))
+        {
+            if (token.TokenId >= 0)
+            {
+                long now = Stopwatch.GetTimestamp();
+                (first ? metrics.TimeToFirstToken : metrics.InterTokenLatency).Observe(Stopwatch.GetElapsedTime(last, now));
+                first = false;
+                last = now;
+            }
+            await onToken(token);
+        }
+        return await sample.Result;
+    }
+
+    private static JsonObject Chunk(ResponseHeader header, ApiRequest request, JsonObject choice)
+    {
+        var chunk = header.Object(header.Shape.ChunkObjectName, [choice]);
+        if (request.IncludeUsage) chunk["usage"] = null;
+        return chunk;
+    }
+
+    private static JsonObject Usage(IReadOnlyList<GenerationResult> results)
+    {
+        // The prompt is read once however many samples continue it.
+        int prompt = results[0].PromptIds.Count, completion = results.Sum(r => r.CompletionIds.Count);
+        return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
+    }
+
+    private List<LogprobEntry> Logprobs(GenerationResult result)
+    {
+        var entries = new List<LogprobEntry>();
+        int previous = result.PromptIds.Count > 0 ? result.PromptIds[^1] : -1;
+        foreach (var token in result.Tokens)
+        {
+            if (LogprobEntry.From(token, previous, host.Model.Tokenizer) is { } entry) entries.Add(entry);
+            if (token.TokenId >= 0) previous = token.TokenId;
+        }
+        return entries;
+    }
+
+    private static string FinishReasonName(GenerationResult result, CancellationToken cancellation) => result.FinishReason switch
+    {
+        FinishReason.Stop => "stop",
+        FinishReason.Length => "length",
+        // Cancelled: either this client left (nobody to answer) or the host is shutting down.
+        _ => cancellation.IsCancellationRequested
+            ? throw new OperationCanceledException(cancellation)
+            : throw new ApiException(HttpStatusCode.ServiceUnavailable, "The server is shutting down.", "server_error"),
+    };
+
+    private static async Task<JsonDocument> ReadJsonAsync(HttpContext context)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.InvalidBody($"The request body is not valid JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>A token of sample <see cref="Index"/>, or its result once it has ended.</summary>
+    private sealed record SampleEvent(int Index, TokenEvent? Token, GenerationResult? Result);
+
+    /// <summary>The fields every response and chunk of one request repeats.</summary>
+    private sealed record ResponseHeader(IResponseShape Shape, string Id, long Created, string Model, ulong Seed)
+    {
+        public JsonObject Object(string objectName, JsonArray choices) => new()
+        {
+            ["id"] = Id,
+            ["object"] = objectName,
+            ["created"] = Created,
+            ["model"] = Model,
+            ["system_fingerprint"] = null,
+            ["choices"] = choices,
+            // Extension: the seed of sample 0; sample i ran with seed + i.
+            ["seed"] = Seed,
+        };
+    }
+}

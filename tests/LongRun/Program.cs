@@ -1,0 +1,31 @@
+using Pipeline.Properties;
+using Xunit.Abstractions;
+
+// usage: Pipeline.LongRun P1|P2|P3|P6 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+var which = args.Length > 0 ? args[0] : "P1";
+var output = new ConsoleOutput();
+var started = DateTime.UtcNow;
+try
+{
+    switch (which)
+    {
+        case "P1": new PipelineProperties(output).P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run(); break;
+        case "P2": new PipelineProperties(output).P2_every_request_finishes_within_the_bound_for_any_capacities(); break;
+        case "P3": new PipelineProperties(output).P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory(); break;
+        case "P6": new BatchingProperties(output).A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step(); break;
+        default: Console.Error.WriteLine($"unknown property {which}"); return 2;
+    }
+    Console.WriteLine($"{which} PASSED in {(DateTime.UtcNow - started).TotalSeconds:F0} s");
+    return 0;
+}
+catch (Exception e)
+{
+    Console.WriteLine($"{which} FAILED in {(DateTime.UtcNow - started).TotalSeconds:F0} s: {e.Message}");
+    return 1;
+}
+
+internal sealed class ConsoleOutput : ITestOutputHelper
+{
+    public void WriteLine(string message) => Console.WriteLine(message);
+    public void WriteLine(string format, params object[] args) => Console.WriteLine(format, args);
+}
