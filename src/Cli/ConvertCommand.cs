@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Pipeline.Inference.Models;
+using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Cli;
@@ -15,11 +17,15 @@ internal static class ConvertCommand
         {
             var source = parse.GetValue(model) ?? LoadedModel.EmbeddedModelDirectory;
             var target = parse.GetValue(output)!;
-            var (onnx, tokenizer, name) = LoadedModel.Resolve(source);
+            if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"model folder '{source}' does not exist");
+            var tokenizer = LoadedModel.FindTokenizer(source) ?? throw new FileNotFoundException($"model folder '{source}' has no tokenizer (tokenizer.bin or tok*.bin)");
+            var checkpoint = LoadedModel.FindCheckpoint(source) ?? throw new FileNotFoundException($"model folder '{source}' has no llama2.c checkpoint (*.bin)");
             Directory.CreateDirectory(target);
-            File.Copy(onnx, Path.Combine(target, "model.onnx"), overwrite: true);
+            var onnx = Path.Combine(target, "model.onnx");
+            // The exported graph has the Optimum outputs (present.*) and accepts any past length.
+            LlamaOnnxExporter.Write(Llama2Checkpoint.Read(checkpoint), onnx, optimumOutputs: true);
             File.Copy(tokenizer, Path.Combine(target, "tokenizer.bin"), overwrite: true);
-            Console.WriteLine($"wrote {Path.Combine(target, "model.onnx")} ({new FileInfo(onnx).Length / 1024} KiB) from {name}");
+            Console.WriteLine($"wrote {onnx} ({new FileInfo(onnx).Length / 1024} KiB) from {Path.GetFileName(checkpoint)}");
             return Task.FromResult(0);
         }));
         return command;

@@ -22,14 +22,19 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama2c-onnx-5";
+    public const string ConverterVersion = "llama2c-onnx-6";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
 
     public const string AttentionBlockMetadataKey = "pipeline.attention_block";
 
-    internal static ModelProto Export(LlamaWeights weights)
+    /// <param name="optimumOutputs">
+    /// True for an exported model: <c>present.*</c> outputs (past + new, the Optimum layout) and any
+    /// past length. False for the runner's own graph: only the new positions come out
+    /// (<c>new_key_values.*</c>), so the past is never copied, and the past must be whole blocks.
+    /// </param>
+    internal static ModelProto Export(LlamaWeights weights, bool optimumOutputs = true)
     {
         var c = weights.Config;
         c.Validate();
@@ -47,48 +52,61 @@ public static class LlamaOnnxExporter
             pastValues[l] = g.Input($"past_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
         }
 
-        // Dynamic sizes, each as a 1-element int64 vector.
-        var idsShape = g.Node("Shape", [inputIds], "ids_shape");
-        var seq1 = g.Node("Slice", [idsShape, g.ConstInt64(1), g.ConstInt64(2)], "seq_len");
+        // Dynamic sizes, each as a 1-element int64 vector. Keys are laid out as the past, padded
+        // to whole blocks, then the new tokens, padded to whole blocks.
+        var seq1 = g.Node("Slice", [g.Node("Shape", [inputIds], "ids_shape"), g.ConstInt64(1), g.ConstInt64(2)], "seq_len");
         var past1 = g.Node("Slice", [g.Node("Shape", [pastKeys[0]], "past_shape"), g.ConstInt64(2), g.ConstInt64(3)], "past_len");
-        var total1 = g.Node("Add", [past1, seq1], "total_len");
-        var blocks1 = g.Node("Div", [g.Node("Add", [total1, g.ConstInt64(kb - 1)]), g.ConstInt64(kb)], "key_blocks");
-        var padded1 = g.Node("Mul", [blocks1, g.ConstInt64(kb)], "padded_len");
-        var padBy1 = g.Node("Sub", [padded1, total1], "key_pad");
+        var (pastPadded1, pastPadBy1) = RoundUp(g, past1, kb, "past");
+        var (seqPadded1, seqPadBy1) = RoundUp(g, seq1, kb, "seq");
+        var pastBlocks1 = g.Node("Div", [pastPadded1, g.ConstInt64(kb)], "past_blocks");
+        var pastAligned = g.Node("Squeeze", [g.Node("Equal", [pastPadBy1, g.ConstInt64(0)]), g.ConstInt64(0)], "past_aligned");
+        var pastKvPads = g.Node("Concat", [g.ConstInt64(0, 0, 0, 0, 0, 0), pastPadBy1, g.ConstInt64(0)], "past_kv_pads", null, Attr("axis", 0L));
+        var newKvPads = g.Node("Concat", [g.ConstInt64(0, 0, 0, 0, 0, 0), seqPadBy1, g.ConstInt64(0)], "new_kv_pads", null, Attr("axis", 0L));
+        var blockShape = g.ConstInt64(0, 0, -1, kb, hd);
 
-        // Mask [B, 1, blocks, 1, S, kb]: key j is visible to query i when the attention mask
-        // allows it and j <= past + i (causal over the new tokens).
-        var maskPads = g.Node("Concat", [g.ConstInt64(0, 0, 0), padBy1], "mask_pads", null, Attr("axis", 0L));
-        var keyValid = g.Node("Cast", [g.Node("Pad", [attentionMask, maskPads], "mask_padded")], "key_valid", null, Attr("to", (long)DataType.Bool));
-        var paddedScalar = g.Node("Squeeze", [padded1, g.ConstInt64(0)], "padded_scalar");
-        var seqScalar = g.Node("Squeeze", [seq1, g.ConstInt64(0)], "seq_scalar");
-        var pastScalar = g.Node("Squeeze", [past1, g.ConstInt64(0)], "past_scalar");
-        var keyIndex = g.Node("Range", [g.ScalarInt64(0), paddedScalar, g.ScalarInt64(1)], "key_index");
-        var queryLimit = g.Node("Add", [g.Node("Range", [g.ScalarInt64(0), seqScalar, g.ScalarInt64(1)], "query_index"), pastScalar], "query_limit");
-        var causal = g.Node("LessOrEqual", [keyIndex, g.Node("Unsqueeze", [queryLimit, g.ConstInt64(1)])], "causal");
-        var visible = g.Node("And", [g.Node("Unsqueeze", [keyValid, g.ConstInt64(1)]), causal], "visible");
-        var visibleBlocks = g.Node("Reshape", [visible, g.ConstInt64(0, 0, -1, kb)], "visible_blocks");
-        var mask = g.Node("Unsqueeze", [g.Node("Transpose", [visibleBlocks], null, null, Ints("perm", 0L, 2, 1, 3)), g.ConstInt64(1, 3)], "attention_visible");
-        var kvPads = g.Node("Concat", [g.ConstInt64(0, 0, 0, 0, 0, 0), padBy1, g.ConstInt64(0)], "kv_pads", null, Attr("axis", 0L));
+        // Additive mask [B, 1, blocks, kb, 1, S]: 0 where key j is visible to query i, -inf elsewhere.
+        // Visible: the attention mask allows the key, and it is in the past or at most i new tokens in.
+        var maskPast = g.Node("Slice", [attentionMask, g.ConstInt64(0), past1, g.ConstInt64(1)], "mask_past");
+        var maskNew = g.Node("Slice", [attentionMask, past1, g.ConstInt64(long.MaxValue), g.ConstInt64(1)], "mask_new");
+        var keyValid = g.Node("Cast", [g.Node("Concat", [
+                g.Node("Pad", [maskPast, g.Node("Concat", [g.ConstInt64(0, 0, 0), pastPadBy1], null, null, Attr("axis", 0L))]),
+                g.Node("Pad", [maskNew, g.Node("Concat", [g.ConstInt64(0, 0, 0), seqPadBy1], null, null, Attr("axis", 0L))])],
+            "mask_padded", null, Attr("axis", 1L))], "key_valid", null, Attr("to", (long)DataType.Bool));
+        var keyCount = g.Node("Squeeze", [g.Node("Add", [pastPadded1, seqPadded1]), g.ConstInt64(0)], "key_count");
+        var keyOffset = g.Node("Sub", [g.Node("Range", [g.ScalarInt64(0), keyCount, g.ScalarInt64(1)]), g.Node("Squeeze", [pastPadded1, g.ConstInt64(0)])], "key_new_index");
+        var queryIndex = g.Node("Range", [g.ScalarInt64(0), g.Node("Squeeze", [seq1, g.ConstInt64(0)]), g.ScalarInt64(1)], "query_index");
+        var causal = g.Node("LessOrEqual", [keyOffset, g.Node("Unsqueeze", [queryIndex, g.ConstInt64(1)])], "causal");
+        var visible = g.Node("And", [g.Node("Unsqueeze", [keyValid, g.ConstInt64(1)]), causal], "visible"); // [B, S, keys]
+        // [B, S, keys] → [B, kv_heads, group, S, keys], expanded once so that every layer adds it elementwise.
+        var biasShape = g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [inputIds]), g.ConstInt64(0), g.ConstInt64(1)]), g.ConstInt64(c.KvHeads, c.QueriesPerKvHead), seq1, g.Node("Add", [pastPadded1, seqPadded1])], "bias_shape", null, Attr("axis", 0L));
+        var maskBias = g.Node("Expand", [g.Node("Where", [g.Node("Unsqueeze", [visible, g.ConstInt64(1, 2)]), g.ScalarFloat(0f), g.ScalarFloat(float.NegativeInfinity)]), biasShape], "attention_bias");
 
-        // Rotary tables [seq_len, head_dim/2], computed as run.c does in float.
-        var cosTable = new float[c.SeqLen * half];
-        var sinTable = new float[c.SeqLen * half];
+        // Rotary embedding as run.c does it, on interleaved pairs: x·cos + (x·R)·sin, where R maps
+        // each pair (a, b) to (-b, a). The tables repeat each pair's cos and sin twice.
+        var cosTable = new float[c.SeqLen * hd];
+        var sinTable = new float[c.SeqLen * hd];
         for (int pos = 0; pos < c.SeqLen; pos++)
             for (int p = 0; p < half; p++)
             {
                 float freq = 1.0f / MathF.Pow(LlamaConfig.RopeTheta, (2 * p) / (float)hd);
                 float val = pos * freq;
-                cosTable[pos * half + p] = MathF.Cos(val);
-                sinTable[pos * half + p] = MathF.Sin(val);
+                cosTable[pos * hd + 2 * p] = cosTable[pos * hd + 2 * p + 1] = MathF.Cos(val);
+                sinTable[pos * hd + 2 * p] = sinTable[pos * hd + 2 * p + 1] = MathF.Sin(val);
             }
-        var cos = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_cos", cosTable, c.SeqLen, half), positionIds]), g.ConstInt64(2, 4)], "cos");
-        var sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, half), positionIds]), g.ConstInt64(2, 4)], "sin");
+        var rotate = new float[hd * hd];
+        for (int p = 0; p < half; p++)
+        {
+            rotate[(2 * p + 1) * hd + 2 * p] = -1f; // out[2p]   = -x[2p+1]
+            rotate[(2 * p) * hd + 2 * p + 1] = 1f;  // out[2p+1] =  x[2p]
+        }
+        var rotation = g.Weight("rope_rotate", rotate, hd, hd);
+        var cos = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_cos", cosTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "cos");
+        var sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
 
         var x = g.Node("Gather", [g.Weight("embed_tokens", weights.TokenEmbedding, c.VocabSize, c.Dim), inputIds], "embedding");
         var scale = g.ScalarFloat(MathF.Sqrt(hd));
-        var negInf = g.ScalarFloat(float.NegativeInfinity);
         var ones = g.ConstFloat(Enumerable.Repeat(1f, kb).ToArray(), kb, 1);
+        int group = c.QueriesPerKvHead;
 
         for (int l = 0; l < c.Layers; l++)
         {
@@ -97,29 +115,45 @@ public static class LlamaOnnxExporter
             var q = g.Node("MatMul", [xn, g.Weight(P("wq"), Transposed(weights.Wq, l, c.Dim, c.Dim), c.Dim, c.Dim)], P("q"));
             var k = g.Node("MatMul", [xn, g.Weight(P("wk"), Transposed(weights.Wk, l, c.KvDim, c.Dim), c.Dim, c.KvDim)], P("k"));
             var v = g.Node("MatMul", [xn, g.Weight(P("wv"), Transposed(weights.Wv, l, c.KvDim, c.Dim), c.Dim, c.KvDim)], P("v"));
-            var qr = Rope(g, q, c.Heads, half, hd, cos, sin, P("q_rope"));
-            var kr = Rope(g, k, c.KvHeads, half, hd, cos, sin, P("k_rope"));
+            var qr = Rope(g, q, c.Heads, hd, cos, sin, rotation, P("q_rope"));
+            var kr = Rope(g, k, c.KvHeads, hd, cos, sin, rotation, P("k_rope"));
             var vh = g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"));
 
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
-            var presentKey = g.Node("Concat", [pastKeys[l], g.Node("Transpose", [kr], null, null, perm0213)], P("present_key"), $"present.{l}.key", Attr("axis", 2L));
-            var presentValue = g.Node("Concat", [pastValues[l], g.Node("Transpose", [vh], null, null, perm0213)], P("present_value"), $"present.{l}.value", Attr("axis", 2L));
-            var keyBlocks = g.Node("Reshape", [g.Node("Pad", [presentKey, kvPads]), g.ConstInt64(0, 0, -1, kb, hd)], P("key_blocks"));
-            var valueBlocks = g.Node("Reshape", [g.Node("Pad", [presentValue, kvPads]), g.ConstInt64(0, 0, -1, kb, hd)], P("value_blocks"));
-            var keyBlocksT = g.Node("Transpose", [keyBlocks], null, null, Ints("perm", 0L, 1, 2, 4, 3));
+            var newKey = g.Node("Transpose", [kr], P("new_key"), $"new_key_values.{l}.key", perm0213);
+            var newValue = g.Node("Transpose", [vh], P("new_value"), $"new_key_values.{l}.value", perm0213);
 
-            // Queries grouped by the KV head they read: [B, kv_heads, 1, group*S, hd].
-            var qh = g.Node("Transpose", [qr], null, null, perm0213);
-            var qg = g.Node("Unsqueeze", [g.Node("Reshape", [qh, g.ConstInt64(0, c.KvHeads, -1, hd)]), g.ConstInt64(2)], P("q_grouped"));
-            var scores = g.Node("Div", [g.Node("MatMul", [qg, keyBlocksT]), scale], P("scores"));
-            var scores6 = g.Node("Reshape", [scores, g.ConstInt64(0, 0, 0, c.QueriesPerKvHead, -1, kb)]);
-            var masked = g.Node("Where", [mask, scores6, negInf], P("masked_scores"));
-            var max = g.Node("ReduceMax", [masked], P("score_max"), null, Ints("axes", 2L, 5), Attr("keepdims", 1L));
-            var exp = g.Node("Reshape", [g.Node("Exp", [g.Node("Sub", [masked, max])]), g.ConstInt64(0, 0, 0, -1, kb)], P("exp_scores"));
-            var numerator = LastOfCumSum(g, g.Node("MatMul", [exp, valueBlocks]), P("numerator"));
-            var denominator = LastOfCumSum(g, g.Node("MatMul", [exp, ones]), P("denominator"));
-            var attention = g.Node("Div", [numerator, denominator], P("attention"));
-            var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, c.Heads, -1, hd)])], null, null, perm0213), g.ConstInt64(0, 0, c.Dim)], P("attention_merged"));
+            // The runner's past is whole blocks and is read in place; an exported model accepts any
+            // past and pads one that is not whole blocks.
+            var pastKeyBlocks = optimumOutputs ? PastBlocks(g, pastAligned, pastKeys[l], pastKvPads, blockShape, P("past_key_blocks")) : g.Node("Reshape", [pastKeys[l], blockShape], P("past_key_blocks"));
+            var pastValueBlocks = optimumOutputs ? PastBlocks(g, pastAligned, pastValues[l], pastKvPads, blockShape, P("past_value_blocks")) : g.Node("Reshape", [pastValues[l], blockShape], P("past_value_blocks"));
+            var newKeyBlocks = g.Node("Reshape", [g.Node("Pad", [newKey, newKvPads]), blockShape], P("new_key_blocks"));
+            var newValueBlocks = g.Node("Reshape", [g.Node("Pad", [newValue, newKvPads]), blockShape], P("new_value_blocks"));
+
+            // Queries grouped by the KV head they read, transposed: [B, kv_heads, 1, hd, group*S].
+            var qGrouped = g.Node("Reshape", [qr, g.ConstInt64(0, 0, c.KvHeads, group, hd)]);
+            var qT = g.Node("Unsqueeze", [g.Node("Reshape", [g.Node("Transpose", [qGrouped], null, null, Ints("perm", 0L, 2, 4, 3, 1)), g.ConstInt64(0, 0, hd, -1)]), g.ConstInt64(2)], P("q_t"));
+
+            // Scores per block with keys as rows, [B, kv_heads, blocks, kb, group*S]; q is repeated per
+            // block (a few floats each) since ONNX Runtime will not broadcast against zero past blocks.
+            var qPast = g.Node("Expand", [qT, g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [pastKeyBlocks]), g.ConstInt64(0), g.ConstInt64(3)]), g.ConstInt64(1, 1)], null, null, Attr("axis", 0L))], P("q_per_past_block"));
+            var qNew = g.Node("Expand", [qT, g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [newKeyBlocks]), g.ConstInt64(0), g.ConstInt64(3)]), g.ConstInt64(1, 1)], null, null, Attr("axis", 0L))], P("q_per_new_block"));
+            var blockScores = g.Node("Concat", [g.Node("MatMul", [pastKeyBlocks, qPast]), g.Node("MatMul", [newKeyBlocks, qNew])], P("block_scores"), null, Attr("axis", 2L));
+            // Rows per query with keys along the last axis, [B, kv_heads, group, S, keys], so the
+            // mask, the max and the exponent are plain elementwise or last-axis operations.
+            var queryBlocks = g.Node("Transpose", [blockScores], P("query_blocks"), null, Ints("perm", 0L, 1, 4, 2, 3)); // [B, kv, gS, blocks, kb]
+            var masked = g.Node("Add", [g.Node("Div", [g.Node("Reshape", [queryBlocks, g.Node("Shape", [maskBias])]), scale]), maskBias], P("masked_scores"));
+            var max = g.Node("ReduceMax", [masked], P("score_max"), null, Ints("axes", -1L), Attr("keepdims", 1L));
+            var exp = g.Node("Exp", [g.Node("Sub", [masked, max])], P("exp_scores"));
+            // Back to blocks with queries as rows: [B, kv_heads, blocks, group*S, kb].
+            var expBlocks = g.Node("Transpose", [g.Node("Reshape", [exp, g.Node("Shape", [queryBlocks])])], P("exp_blocks"), null, Ints("perm", 0L, 1, 3, 2, 4));
+            var denominator = LastOfCumSum(g, g.Node("MatMul", [expBlocks, ones]), P("denominator"));
+            var expPast = g.Node("Slice", [expBlocks, g.ConstInt64(0), pastBlocks1, g.ConstInt64(2)], P("exp_past"));
+            var expNew = g.Node("Slice", [expBlocks, pastBlocks1, g.ConstInt64(long.MaxValue), g.ConstInt64(2)], P("exp_new"));
+            var perBlock = g.Node("Concat", [g.Node("MatMul", [expPast, pastValueBlocks]), g.Node("MatMul", [expNew, newValueBlocks])], null, null, Attr("axis", 2L));
+            var numerator = LastOfCumSum(g, perBlock, P("numerator"));
+            var attention = g.Node("Div", [numerator, denominator], P("attention")); // [B, kv_heads, 1, group*S, hd]
+            var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, 0, group, -1, hd)])], null, null, Ints("perm", 0L, 3, 1, 2, 4)), g.ConstInt64(0, 0, c.Dim)], P("attention_merged"));
             var o = g.Node("MatMul", [merged, g.Weight(P("wo"), Transposed(weights.Wo, l, c.Dim, c.Dim), c.Dim, c.Dim)], P("o"));
             x = g.Node("Add", [x, o], P("residual_attn"));
 
@@ -131,8 +165,15 @@ public static class LlamaOnnxExporter
             var down = g.Node("MatMul", [h, g.Weight(P("w2"), Transposed(weights.W2, l, c.Dim, c.HiddenDim), c.HiddenDim, c.Dim)], P("w2"));
             x = g.Node("Add", [x, down], P("residual_ffn"));
 
-            g.Output(presentKey, $"present.{l}.key", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
-            g.Output(presentValue, $"present.{l}.value", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
+            if (optimumOutputs)
+            {
+                g.Node("Concat", [pastKeys[l], newKey], P("present_key"), $"present.{l}.key", Attr("axis", 2L));
+                g.Node("Concat", [pastValues[l], newValue], P("present_value"), $"present.{l}.value", Attr("axis", 2L));
+                g.Output($"present.{l}.key", $"present.{l}.key", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
+                g.Output($"present.{l}.value", $"present.{l}.value", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
+            }
+            g.Output(newKey, $"new_key_values.{l}.key", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
+            g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
         }
 
         var final = RmsNorm(g, x, g.Weight("final_norm", weights.RmsFinal, c.Dim), "final_norm");
@@ -153,9 +194,10 @@ public static class LlamaOnnxExporter
         return model;
     }
 
-    public static void Write(LlamaWeights weights, string path)
+    /// <summary>Writes the decoder graph; see <see cref="Export"/> for <paramref name="optimumOutputs"/>.</summary>
+    public static void Write(LlamaWeights weights, string path, bool optimumOutputs = true)
     {
-        var model = Export(weights);
+        var model = Export(weights, optimumOutputs);
         using var file = File.Create(path);
         model.WriteTo(file);
     }
@@ -172,14 +214,29 @@ public static class LlamaOnnxExporter
     }
 
     /// <summary>Rotates interleaved pairs (x[2p], x[2p+1]) of each head, as run.c does; returns [B, S, heads, hd].</summary>
-    private static string Rope(OnnxGraphBuilder g, string x, int heads, int half, int hd, string cos, string sin, string name)
+    private static string Rope(OnnxGraphBuilder g, string x, int heads, int hd, string cos, string sin, string rotation, string name)
     {
-        var pairs = g.Node("Reshape", [x, g.ConstInt64(0, 0, heads, half, 2)], $"{name}.pairs");
-        var parts = g.NodeMulti("Split", [pairs, g.ConstInt64(1, 1)], 2, $"{name}.split", null, Attr("axis", -1L));
-        var real = g.Node("Sub", [g.Node("Mul", [parts[0], cos]), g.Node("Mul", [parts[1], sin])], $"{name}.re");
-        var imag = g.Node("Add", [g.Node("Mul", [parts[0], sin]), g.Node("Mul", [parts[1], cos])], $"{name}.im");
-        var joined = g.Node("Concat", [real, imag], $"{name}.joined", null, Attr("axis", -1L));
-        return g.Node("Reshape", [joined, g.ConstInt64(0, 0, heads, hd)], name);
+        var perHead = g.Node("Reshape", [x, g.ConstInt64(0, 0, heads, hd)], $"{name}.heads");
+        var rotated = g.Node("MatMul", [perHead, rotation], $"{name}.rotated");
+        return g.Node("Add", [g.Node("Mul", [perHead, cos]), g.Node("Mul", [rotated, sin])], name);
+    }
+
+    /// <summary>(n rounded up to a multiple of <paramref name="block"/>, the padding that takes).</summary>
+    private static (string Padded, string PadBy) RoundUp(OnnxGraphBuilder g, string n, int block, string name)
+    {
+        var blocks = g.Node("Div", [g.Node("Add", [n, g.ConstInt64(block - 1)]), g.ConstInt64(block)]);
+        var padded = g.Node("Mul", [blocks, g.ConstInt64(block)], $"{name}_padded");
+        return (padded, g.Node("Sub", [padded, n], $"{name}_pad"));
+    }
+
+    /// <summary>[B, kv_heads, past, hd] as [B, kv_heads, blocks, block, hd]: a view when the past is whole blocks, else padded.</summary>
+    private static string PastBlocks(OnnxGraphBuilder g, string aligned, string past, string pads, string blockShape, string name)
+    {
+        var asIs = g.Branch($"{name}.aligned");
+        asIs.BranchOutput(asIs.Node("Reshape", [past, blockShape], "view"), DataType.Float);
+        var padded = g.Branch($"{name}.padded");
+        padded.BranchOutput(padded.Node("Reshape", [padded.Node("Pad", [past, pads]), blockShape], "padded"), DataType.Float);
+        return g.Node("If", [aligned], name, null, Attr("then_branch", asIs.Graph), Attr("else_branch", padded.Graph));
     }
 
     /// <summary>Sums per-block partials over the block axis (2) in order, keeping the last running sum.</summary>

@@ -16,6 +16,23 @@ internal sealed class OnnxGraphBuilder
 
     public OnnxGraphBuilder(string name) => _graph.Name = name;
 
+    /// <summary>A builder for a subgraph (an If branch) whose names cannot clash with this graph's.</summary>
+    public OnnxGraphBuilder Branch(string name)
+    {
+        var branch = new OnnxGraphBuilder(name);
+        foreach (var (key, count) in _nameCounts) branch._nameCounts[key] = count + 1000;
+        branch._prefix = name + ".";
+        return branch;
+    }
+
+    private string _prefix = "";
+
+    /// <summary>Declares a subgraph output of the given element type (shape left to inference).</summary>
+    public void BranchOutput(string value, TensorProto.Types.DataType type)
+        => _graph.Output.Add(new ValueInfoProto { Name = value, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type } } });
+
+    public static AttributeProto Attr(string name, GraphProto graph) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Graph, G = graph };
+
     public GraphProto Graph => _graph;
 
     public string Input(string name, TensorProto.Types.DataType type, params object[] dims)
@@ -36,7 +53,7 @@ internal sealed class OnnxGraphBuilder
 
     public string[] NodeMulti(string op, string[] inputs, int outputs, string? name = null, string[]? outputNames = null, params AttributeProto[] attributes)
     {
-        var baseName = Unique(name ?? op);
+        var baseName = Unique(_prefix + (name ?? op));
         var node = new NodeProto { OpType = op, Name = baseName };
         node.Input.AddRange(inputs);
         var outs = outputNames ?? Enumerable.Range(0, outputs).Select(i => outputs == 1 ? baseName : $"{baseName}_{i}").ToArray();

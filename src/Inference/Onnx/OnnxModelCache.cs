@@ -17,7 +17,10 @@ public static class OnnxModelCache
             ? dir
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create) is { Length: > 0 } local ? local : Path.GetTempPath(), "pipeline", "onnx");
 
-    /// <summary>Returns the path of the ONNX graph for <paramref name="checkpointPath"/>, converting if needed.</summary>
+    /// <summary>
+    /// Returns the path of the runner's ONNX graph for <paramref name="checkpointPath"/> (new
+    /// positions out, no <c>present.*</c> copies), converting if needed.
+    /// </summary>
     public static string GetOrConvert(string checkpointPath, string? cacheDirectory = null)
     {
         var bytes = File.ReadAllBytes(checkpointPath);
@@ -32,7 +35,7 @@ public static class OnnxModelCache
         var temp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         try
         {
-            LlamaOnnxExporter.Write(weights, temp);
+            LlamaOnnxExporter.Write(weights, temp, optimumOutputs: false);
             File.Move(temp, path, overwrite: true);
         }
         finally

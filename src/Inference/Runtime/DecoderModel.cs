@@ -19,6 +19,7 @@ public sealed class DecoderModel : IDisposable
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly bool _newOnly;
 
     private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason)
     {
@@ -29,12 +30,16 @@ public sealed class DecoderModel : IDisposable
         ProviderFallbackReason = fallbackReason;
         var inputs = new List<string> { "input_ids", "attention_mask", "position_ids" };
         var outputs = new List<string> { "logits" };
+        // Each sequence keeps its own cache, so only the new positions are needed: the runner's
+        // graph gives them alone (new_key_values.*); an Optimum-layout model gives past + new.
+        _newOnly = session.OutputMetadata.ContainsKey("new_key_values.0.key");
+        var kind = _newOnly ? "new_key_values" : "present";
         for (int l = 0; l < config.Layers; l++)
         {
             inputs.Add($"past_key_values.{l}.key");
             inputs.Add($"past_key_values.{l}.value");
-            outputs.Add($"present.{l}.key");
-            outputs.Add($"present.{l}.value");
+            outputs.Add($"{kind}.{l}.key");
+            outputs.Add($"{kind}.{l}.value");
         }
         _inputNames = inputs.ToArray();
         _outputNames = outputs.ToArray();
@@ -64,6 +69,11 @@ public sealed class DecoderModel : IDisposable
             IntraOpNumThreads = options.IntraOpThreads,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
+        if (options.ProfilePrefix is { } prefix)
+        {
+            so.EnableProfiling = true;
+            so.ProfileOutputPathPrefix = prefix;
+        }
         if (options.UseCuda)
         {
             try
@@ -190,7 +200,7 @@ public sealed class DecoderModel : IDisposable
                 var presentKeys = outputs[1 + 2 * l].GetTensorDataAsSpan<float>();
                 var presentValues = outputs[2 + 2 * l].GetTensorDataAsSpan<float>();
                 for (int b = 0; b < batch; b++)
-                    rows[b].Cache.Append(presentKeys, presentValues, l, b, total, past, rows[b].Tokens.Length, l == c.Layers - 1);
+                    rows[b].Cache.Append(presentKeys, presentValues, l, b, _newOnly ? maxNew : total, _newOnly ? 0 : past, rows[b].Tokens.Length, l == c.Layers - 1);
             }
         }
         finally
@@ -199,5 +209,9 @@ public sealed class DecoderModel : IDisposable
         }
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
+        _session.Dispose();
+    }
 }

@@ -47,15 +47,19 @@ public sealed class LoadedModel : IDisposable
         var exported = Path.Combine(directory, "model.onnx");
         if (File.Exists(exported))
             return (exported, tokenizer, new DirectoryInfo(directory).Name);
-        var checkpoint = Directory.EnumerateFiles(directory, "*.bin")
-            .Where(f => f != tokenizer && !Path.GetFileName(f).StartsWith("tok", StringComparison.OrdinalIgnoreCase))
-            .OrderBy(f => f, StringComparer.Ordinal)
-            .FirstOrDefault()
+        var checkpoint = FindCheckpoint(directory)
             ?? throw new FileNotFoundException($"model folder '{directory}' has neither model.onnx nor a llama2.c checkpoint (*.bin)");
         return (OnnxModelCache.GetOrConvert(checkpoint, cacheDirectory), tokenizer, Path.GetFileNameWithoutExtension(checkpoint));
     }
 
-    private static string? FindTokenizer(string directory)
+    /// <summary>The llama2.c checkpoint of a model folder: a *.bin that is not the tokenizer.</summary>
+    public static string? FindCheckpoint(string directory) =>
+        Directory.EnumerateFiles(directory, "*.bin")
+            .Where(f => Path.GetFileName(f) != "tokenizer.bin" && !Path.GetFileName(f).StartsWith("tok", StringComparison.OrdinalIgnoreCase))
+            .OrderBy(f => f, StringComparer.Ordinal)
+            .FirstOrDefault();
+
+    public static string? FindTokenizer(string directory)
     {
         var named = Path.Combine(directory, "tokenizer.bin");
         if (File.Exists(named)) return named;

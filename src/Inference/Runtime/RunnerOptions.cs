@@ -10,4 +10,7 @@ public sealed record RunnerOptions
     public bool UseCuda { get; init; }
 
     public int CudaDeviceId { get; init; }
+
+    /// <summary>When set, ONNX Runtime writes a per-node profile (JSON) under this path prefix until the model is disposed.</summary>
+    public string? ProfilePrefix { get; init; }
 }
