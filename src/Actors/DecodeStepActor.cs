@@ -19,7 +19,7 @@ internal sealed class DecodeStepActor(
     PipelineCounters counters)
 {
     private readonly StepWorkspace _workspace = new();
-    private List<Sequence> _active = [];
+    private readonly List<Sequence> _active = [];
 
     public async Task RunAsync()
     {
@@ -38,7 +38,7 @@ internal sealed class DecodeStepActor(
                     if (_active[i].IsCancelled)
                     {
                         var cancelled = _active[i];
-                        _active.RemoveAt(i);
+                        RemoveAt(i);
                         cancelled.ReleaseCache();
                         counters.SequenceEnded();
                         await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, cancelled.Id);
@@ -64,7 +64,7 @@ internal sealed class DecodeStepActor(
 
     private async Task StepAsync()
     {
-        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.Stepped, _active);
+        var (batch, _) = BatchChoice.Split(settings.Hook, HandOff.Stepped, _active);
         int count = batch.Count;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
@@ -74,9 +74,19 @@ internal sealed class DecodeStepActor(
         foreach (var s in batch) await settings.Hook.BeforeHandOffAsync(HandOff.Stepped, s.Id);
         await steps.WriteAsync(new StepDone(batch, logits));
         var reply = await replies.ReadAsync();
-        int ended = batch.Count - reply.Continuing.Count;
-        for (int i = 0; i < ended; i++) counters.SequenceEnded();
-        rest.AddRange(reply.Continuing);
-        _active = rest;
+        var ended = batch.Except(reply.Continuing).ToHashSet();
+        foreach (var _ in ended) counters.SequenceEnded();
+        for (int i = _active.Count - 1; i >= 0; i--)
+            if (ended.Contains(_active[i])) RemoveAt(i);
+    }
+
+    /// <summary>
+    /// Removes a sequence by moving the last one into its place: every other sequence keeps its
+    /// row, so the model's staged past needs copying for one row, not for all that follow.
+    /// </summary>
+    private void RemoveAt(int i)
+    {
+        _active[i] = _active[^1];
+        _active.RemoveAt(_active.Count - 1);
     }
 }

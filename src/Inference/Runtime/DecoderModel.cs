@@ -133,7 +133,10 @@ public sealed class DecoderModel : IDisposable
             maxPast = Math.Max(maxPast, r.Cache.Length);
             maxNew = Math.Max(maxNew, r.Tokens.Length);
         }
-        int past = (maxPast + AttentionBlock - 1) / AttentionBlock * AttentionBlock;
+        // Every row's past is padded to the same whole number of attention blocks (the staged
+        // stride, which may exceed what this step needs): padding only adds masked blocks.
+        workspace.Stage(rows, (maxPast + AttentionBlock - 1) / AttentionBlock * AttentionBlock, AttentionBlock, c);
+        int past = workspace.PastStride;
         int total = past + maxNew;
 
         var ids = StepWorkspace.Ensure(ref workspace.InputIds, batch * maxNew);
@@ -157,14 +160,9 @@ public sealed class DecoderModel : IDisposable
             mask.AsSpan(b * total, length).Fill(1);
         }
 
-        if (workspace.PastKeys.Length != c.Layers)
-        {
-            workspace.PastKeys = new float[c.Layers][];
-            workspace.PastValues = new float[c.Layers][];
-            for (int l = 0; l < c.Layers; l++) { workspace.PastKeys[l] = []; workspace.PastValues[l] = []; }
-        }
         int pastSize = batch * kvh * past * hd;
         var values = new List<OrtValue>(_inputNames.Length);
+        bool completed = false;
         try
         {
             values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]));
@@ -172,17 +170,8 @@ public sealed class DecoderModel : IDisposable
             values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]));
             for (int l = 0; l < c.Layers; l++)
             {
-                var keys = StepWorkspace.Ensure(ref workspace.PastKeys[l], pastSize);
-                var vals = StepWorkspace.Ensure(ref workspace.PastValues[l], pastSize);
-                Array.Clear(keys, 0, pastSize);
-                Array.Clear(vals, 0, pastSize);
-                for (int b = 0; b < batch; b++)
-                    for (int h = 0; h < kvh; h++)
-                    {
-                        int dst = (b * kvh + h) * past * hd;
-                        rows[b].Cache.Keys(l, h).CopyTo(keys.AsSpan(dst));
-                        rows[b].Cache.Values(l, h).CopyTo(vals.AsSpan(dst));
-                    }
+                var keys = workspace.Keys(l);
+                var vals = workspace.Values(l);
                 values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, keys.AsMemory(0, pastSize), [batch, kvh, past, hd]));
                 values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, vals.AsMemory(0, pastSize), [batch, kvh, past, hd]));
             }
@@ -199,12 +188,29 @@ public sealed class DecoderModel : IDisposable
             {
                 var presentKeys = outputs[1 + 2 * l].GetTensorDataAsSpan<float>();
                 var presentValues = outputs[2 + 2 * l].GetTensorDataAsSpan<float>();
+                int fed = _newOnly ? maxNew : total, from = _newOnly ? 0 : past;
                 for (int b = 0; b < batch; b++)
-                    rows[b].Cache.Append(presentKeys, presentValues, l, b, _newOnly ? maxNew : total, _newOnly ? 0 : past, rows[b].Tokens.Length, l == c.Layers - 1);
+                {
+                    int length = rows[b].Cache.Length, count = rows[b].Tokens.Length;
+                    rows[b].Cache.Append(presentKeys, presentValues, l, b, fed, from, count, l == c.Layers - 1);
+                    // The same positions into the staged row, so the next step need not copy it.
+                    for (int h = 0; h < kvh; h++)
+                    {
+                        int src = ((b * kvh + h) * fed + from) * hd, dst = ((b * kvh + h) * past + length) * hd;
+                        if (length + count <= past)
+                        {
+                            presentKeys.Slice(src, count * hd).CopyTo(workspace.Keys(l).AsSpan(dst));
+                            presentValues.Slice(src, count * hd).CopyTo(workspace.Values(l).AsSpan(dst));
+                        }
+                    }
+                }
             }
+            for (int b = 0; b < batch; b++) workspace.Advance(b, rows[b].Cache.Length);
+            completed = true;
         }
         finally
         {
+            if (!completed) workspace.Forget();
             foreach (var v in values) v.Dispose();
         }
     }
