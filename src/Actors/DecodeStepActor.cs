@@ -69,7 +69,24 @@ internal sealed class DecodeStepActor(
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
         var logits = new float[count * model.Config.VocabSize];
-        model.Step(rows, _workspace, logits);
+        try
+        {
+            model.Step(rows, _workspace, logits);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The model call failed for this batch: its sequences end with the error; others go on.
+            foreach (var s in batch)
+            {
+                s.ReleaseCache();
+                counters.SequenceEnded();
+                await detokenize.WriteAsync(Emission.Failure(s, e));
+            }
+            var failed = batch.ToHashSet();
+            for (int i = _active.Count - 1; i >= 0; i--)
+                if (failed.Contains(_active[i])) RemoveAt(i);
+            return;
+        }
         counters.StepRan(count);
         foreach (var s in batch) await settings.Hook.BeforeHandOffAsync(HandOff.Stepped, s.Id);
         await steps.WriteAsync(new StepDone(batch, logits));

@@ -25,6 +25,12 @@ internal sealed class DetokenizeActor(ChannelReader<Emission> inbox, Tokenizer t
     {
         await foreach (var e in inbox.ReadAllAsync())
         {
+            if (e.Error is { } error)
+            {
+                _texts.Remove(e.Id);
+                e.Sink.Failed(error);
+                continue;
+            }
             if (!_texts.TryGetValue(e.Id, out var text))
                 _texts[e.Id] = text = new Text(e.Spec.Stop);
             if (e.TokenId >= 0) text.Bytes.AddRange(tokenizer.TokenBytes(e.PreviousId, e.TokenId));

@@ -18,4 +18,11 @@ internal sealed record StepSampled(IReadOnlyList<Sequence> Continuing);
 /// Any actor → detokenize: a sampled token (or none), and whether the sequence has ended.
 /// A final message hands the sequence itself over; others carry only immutable parts.
 /// </summary>
-internal sealed record Emission(long Id, RequestSpec Spec, IRequestSink Sink, int PreviousId, int TokenId, TokenLogprob? Logprob, Sequence? Final, FinishReason Reason);
+internal sealed record Emission(long Id, RequestSpec Spec, IRequestSink Sink, int PreviousId, int TokenId, TokenLogprob? Logprob, Sequence? Final, FinishReason Reason)
+{
+    /// <summary>Set when the sequence failed (the model or the sampler threw): it ends with this error.</summary>
+    public Exception? Error { get; init; }
+
+    public static Emission Failure(Sequence s, Exception error) =>
+        new(s.Id, s.Spec, s.Sink, -1, -1, null, s, FinishReason.Cancelled) { Error = error };
+}

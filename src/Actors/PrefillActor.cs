@@ -74,9 +74,13 @@ internal sealed class PrefillActor(
         {
             model.Step(rows, _workspace, logits);
         }
-        catch (Exception e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            foreach (var s in batch) { s.ReleaseCache(); s.Sink.Failed(e); }
+            foreach (var s in batch)
+            {
+                s.ReleaseCache();
+                await detokenize.WriteAsync(Emission.Failure(s, e));
+            }
             return;
         }
         for (int i = 0; i < count; i++)

@@ -77,26 +77,63 @@ internal sealed class SampleActor(
 
     private async Task SampleStepAsync(StepDone step)
     {
-        int vocab = tokenizer.VocabSize;
-        var continuing = new List<Sequence>(step.Sequences.Count);
-        for (int i = 0; i < step.Sequences.Count; i++)
-            if (await SampleAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab)))
+        int vocab = tokenizer.VocabSize, count = step.Sequences.Count;
+        var chosen = new int[count];
+        var errors = new Exception?[count];
+        // Each row's draw is a pure function of its own logits and state, so rows may be drawn in
+        // parallel without changing any token; worth it only where a draw costs more than a hop.
+        if (count > 1 && vocab >= ParallelDrawVocabulary)
+            Parallel.For(0, count, i => chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]));
+        else
+            for (int i = 0; i < count; i++) chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]);
+        var continuing = new List<Sequence>(count);
+        for (int i = 0; i < count; i++)
+            if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i]))
                 continuing.Add(step.Sequences[i]);
         foreach (var s in continuing) await settings.Hook.BeforeHandOffAsync(HandOff.Sampled, s.Id);
         await replies.WriteAsync(new StepSampled(continuing));
     }
 
-    /// <summary>Samples one token; returns whether the sequence goes on to another decode step.</summary>
-    private async Task<bool> SampleAsync(Sequence s, ReadOnlyMemory<float> logitsMemory)
+    private const int ParallelDrawVocabulary = 4096;
+
+    /// <summary>The next token of <paramref name="s"/>: draw number (tokens so far) of its own seed; -1 when cancelled.</summary>
+    private static int Choose(Sequence s, ReadOnlySpan<float> logits) =>
+        s.IsCancelled ? -1 : Sampler.Sample(logits, s.Spec.Sampling, s.Spec.Seed, s.Completion.Count, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+
+    /// <summary>As <see cref="Choose"/>, but a sampler that throws (non-finite logits, say) fails only its own sequence.</summary>
+    private static int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
     {
-        if (s.IsCancelled)
+        error = null;
+        try { return Choose(s, logits); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            error = new InvalidOperationException($"sampling failed: {e.Message}", e);
+            return -1;
+        }
+    }
+
+    private Task<bool> SampleAsync(Sequence s, ReadOnlyMemory<float> logits)
+    {
+        int token = TryChoose(s, logits.Span, out var error);
+        return ApplyAsync(s, logits, token, error);
+    }
+
+    /// <summary>Records the chosen token and decides whether the sequence goes on to another decode step.</summary>
+    private async Task<bool> ApplyAsync(Sequence s, ReadOnlyMemory<float> logitsMemory, int token, Exception? error)
+    {
+        if (error is not null)
+        {
+            s.ReleaseCache();
+            await detokenize.WriteAsync(Emission.Failure(s, error));
+            return false;
+        }
+        if (token < 0 || s.IsCancelled)
         {
             await EmitAsync(s, -1, -1, null, FinishReason.Cancelled);
             return false;
         }
         var logits = logitsMemory.Span;
         if (s.Spec.CaptureLogits) (s.Logits ??= []).Add(logits.ToArray());
-        int token = Sampler.Sample(logits, s.Spec.Sampling, s.Spec.Seed, s.Completion.Count, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
         if (s.FirstTokenAt == 0) s.FirstTokenAt = Stopwatch.GetTimestamp();
         if (token == tokenizer.BosId || token == tokenizer.EosId)
         {

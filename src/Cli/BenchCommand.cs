@@ -28,15 +28,28 @@ internal static class BenchCommand
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
         var chart = new Option<string>("--chart") { Description = "where to write the PNG chart", DefaultValueFactory = _ => "bench-results.png" };
 
+        var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
+
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart,
+            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
             bool isQuick = parse.GetValue(quick);
             ulong seedValue = parse.GetValue(seed);
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
+            if (parse.GetValue(stall) is { } longPrompt)
+            {
+                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads) });
+                var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
+                Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
+                Console.WriteLine("|---|---:|---:|");
+                Console.WriteLine($"| before it arrives | {r.BaselineItlP50Ms:F3} | {r.BaselineItlMaxMs:F3} |");
+                Console.WriteLine($"| while it is prefilled | {r.DuringPrefillItlP50Ms:F3} | {r.DuringPrefillItlMaxMs:F3} |");
+                Console.WriteLine($"long prompt's time to first token: {r.LongPromptTimeToFirstTokenMs:F1} ms; longest gap between decode steps: {r.LongestDecodeGap.TotalMilliseconds:F3} ms");
+                return 0;
+            }
             var options = new BenchOptions
             {
                 ModelDirectory = directory,
