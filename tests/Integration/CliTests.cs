@@ -6,7 +6,7 @@ namespace Pipeline.Integration;
 /// <summary>The real `pipeline` executable, run as a user would.</summary>
 public sealed class CliTests
 {
-    private static string CliDll
+    internal static string CliDll
     {
         get
         {

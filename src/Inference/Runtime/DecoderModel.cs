@@ -81,7 +81,11 @@ public sealed class DecoderModel : IDisposable
                 so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
                 provider = "CUDA";
             }
-            catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException or TypeInitializationException)
+            catch (EntryPointNotFoundException)
+            {
+                fallback = "CUDA execution provider unavailable: this build carries the CPU-only ONNX Runtime (build with -p:UseCuda=true for CUDA); running on CPU";
+            }
+            catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or TypeInitializationException)
             {
                 fallback = $"CUDA execution provider unavailable ({FirstLine(e.Message)}); running on CPU";
             }
