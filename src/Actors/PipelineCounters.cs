@@ -20,9 +20,5 @@ public sealed class PipelineCounters
     internal void SequenceEnded() => Interlocked.Decrement(ref _active);
     internal void StepRan(int batch) { Interlocked.Exchange(ref _lastBatch, batch); Interlocked.Increment(ref _steps); }
     internal void TokenGenerated() => Interlocked.Increment(ref _tokens);
-    internal void DecodeGap(TimeSpan gap)
-    {
-        long ticks = gap.Ticks, seen;
-        while (ticks > (seen = Interlocked.Read(ref _maxStallTicks)) && Interlocked.CompareExchange(ref _maxStallTicks, ticks, seen) != seen) { }
-    }
+    internal void DecodeGap(TimeSpan gap) => Inference.Runtime.AtomicMax.Raise(ref _maxStallTicks, gap.Ticks);
 }

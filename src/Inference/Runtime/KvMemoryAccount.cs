@@ -16,9 +16,7 @@ public sealed class KvMemoryAccount
 
     internal void Add(long bytes)
     {
-        long now = Interlocked.Add(ref _bytes, bytes);
-        long peak;
-        while (now > (peak = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, now, peak) != peak) { }
+        AtomicMax.Raise(ref _peak, Interlocked.Add(ref _bytes, bytes));
     }
 
     internal void Remove(long bytes) => Interlocked.Add(ref _bytes, -bytes);

@@ -1,6 +1,6 @@
-namespace Pipeline.Properties;
+namespace Pipeline.Testing;
 
-/// <summary>Finds files of the repository from the test's output folder.</summary>
+/// <summary>Finds the repository's files from the test binaries, wherever the clone lives.</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> RootLazy = new(FindRoot);
@@ -13,13 +13,7 @@ public static class RepoPaths
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"No Pipeline.sln above {AppContext.BaseDirectory}.");
+            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"no Pipeline.sln above {AppContext.BaseDirectory}");
     }
 }
