@@ -56,3 +56,34 @@ public sealed class StreamAbandonmentTests
         Assert.True(host.Counters.TokensGenerated < 400, $"the abandoned request ran on to {host.Counters.TokensGenerated} tokens");
     }
 }
+
+public sealed class HostDisposalTests
+{
+    [Fact]
+    public async Task Disposing_the_host_ends_every_running_request_as_cancelled_and_frees_all_kv_memory()
+    {
+        var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 4 });
+        var running = Enumerable.Range(0, 12).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Temperature = 1, Seed = (ulong)i })).ToArray();
+        var kv = host.KvMemory;
+        await host.DisposeAsync();
+        var outcomes = await Task.WhenAll(running.Select(async t =>
+        {
+            try { return (await t).FinishReason; }
+            catch (OperationCanceledException) { return Actors.FinishReason.Cancelled; }
+        }));
+        Assert.All(outcomes, r => Assert.Equal(Actors.FinishReason.Cancelled, r));
+        Assert.Equal(0, kv.Bytes);
+        Assert.Equal(0, kv.LiveCaches);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => host.CompleteAsync(new GenerationRequest { Prompt = "Lily" }));
+    }
+
+    [Fact]
+    public async Task Draining_the_host_lets_every_admitted_request_finish()
+    {
+        await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 4 });
+        var running = Enumerable.Range(0, 8).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Tom", MaxTokens = 20, Temperature = 0 })).ToArray();
+        await host.DrainAsync();
+        Assert.All(await Task.WhenAll(running), r => Assert.NotEqual(Actors.FinishReason.Cancelled, r.FinishReason));
+        Assert.Equal(0, host.KvMemory.Bytes);
+    }
+}
