@@ -78,7 +78,15 @@ public sealed class DecoderModel : IDisposable
         {
             try
             {
-                so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                // No TF32: fp32 matmuls in TF32 round differently from the CPU's.
+                using var cuda = new OrtCUDAProviderOptions();
+                cuda.UpdateOptions(new Dictionary<string, string>
+                {
+                    ["device_id"] = options.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["use_tf32"] = "0",
+                    ["cudnn_conv_algo_search"] = "DEFAULT",
+                });
+                so.AppendExecutionProvider_CUDA(cuda);
                 provider = "CUDA";
             }
             catch (EntryPointNotFoundException)
