@@ -208,6 +208,18 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task UnknownUrlAndWrongMethod_AreErrorJson()
+    {
+        using var unknown = await fixture.Http.GetAsync("/v1/nothing-here");
+        using var wrongMethod = await fixture.Http.GetAsync("/v1/completions");
+
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("unknown_url", ErrorOf(await unknown.Content.ReadAsStringAsync()).GetProperty("code").GetString());
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal("method_not_allowed", ErrorOf(await wrongMethod.Content.ReadAsStringAsync()).GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task MissingOrWrongApiKey_Is401WithErrorJson()
     {
         using var anonymous = new HttpClient { BaseAddress = fixture.BaseAddress };
