@@ -32,7 +32,7 @@ public sealed class NoMutableStaticStateTests
         Assert.False(field.IsInitOnly || field.IsLiteral || IsCompilerCache(typeof(Offender), field));
     }
 
-    private static class Offender { public static int Counter; }
+    private static class Offender { public static int Counter = Environment.ProcessorCount; }
 
     /// <summary>Lambda caches the C# compiler emits in its own nested classes (write-once, never state).</summary>
     private static bool IsCompilerCache(Type type, FieldInfo field)
