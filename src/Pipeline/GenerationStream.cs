@@ -13,6 +13,9 @@ public sealed class GenerationStream
 
     internal GenerationStream(RequestHandle handle) => _handle = handle;
 
+    /// <summary>The prompt's ids, BOS first, once it has been tokenized (always by the first token); else null.</summary>
+    public IReadOnlyList<int>? PromptIds => _handle.PromptIds;
+
     /// <summary>Completes with the result, or faults with the request's error (e.g. an invalid option).</summary>
     public Task<GenerationResult> Result => _handle.Result;
 

@@ -25,7 +25,11 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
     /// <summary>The request never entered the pipeline.</summary>
     public void Abandon() => cancellation.Dispose();
 
-    public void Tokenized(IReadOnlyList<int> promptIds) { }
+    /// <summary>The prompt's ids once tokenized (before the first event), else null.</summary>
+    public IReadOnlyList<int>? PromptIds => Volatile.Read(ref _promptIds);
+    private IReadOnlyList<int>? _promptIds;
+
+    public void Tokenized(IReadOnlyList<int> promptIds) => Volatile.Write(ref _promptIds, promptIds);
 
     public void Token(TokenOutput token)
     {

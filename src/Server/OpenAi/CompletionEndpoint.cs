@@ -94,7 +94,9 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.IsCanceled ? new OperationCanceledException() : t.Exception?.GetBaseException()), TaskScheduler.Default);
 
             var results = new GenerationResult[samples.Length];
-            var previousIds = Enumerable.Repeat(-1, samples.Length).ToArray();
+            // A token is spelled after the one before it (after BOS a piece loses its leading
+            // space), so each sample starts from its prompt's last id.
+            var previousIds = samples.Select(s => s.PromptIds is { Count: > 0 } ids ? ids[^1] : -1).ToArray();
             await foreach (var item in merged.Reader.ReadAllAsync(cancellation))
             {
                 if (item.Result is { } result)

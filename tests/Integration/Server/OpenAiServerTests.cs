@@ -146,6 +146,25 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task StreamedLogprobs_OfAnEmptyPrompt_SpellTokensAsTheCompleteResponseDoes()
+    {
+        var body = new { prompt = "", max_tokens = 6, seed = 11, logprobs = 1 };
+        using var whole = await fixture.Http.PostAsync("/v1/completions", Json(body));
+        var expected = JsonDocument.Parse(await whole.Content.ReadAsStringAsync()).RootElement
+            .GetProperty("choices")[0].GetProperty("logprobs").GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToArray();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = Json(new { body.prompt, body.max_tokens, body.seed, body.logprobs, stream = true }) };
+        using var response = await fixture.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var streamed = (await SseReader.AllDataAsync(response))[..^1].Select(SseReader.Json)
+            .Select(c => c.GetProperty("choices")[0])
+            .Where(c => c.TryGetProperty("logprobs", out var l) && l.ValueKind == JsonValueKind.Object)
+            .SelectMany(c => c.GetProperty("logprobs").GetProperty("tokens").EnumerateArray().Select(t => t.GetString()))
+            .ToArray();
+
+        Assert.Equal(6, expected.Length);
+        Assert.Equal(expected, streamed);
+    }
+
+    [Fact]
     public async Task ParallelSamples_n_RunEachSampleWithSeedPlusItsIndex()
     {
         using var response = await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = "Lily", max_tokens = 12, seed = 40, n = 3 }));
