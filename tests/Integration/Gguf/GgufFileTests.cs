@@ -1,0 +1,160 @@
+using System.Runtime.InteropServices;
+using Pipeline.Inference.Models.Gguf;
+
+namespace Pipeline.Integration.Gguf;
+
+/// <summary>The GGUF reader on files written by llama.cpp, and on broken copies of them.</summary>
+public sealed class GgufFileTests
+{
+    private static string StoriesGguf => Path.Combine(RepoPaths.ModelDir, "stories260K-f32.gguf");
+
+    private static string VocabFile(string name) => Path.Combine(RepoPaths.Root, "tests", "fixtures", "gguf-vocab", $"ggml-vocab-{name}.gguf");
+
+    [Fact]
+    public void Open_stories260K_reads_its_header_metadata_and_48_tensors()
+    {
+        using var gguf = GgufFile.Open(StoriesGguf);
+
+        Assert.Equal(3, gguf.Version);
+        Assert.Equal("llama", gguf.Architecture);
+        Assert.Equal(19, gguf.Metadata.Count);
+        Assert.Equal(64, gguf.GetValue("llama.embedding_length").AsInt32());
+        Assert.Equal(5, gguf.GetValue("llama.block_count").AsInt32());
+        Assert.Equal(4, gguf.GetValue("llama.attention.head_count_kv").AsInt32());
+        Assert.Equal(1e-5f, gguf.GetValue("llama.attention.layer_norm_rms_epsilon").AsSingle());
+        Assert.Equal(uint.MaxValue, (uint)gguf.GetValue("tokenizer.ggml.padding_token_id").AsInt64());
+        Assert.Equal("llama", gguf.GetValue("tokenizer.ggml.model").AsString());
+        Assert.Equal(512, gguf.GetValue("tokenizer.ggml.tokens").AsStringArray().Count);
+        Assert.Equal(512, gguf.GetValue("tokenizer.ggml.scores").AsSingleArray().Count);
+        Assert.Equal([2, 3, 3, 6], gguf.GetValue("tokenizer.ggml.token_type").AsInt32Array()[..4]);
+        Assert.Equal("<s>", gguf.GetValue("tokenizer.ggml.tokens").AsStringArray()[1]);
+
+        Assert.Equal(48, gguf.Tensors.Count);
+        Assert.Equal(GgufFile.DefaultAlignment, gguf.Alignment);
+        Assert.Equal(0, gguf.DataOffset % gguf.Alignment);
+        var embedding = gguf.GetTensor("token_embd.weight");
+        Assert.Equal([64L, 512L], embedding.Dimensions);
+        Assert.Equal(GgmlType.F32, embedding.Type);
+        Assert.Equal(64 * 512 * 4, embedding.ByteCount);
+        var down = gguf.GetTensor("blk.4.ffn_down.weight");
+        Assert.Equal([172L, 64L], down.Dimensions);
+        Assert.Equal(gguf.FileLength, gguf.DataOffset + gguf.Tensors.Max(t => t.Offset + t.ByteCount));
+        Assert.Null(gguf.FindTensor("no.such.tensor"));
+    }
+
+    [Fact]
+    public void GetTensorBytes_stories260K_embedding_equals_the_llama2c_checkpoint_floats()
+    {
+        // Both files come from the same trained weights: llama2.c's legacy header is 7 int32, then
+        // the token embedding [512, 64] fp32, which GGUF stores as {64, 512} in the same order.
+        byte[] checkpoint = File.ReadAllBytes(Path.Combine(RepoPaths.ModelDir, "stories260K.bin"));
+        using var gguf = GgufFile.Open(StoriesGguf);
+        var embedding = gguf.GetTensor("token_embd.weight");
+
+        ReadOnlySpan<byte> bytes = gguf.GetTensorBytes(embedding);
+
+        Assert.True(bytes.SequenceEqual(checkpoint.AsSpan(7 * 4, 512 * 64 * 4)));
+        using var stream = gguf.OpenTensorStream(embedding);
+        var streamed = new byte[embedding.ByteCount];
+        stream.ReadExactly(streamed);
+        Assert.True(bytes.SequenceEqual(streamed));
+        Assert.Equal(MemoryMarshal.Cast<byte, float>(bytes)[70], MemoryMarshal.Cast<byte, float>(gguf.GetTensorBytes(embedding, 70 * 4, 4))[0]);
+    }
+
+    [Theory]
+    [InlineData("llama-spm", "llama", 32000, 22)]
+    [InlineData("phi-3", "llama", 32064, 26)]
+    [InlineData("gpt-2", "gpt2", 50257, 16)]
+    public void Open_vocabulary_only_files_reads_their_tokenizer_metadata(string name, string model, int tokens, int keys)
+    {
+        using var gguf = GgufFile.Open(VocabFile(name));
+
+        Assert.Empty(gguf.Tensors);
+        Assert.Equal(keys, gguf.Metadata.Count);
+        Assert.Equal(model, gguf.GetValue("tokenizer.ggml.model").AsString());
+        Assert.Equal(tokens, gguf.GetValue("tokenizer.ggml.tokens").ArrayLength);
+        Assert.Equal(GgufValueType.String, gguf.GetValue("tokenizer.ggml.tokens").ElementType);
+    }
+
+    [Fact]
+    public void Metadata_of_the_wrong_type_or_missing_is_an_error_naming_the_key()
+    {
+        using var gguf = GgufFile.Open(VocabFile("phi-3"));
+
+        Assert.True(gguf.GetValue("tokenizer.ggml.add_bos_token").AsBool());
+        Assert.StartsWith("{{ bos_token }}", gguf.GetValue("tokenizer.chat_template").AsString(), StringComparison.Ordinal);
+        var wrongType = Assert.Throws<InvalidDataException>(() => gguf.GetValue("tokenizer.ggml.model").AsInt64());
+        Assert.Contains("tokenizer.ggml.model", wrongType.Message, StringComparison.Ordinal);
+        var missing = Assert.Throws<InvalidDataException>(() => gguf.GetValue("llama.block_count"));
+        Assert.Contains("llama.block_count", missing.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Open_a_truncated_file_at_any_cut_throws_InvalidDataException()
+    {
+        byte[] whole = File.ReadAllBytes(StoriesGguf);
+        string path = Path.Combine(Path.GetTempPath(), $"truncated-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            // Cuts in the header, the metadata, the tensor infos and the data section.
+            foreach (int cut in new[] { 0, 3, 10, 23, 40, 200, 9000, 12000, 13000, whole.Length / 2, whole.Length - 1 })
+            {
+                File.WriteAllBytes(path, whole[..cut]);
+                var error = Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+                Assert.Contains(path, error.Message, StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Open_garbage_or_a_corrupted_header_throws_InvalidDataException()
+    {
+        byte[] whole = File.ReadAllBytes(StoriesGguf);
+        string path = Path.Combine(Path.GetTempPath(), $"garbage-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            var random = new Random(7);
+            var garbage = new byte[4096];
+            random.NextBytes(garbage);
+            File.WriteAllBytes(path, garbage);
+            Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+
+            // "GGUF" then random bytes: a wild version, counts or lengths.
+            "GGUF"u8.CopyTo(garbage);
+            File.WriteAllBytes(path, garbage);
+            Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+
+            // The real header with an absurd first key length and an absurd tensor count.
+            byte[] corrupt = (byte[])whole.Clone();
+            BitConverter.TryWriteBytes(corrupt.AsSpan(24, 8), ulong.MaxValue / 3);
+            File.WriteAllBytes(path, corrupt);
+            Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+            corrupt = (byte[])whole.Clone();
+            BitConverter.TryWriteBytes(corrupt.AsSpan(8, 8), 1UL << 40);
+            File.WriteAllBytes(path, corrupt);
+            Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+            corrupt = (byte[])whole.Clone();
+            BitConverter.TryWriteBytes(corrupt.AsSpan(4, 4), 1u);
+            File.WriteAllBytes(path, corrupt);
+            Assert.Contains("version 1", Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose()).Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Tensor_bytes_after_Dispose_throw_ObjectDisposedException()
+    {
+        var gguf = GgufFile.Open(StoriesGguf);
+        var tensor = gguf.GetTensor("output_norm.weight");
+        gguf.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => gguf.GetTensorBytes(tensor).Length);
+    }
+}
