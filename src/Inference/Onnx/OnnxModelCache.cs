@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Pipeline.Inference.Models;
 using Pipeline.Inference.Models.Sources;
 
 namespace Pipeline.Inference.Onnx;
@@ -36,11 +37,19 @@ public static class OnnxModelCache
     /// capped at <paramref name="maxContext"/>, converting (one tensor at a time) if needed. An
     /// ONNX source is returned as it is.
     /// </summary>
-    public static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory = null)
+    public static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory = null) =>
+        GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null);
+
+    /// <summary>
+    /// As the public overload; <paramref name="extendContextTo"/> sets the context past the model's
+    /// stated one, as llama.cpp's <c>-c</c> may. Needed for llama.cpp's stories260K GGUF, whose
+    /// converter wrote context_length 128 for a model llama2.c runs (and the reference decodes) to 256.
+    /// </summary>
+    internal static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory, int? extendContextTo)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (source.Format == ModelFormat.Onnx) return source.ModelPath;
-        var key = CacheKey(source, maxContext);
+        var key = CacheKey(source, maxContext, extendContextTo);
         var dir = cacheDirectory ?? DefaultDirectory;
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, $"{source.Name}-{key}.onnx");
@@ -54,8 +63,9 @@ public static class OnnxModelCache
         var tempData = $"{dataPath}.{unique}.tmp";
         try
         {
-            using (var weights = source.OpenWeights(maxContext))
+            using (var opened = source.OpenWeights(maxContext))
             {
+                var weights = extendContextTo is int context ? new ContextOverrideSource(opened, context) : opened;
                 var written = LlamaOnnxExporter.Write(weights, temp, optimumOutputs: false,
                     externalDataPath: tempData, externalDataLocation: Path.GetFileName(dataPath));
                 if (written is not null) File.Move(tempData, dataPath, overwrite: true);
@@ -79,10 +89,10 @@ public static class OnnxModelCache
     /// different model of the same name differs in header or length. A copy that preserves the
     /// write time of a same-sized, same-header file is the case this does not see.
     /// </summary>
-    internal static string CacheKey(ModelSource source, int? maxContext)
+    internal static string CacheKey(ModelSource source, int? maxContext, int? extendContextTo = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes($"{source.Format}|context={maxContext?.ToString(CultureInfo.InvariantCulture) ?? "model"}|"));
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{source.Format}|context={maxContext}|extend={extendContextTo}|")));
         foreach (var file in source.DefiningFiles)
         {
             var info = new FileInfo(file);
