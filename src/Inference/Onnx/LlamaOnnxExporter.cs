@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Pipeline.Inference.Models;
+using Pipeline.Inference.Models.Sources;
 using Pipeline.Inference.Onnx.Schema;
 using static Pipeline.Inference.Onnx.OnnxGraphBuilder;
 using DataType = Pipeline.Inference.Onnx.Schema.TensorProto.Types.DataType;
@@ -255,6 +256,18 @@ public static class LlamaOnnxExporter
         {
             external?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Writes the exported (Optimum-layout) graph of any model path <see cref="ModelSource.Detect"/>
+    /// recognises to <paramref name="path"/>, with external data beside it when the weights pass
+    /// the protobuf limit (for <c>pipeline convert</c>). Returns the external-data file, or null.
+    /// </summary>
+    public static string? Write(ModelSource source, string path, int? maxContext = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        using var weights = source.OpenWeights(maxContext);
+        return Write(weights, path, optimumOutputs: true);
     }
 
     /// <summary>Float32 bytes of every weight the graph will hold (the classifier counted twice when shared: the graph stores it transposed).</summary>
