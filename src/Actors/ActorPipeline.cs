@@ -60,11 +60,11 @@ public sealed class ActorPipeline : IAsyncDisposable
 
     /// <summary>Admits a request, waiting while the admission queue is full.</summary>
     public ValueTask SubmitAsync(RequestSpec spec, IRequestSink sink, CancellationToken cancellation)
-        => WriteAsync(new Submission(new Sequence(spec, sink, cancellation, Stopwatch.GetTimestamp())), cancellation);
+        => WriteAsync(new Submission(new Sequence(spec, sink, Stopwatch.GetTimestamp(), cancellation)), cancellation);
 
     /// <summary>Admits a request if the admission queue has room; false when it is full.</summary>
     public bool TrySubmit(RequestSpec spec, IRequestSink sink, CancellationToken cancellation)
-        => _admission.Writer.TryWrite(new Submission(new Sequence(spec, sink, cancellation, Stopwatch.GetTimestamp())));
+        => _admission.Writer.TryWrite(new Submission(new Sequence(spec, sink, Stopwatch.GetTimestamp(), cancellation)));
 
     private async ValueTask WriteAsync(Submission submission, CancellationToken cancellation)
     {

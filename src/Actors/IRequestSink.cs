@@ -9,5 +9,5 @@ public interface IRequestSink
     void Tokenized(IReadOnlyList<int> promptIds);
     void Token(TokenOutput token);
     void Finished(SequenceOutcome outcome);
-    void Failed(Exception error);
+    void Failed(Exception exception);
 }

@@ -135,7 +135,7 @@ internal sealed class SampleActor(
         var logits = logitsMemory.Span;
         if (s.Spec.CaptureLogits) (s.Logits ??= []).Add(logits.ToArray());
         if (s.FirstTokenAt == 0) s.FirstTokenAt = Stopwatch.GetTimestamp();
-        if (token == tokenizer.BosId || token == tokenizer.EosId)
+        if (token == tokenizer.BosId || tokenizer.EndIds.Contains(token))
         {
             await EmitAsync(s, -1, -1, null, FinishReason.Stop);
             return false;

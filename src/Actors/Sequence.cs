@@ -10,7 +10,7 @@ namespace Pipeline.Actors;
 /// </summary>
 internal sealed class Sequence
 {
-    public Sequence(RequestSpec spec, IRequestSink sink, CancellationToken cancellation, long submittedAt)
+    public Sequence(RequestSpec spec, IRequestSink sink, long submittedAt, CancellationToken cancellation)
     {
         Spec = spec;
         Sink = sink;

@@ -68,7 +68,7 @@ internal sealed class TokenizeActor(
         }
         else if (spec.Prompt is { } text)
         {
-            ids = tokenizer.Encode(text, addBos: true).ToArray();
+            ids = tokenizer.Encode(text, addSpecial: true).ToArray();
         }
         else
         {

@@ -51,7 +51,7 @@ public static class StallProbe
                 }
                 catch (OperationCanceledException) { }
                 firstTokens[index].TrySetResult();
-            });
+            }, CancellationToken.None); // each loop ends itself on the linked token
         }
         await Task.WhenAll(firstTokens.Select(t => t.Task));
         await Task.Delay(300, ct); // a baseline of steady decoding

@@ -55,10 +55,10 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
         });
     }
 
-    public void Failed(Exception error)
+    public void Failed(Exception exception)
     {
         cancellation.Dispose();
-        _events.Writer.TryComplete(error);
-        _result.TrySetException(error);
+        _events.Writer.TryComplete(exception);
+        _result.TrySetException(exception);
     }
 }

@@ -11,7 +11,7 @@ public sealed class CancellationTests
 
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 16 });
         var sources = requests.Select(_ => new CancellationTokenSource()).ToArray();
-        var streams = requests.Select((r, i) => Consume(host, r, sources[i].Token, cancelAfter: i % 2 == 0 ? 3 + i : -1, sources[i])).ToArray();
+        var streams = requests.Select((r, i) => Consume(host, r, cancelAfter: i % 2 == 0 ? 3 + i : -1, sources[i], sources[i].Token)).ToArray();
         var results = await Task.WhenAll(streams);
 
         for (int i = 0; i < 16; i++)
@@ -32,11 +32,12 @@ public sealed class CancellationTests
     }
 
     /// <summary>Reads a stream, cancelling after <paramref name="cancelAfter"/> tokens (never when negative), and returns the final result.</summary>
-    private static async Task<GenerationResult> Consume(PipelineHost host, GenerationRequest request, CancellationToken token, int cancelAfter, CancellationTokenSource source)
+    private static async Task<GenerationResult> Consume(PipelineHost host, GenerationRequest request, int cancelAfter, CancellationTokenSource source, CancellationToken token)
     {
         var handle = host.Submit(request, token);
+        // The stream is read to its end: cancellation must end it from the pipeline side.
         int seen = 0;
-        await foreach (var _ in handle.Events.ReadAllAsync())
+        await foreach (var _ in handle.Events.ReadAllAsync(CancellationToken.None))
             if (++seen == cancelAfter) source.Cancel();
         return await handle.Result;
     }

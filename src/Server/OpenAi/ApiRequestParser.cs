@@ -151,7 +151,7 @@ internal static class ApiRequestParser
         _ => throw ApiException.InvalidParameter("seed", "seed must be an integer."),
     };
 
-    private static IReadOnlyList<string> Stop(JsonElement o) => Present(o, "stop") switch
+    private static string[] Stop(JsonElement o) => Present(o, "stop") switch
     {
         null => [],
         { ValueKind: JsonValueKind.String } s => [s.GetString()!],

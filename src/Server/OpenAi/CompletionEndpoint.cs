@@ -155,7 +155,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
         return chunk;
     }
 
-    private static JsonObject Usage(IReadOnlyList<GenerationResult> results)
+    private static JsonObject Usage(GenerationResult[] results)
     {
         // The prompt is read once however many samples continue it.
         int prompt = results[0].PromptIds.Count, completion = results.Sum(r => r.CompletionIds.Count);
