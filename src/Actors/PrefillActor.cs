@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
@@ -15,7 +16,8 @@ internal sealed class PrefillActor(
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
     KvMemoryAccount account,
-    PipelineSettings settings)
+    int maxPrefillBatch,
+    ISchedulingHook hook)
 {
     private readonly List<Sequence> _inProgress = [];
     private readonly StepWorkspace _workspace = new();
@@ -26,7 +28,7 @@ internal sealed class PrefillActor(
         {
             while (true)
             {
-                while (_inProgress.Count < settings.MaxPrefillBatch && inbox.TryRead(out var next))
+                while (_inProgress.Count < maxPrefillBatch && inbox.TryRead(out var next))
                 {
                     next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
                     _inProgress.Add(next);
@@ -54,7 +56,7 @@ internal sealed class PrefillActor(
 
     private async Task RunChunkAsync()
     {
-        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.PrefillChunk, _inProgress);
+        var (batch, rest) = BatchChoice.Split(hook, HandOff.PrefillChunk, _inProgress);
         int count = batch.Count;
         _inProgress.Clear();
         _inProgress.AddRange(rest);
@@ -90,7 +92,6 @@ internal sealed class PrefillActor(
                 _inProgress.Add(s); // to the back: round robin
                 continue;
             }
-            await settings.Hook.BeforeHandOffAsync(HandOff.Prefilled, s.Id);
             await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()));
         }
     }
@@ -98,7 +99,6 @@ internal sealed class PrefillActor(
     private async Task Retire(Sequence s, FinishReason reason)
     {
         s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
         await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Pipeline.Actors;
+using Pipeline.Wiring;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Sampling;
 
