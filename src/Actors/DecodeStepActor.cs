@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
@@ -15,7 +16,8 @@ internal sealed class DecodeStepActor(
     ChannelReader<StepSampled> replies,
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
-    PipelineSettings settings,
+    int maxBatch,
+    ISchedulingHook hook,
     PipelineCounters counters)
 {
     private readonly StepWorkspace _workspace = new();
@@ -29,7 +31,7 @@ internal sealed class DecodeStepActor(
         {
             while (true)
             {
-                while (_active.Count < settings.MaxBatch && joins.TryRead(out var joined))
+                while (_active.Count < maxBatch && joins.TryRead(out var joined))
                 {
                     counters.SequenceStarted();
                     _active.Add(joined);
@@ -41,8 +43,7 @@ internal sealed class DecodeStepActor(
                         RemoveAt(i);
                         cancelled.ReleaseCache();
                         counters.SequenceEnded();
-                        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, cancelled.Id);
-                        await detokenize.WriteAsync(new Emission(cancelled.Id, cancelled.Spec, cancelled.Sink, -1, -1, null, cancelled, FinishReason.Cancelled));
+                        await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
                     }
                 if (_active.Count == 0)
                 {
@@ -64,7 +65,7 @@ internal sealed class DecodeStepActor(
 
     private async Task StepAsync()
     {
-        var (batch, _) = BatchChoice.Split(settings.Hook, HandOff.Stepped, _active);
+        var (batch, _) = BatchChoice.Split(hook, HandOff.Stepped, _active);
         int count = batch.Count;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
@@ -80,7 +81,7 @@ internal sealed class DecodeStepActor(
             {
                 s.ReleaseCache();
                 counters.SequenceEnded();
-                await detokenize.WriteAsync(Emission.Failure(s, e));
+                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
             }
             var failed = batch.ToHashSet();
             for (int i = _active.Count - 1; i >= 0; i--)
@@ -88,7 +89,6 @@ internal sealed class DecodeStepActor(
             return;
         }
         counters.StepRan(count);
-        foreach (var s in batch) await settings.Hook.BeforeHandOffAsync(HandOff.Stepped, s.Id);
         await steps.WriteAsync(new StepDone(batch, logits));
         var reply = await replies.ReadAsync();
         var ended = batch.Except(reply.Continuing).ToHashSet();

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
@@ -16,7 +16,8 @@ internal sealed class PrefillActor(
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
     KvMemoryAccount account,
-    PipelineSettings settings)
+    int maxPrefillBatch,
+    ISchedulingHook hook)
 {
     private readonly List<Sequence> _inProgress = [];
     private readonly StepWorkspace _workspace = new();
@@ -27,10 +28,9 @@ internal sealed class PrefillActor(
         {
             while (true)
             {
-                while (_inProgress.Count < settings.MaxPrefillBatch && inbox.TryRead(out var next))
+                while (_inProgress.Count < maxPrefillBatch && inbox.TryRead(out var next))
                 {
-                    next.PrefillStartedAt = Stopwatch.GetTimestamp();
-                    next.Cache = new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16));
+                    next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
                     _inProgress.Add(next);
                 }
                 for (int i = _inProgress.Count - 1; i >= 0; i--)
@@ -56,7 +56,7 @@ internal sealed class PrefillActor(
 
     private async Task RunChunkAsync()
     {
-        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.PrefillChunk, _inProgress);
+        var (batch, rest) = BatchChoice.Split(hook, HandOff.PrefillChunk, _inProgress);
         int count = batch.Count;
         _inProgress.Clear();
         _inProgress.AddRange(rest);
@@ -79,20 +79,19 @@ internal sealed class PrefillActor(
             foreach (var s in batch)
             {
                 s.ReleaseCache();
-                await detokenize.WriteAsync(Emission.Failure(s, e));
+                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
             }
             return;
         }
         for (int i = 0; i < count; i++)
         {
             var s = batch[i];
-            s.Prefilled += rows[i].Tokens.Length;
+            s.AdvancePrefill(rows[i].Tokens.Length);
             if (s.Prefilled < s.PromptIds.Length)
             {
                 _inProgress.Add(s); // to the back: round robin
                 continue;
             }
-            await settings.Hook.BeforeHandOffAsync(HandOff.Prefilled, s.Id);
             await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()));
         }
     }
@@ -100,7 +99,6 @@ internal sealed class PrefillActor(
     private async Task Retire(Sequence s, FinishReason reason)
     {
         s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
-        await detokenize.WriteAsync(new Emission(s.Id, s.Spec, s.Sink, -1, -1, null, s, reason));
+        await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

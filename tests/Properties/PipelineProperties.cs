@@ -1,6 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 using Pipeline.Properties.Scheduling;
 using Xunit.Abstractions;
 
@@ -14,7 +15,7 @@ namespace Pipeline.Properties;
 /// </summary>
 public sealed class PipelineProperties(ITestOutputHelper output)
 {
-    private Config Budget(int defaultCases) => Config.QuickThrowOnFailure.WithMaxTest(PropertyBudget.Cases(defaultCases)).WithQuietOnSuccess(true);
+    private static Config Budget(int defaultCases) => Config.QuickThrowOnFailure.WithMaxTest(PropertyBudget.Cases(defaultCases)).WithQuietOnSuccess(true);
 
     [Fact]
     public void P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run()
@@ -87,7 +88,7 @@ public sealed class PipelineProperties(ITestOutputHelper output)
 
     private static Scenario TightCapacities(Scenario s) => s with { Capacities = s.Capacities.Select(c => Math.Min(c, 2)).ToArray() };
 
-    private static Property Isolation(Scenario s, Func<Scenario, Actors.ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
+    private static Property Isolation(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
     {
         var (outcomes, kvBytes, liveCaches, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
         explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
