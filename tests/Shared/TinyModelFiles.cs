@@ -101,7 +101,8 @@ internal static class TinyModelFiles
     /// (q/k as Hugging Face stores them). Matrices use <paramref name="matrixType"/> (F32, F16 or
     /// Q8_0), vectors F32.
     /// </summary>
-    public static string WriteGguf(TinyModel model, string path, uint matrixType = GgmlF32, int? contextLength = null)
+    public static string WriteGguf(TinyModel model, string path, uint matrixType = GgmlF32, int? contextLength = null,
+        IReadOnlyList<(string Name, float[] Data, long[] Shape)>? extraTensors = null)
     {
         var spec = model.Spec;
         string arch = spec.Architecture switch { "Qwen2ForCausalLM" => "qwen2", "Qwen3ForCausalLM" => "qwen3", _ => "llama" };
@@ -114,6 +115,7 @@ internal static class TinyModelFiles
                 ? TinyModel.ToInterleaved(data, spec.Hd, shape[1]) : data;
             tensors.Add((g, values, shape));
         }
+        if (extraTensors is not null) tensors.AddRange(extraTensors);
         var meta = new List<(string Key, object Value)>
         {
             ("general.architecture", arch),

@@ -90,6 +90,29 @@ public sealed class GgufModelTests : IDisposable
     }
 
     [Fact]
+    public void A_gguf_rope_freqs_tensor_applies_llama3_scaling_as_the_hugging_face_config_does()
+    {
+        // llama.cpp's converter turns rope_scaling llama3 into rope_freqs.weight: per-frequency divisors.
+        var spec = new TinySpec { RopeTheta = 10000f, Dim = 64 };
+        var model = new TinyModel(spec);
+        int half = spec.Hd / 2;
+        var factors = new float[half];
+        for (int i = 0; i < half; i++)
+        {
+            double f = 1.0 / Math.Pow(spec.RopeTheta, 2.0 * i / spec.Hd), wavelen = 2 * Math.PI / f;
+            double scaled = wavelen < 64 / 4.0 ? f : wavelen > 64 / 1.0 ? f / 8 : (1 - (64 / wavelen - 1) / 3) * f / 8 + (64 / wavelen - 1) / 3 * f;
+            factors[i] = (float)(f / scaled);
+        }
+        var path = TinyModelFiles.WriteGguf(model, Path.Combine(_dir, "llama3.gguf"), extraTensors: [("rope_freqs.weight", factors, [half])]);
+        var tokens = ModelRun.Tokens(40, spec.Vocab, 5);
+        var logits = ModelRun.StepwiseLogits(path, Path.Combine(_dir, "cache"), tokens);
+        var reference = new HuggingFaceReference(model, llama3Factor: 8, lowFreq: 1, highFreq: 4, originalContext: 64);
+        Assert.True(ModelRun.RelativeError(logits, tokens.Select(reference.Next).ToArray()) < 2e-5);
+        var unscaled = new HuggingFaceReference(model);
+        Assert.True(ModelRun.RelativeError(logits, tokens.Select(unscaled.Next).ToArray()) > 2e-3);
+    }
+
+    [Fact]
     public void Q8_0_tensors_dequantize_as_ggml_does_and_the_model_stays_close_to_the_reference()
     {
         var model = new TinyModel(new TinySpec { Hidden = 64 });

@@ -53,6 +53,18 @@ public sealed class ModelSourceTests : IDisposable
     }
 
     [Fact]
+    public void A_mistral_sliding_window_caps_the_context_where_full_attention_is_still_exact()
+    {
+        var spec = new TinySpec { Architecture = "MistralForCausalLM", MaxPositions = 32768 };
+        var hf = TinyModelFiles.WriteHuggingFace(new TinyModel(spec), Path.Combine(_dir, "mistral"));
+        File.WriteAllText(Path.Combine(hf, "config.json"), spec.ConfigJson().Replace("\"hidden_act\"", "\"sliding_window\": 4096, \"hidden_act\"", StringComparison.Ordinal));
+        var info = ModelSource.Detect(hf).Inspect();
+        Assert.Equal(4096, info.ContextLength);
+        Assert.Equal(32768, info.MaxContextLength);
+        Assert.Equal("mistral", info.Architecture);
+    }
+
+    [Fact]
     public void Inspect_of_the_embedded_llama2c_model_reads_only_its_header()
     {
         var info = ModelSource.Detect(RepoPaths.ModelDir).Inspect();

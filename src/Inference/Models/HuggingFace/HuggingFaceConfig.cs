@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Text.Json;
 
 namespace Pipeline.Inference.Models.HuggingFace;
@@ -10,13 +11,13 @@ namespace Pipeline.Inference.Models.HuggingFace;
 internal sealed record HuggingFaceConfig(LlamaConfig Config, int MaxPositionEmbeddings, IReadOnlyList<int> EndTokenIds, int? BosTokenId, string? TorchDtype)
 {
     /// <summary>The architectures this loader runs, and the name each is known by in <see cref="LlamaConfig.Architecture"/>.</summary>
-    private static readonly Dictionary<string, string> Architectures = new(StringComparer.Ordinal)
+    private static readonly FrozenDictionary<string, string> Architectures = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["LlamaForCausalLM"] = "llama",
         ["MistralForCausalLM"] = "mistral",
         ["Qwen2ForCausalLM"] = "qwen2",
         ["Qwen3ForCausalLM"] = "qwen3",
-    };
+    }.ToFrozenDictionary(StringComparer.Ordinal);
 
     public static HuggingFaceConfig Read(string directory)
     {
