@@ -13,7 +13,7 @@ internal sealed class RankedMerges
 
     public RankedMerges(IReadOnlyList<(int Left, int Right, int Merged)> merges)
     {
-        _rankOfPair = new Dictionary<long, int>(merges.Count);
+        _rankOfPair = new Dictionary<long, int>(merges.Count, PairKeyComparer.Instance);
         _mergedIds = new int[merges.Count];
         for (int rank = 0; rank < merges.Count; rank++)
         {
@@ -98,4 +98,17 @@ internal sealed class RankedMerges
     }
 
     private static long Key(int left, int right) => ((long)left << 32) | (uint)right;
+
+    /// <summary>
+    /// long's own hash (low ^ high) sends pairs of ids below 2^17 to a few thousand buckets, making
+    /// every lookup walk a long chain; a multiplicative hash spreads them.
+    /// </summary>
+    private sealed class PairKeyComparer : IEqualityComparer<long>
+    {
+        public static readonly PairKeyComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long key) => (int)((ulong)key * 0x9E3779B97F4A7C15UL >> 32);
+    }
 }
