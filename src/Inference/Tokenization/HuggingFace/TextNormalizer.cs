@@ -1,10 +1,10 @@
-using System.Text;
 using System.Text.RegularExpressions;
+using Pipeline.Inference.Tokenization.Unicode;
 
 namespace Pipeline.Inference.Tokenization.HuggingFace;
 
 /// <summary>
-/// A <c>tokenizer.json</c> normalizer: Unicode forms (NFC, NFD, NFKC, NFKD), <c>Lowercase</c>,
+/// A <c>tokenizer.json</c> normalizer: Unicode forms NFC and NFD (not the compatibility forms NFKC and NFKD), <c>Lowercase</c>,
 /// <c>Prepend</c>, <c>Replace</c>, <c>Strip</c> and <c>Sequence</c> of them. Immutable.
 /// </summary>
 internal sealed class TextNormalizer
@@ -46,17 +46,12 @@ internal sealed class TextNormalizer
                 }
 
                 break;
+            // Our own tables: under InvariantGlobalization string.Normalize returns its input unchanged.
             case "NFC":
-                steps.Add(static t => t.Normalize(NormalizationForm.FormC));
+                steps.Add(CanonicalNormalization.ToNfc);
                 break;
             case "NFD":
-                steps.Add(static t => t.Normalize(NormalizationForm.FormD));
-                break;
-            case "NFKC":
-                steps.Add(static t => t.Normalize(NormalizationForm.FormKC));
-                break;
-            case "NFKD":
-                steps.Add(static t => t.Normalize(NormalizationForm.FormKD));
+                steps.Add(CanonicalNormalization.ToNfd);
                 break;
             case "Lowercase":
                 steps.Add(static t => t.ToLowerInvariant());
