@@ -24,11 +24,11 @@ public class TokenizerBenchmarks
         var text = new StringBuilder();
         while (Encoding.UTF8.GetByteCount(text.ToString()) < 1024) text.Append(Story);
         _kilobyte = text.ToString()[..1024]; // ASCII, so 1024 chars = 1 KB
-        _ids = [.. _tokenizer.Encode(_kilobyte, addBos: true)];
+        _ids = [.. _tokenizer.Encode(_kilobyte, addSpecial: true)];
     }
 
     [Benchmark]
-    public int EncodeOneKilobyte() => _tokenizer.Encode(_kilobyte, addBos: true).Count;
+    public int EncodeOneKilobyte() => _tokenizer.Encode(_kilobyte, addSpecial: true).Count;
 
     [Benchmark]
     public int DecodeOneKilobyte() => _tokenizer.Decode(_ids).Length;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Threading.Channels;
 using Pipeline.Inference.Runtime;
 
@@ -8,9 +7,9 @@ namespace Pipeline.Actors;
 /// The actors of one loaded model and the bounded channels between them:
 /// admission → tokenize → prefill → sample ⇄ decode-step, and every actor → detokenize.
 /// </summary>
-public sealed class ActorPipeline : IAsyncDisposable
+internal sealed class ActorPipeline : IAsyncDisposable
 {
-    private readonly Channel<Submission> _admission;
+    private readonly Channel<Sequence> _admission;
     private readonly Channel<Emission> _detokenize;
     private readonly Task[] _stages;
     private readonly Task _detokenizer;
@@ -24,7 +23,7 @@ public sealed class ActorPipeline : IAsyncDisposable
         Model = model;
         var decoder = model.Decoder;
         int context = decoder.Config.SeqLen;
-        _admission = Bounded<Submission>(settings.AdmissionCapacity);
+        _admission = Bounded<Sequence>(settings.AdmissionCapacity);
         var prefill = Bounded<Sequence>(settings.PrefillCapacity);
         var prefilled = Bounded<PrefillDone>(settings.PrefilledCapacity);
         var joins = Bounded<Sequence>(settings.JoinCapacity);
@@ -59,17 +58,17 @@ public sealed class ActorPipeline : IAsyncDisposable
     public Task Completion { get; }
 
     /// <summary>Admits a request, waiting while the admission queue is full.</summary>
-    public ValueTask SubmitAsync(RequestSpec spec, IRequestSink sink, CancellationToken cancellation)
-        => WriteAsync(new Submission(new Sequence(spec, sink, cancellation, Stopwatch.GetTimestamp())), cancellation);
+    public ValueTask SubmitAsync(AdmittedRequest request, CancellationToken cancellation)
+        => WriteAsync(new Sequence(request, cancellation), cancellation);
 
     /// <summary>Admits a request if the admission queue has room; false when it is full.</summary>
-    public bool TrySubmit(RequestSpec spec, IRequestSink sink, CancellationToken cancellation)
-        => _admission.Writer.TryWrite(new Submission(new Sequence(spec, sink, cancellation, Stopwatch.GetTimestamp())));
+    public bool TrySubmit(AdmittedRequest request, CancellationToken cancellation)
+        => _admission.Writer.TryWrite(new Sequence(request, cancellation));
 
-    private async ValueTask WriteAsync(Submission submission, CancellationToken cancellation)
+    private async ValueTask WriteAsync(Sequence sequence, CancellationToken cancellation)
     {
-        await _settings.Hook.BeforeHandOffAsync(HandOff.Admitted, submission.Sequence.Id);
-        await _admission.Writer.WriteAsync(submission, cancellation);
+        await _settings.Hook.BeforeHandOffAsync(HandOff.Admitted, sequence.Id);
+        await _admission.Writer.WriteAsync(sequence, cancellation);
     }
 
     /// <summary>Stops admitting; the actors finish the work they hold and stop.</summary>

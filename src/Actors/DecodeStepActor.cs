@@ -42,7 +42,7 @@ internal sealed class DecodeStepActor(
                         cancelled.ReleaseCache();
                         counters.SequenceEnded();
                         await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, cancelled.Id);
-                        await detokenize.WriteAsync(new Emission(cancelled.Id, cancelled.Spec, cancelled.Sink, -1, -1, null, cancelled, FinishReason.Cancelled));
+                        await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
                     }
                 if (_active.Count == 0)
                 {
@@ -80,7 +80,7 @@ internal sealed class DecodeStepActor(
             {
                 s.ReleaseCache();
                 counters.SequenceEnded();
-                await detokenize.WriteAsync(Emission.Failure(s, e));
+                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
             }
             var failed = batch.ToHashSet();
             for (int i = _active.Count - 1; i >= 0; i--)

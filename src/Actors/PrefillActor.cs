@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Threading.Channels;
 using Pipeline.Inference.Runtime;
 
@@ -29,8 +28,7 @@ internal sealed class PrefillActor(
             {
                 while (_inProgress.Count < settings.MaxPrefillBatch && inbox.TryRead(out var next))
                 {
-                    next.PrefillStartedAt = Stopwatch.GetTimestamp();
-                    next.Cache = new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16));
+                    next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
                     _inProgress.Add(next);
                 }
                 for (int i = _inProgress.Count - 1; i >= 0; i--)
@@ -79,14 +77,14 @@ internal sealed class PrefillActor(
             foreach (var s in batch)
             {
                 s.ReleaseCache();
-                await detokenize.WriteAsync(Emission.Failure(s, e));
+                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
             }
             return;
         }
         for (int i = 0; i < count; i++)
         {
             var s = batch[i];
-            s.Prefilled += rows[i].Tokens.Length;
+            s.AdvancePrefill(rows[i].Tokens.Length);
             if (s.Prefilled < s.PromptIds.Length)
             {
                 _inProgress.Add(s); // to the back: round robin
@@ -101,6 +99,6 @@ internal sealed class PrefillActor(
     {
         s.ReleaseCache();
         await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
-        await detokenize.WriteAsync(new Emission(s.Id, s.Spec, s.Sink, -1, -1, null, s, reason));
+        await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

@@ -29,7 +29,7 @@ public static class BenchModes
         var modes = new List<BenchMode>();
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            var mode = All.FirstOrDefault(m => Name(m) == part.ToLowerInvariant(), (BenchMode)(-1));
+            var mode = All.FirstOrDefault(m => string.Equals(Name(m), part, StringComparison.OrdinalIgnoreCase), (BenchMode)(-1));
             if (mode == (BenchMode)(-1)) throw new ArgumentException($"unknown mode '{part}' (serial, global-lock, pipeline)");
             if (!modes.Contains(mode)) modes.Add(mode);
         }

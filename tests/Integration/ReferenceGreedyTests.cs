@@ -20,7 +20,7 @@ public sealed class ReferenceGreedyTests
         var line = File.ReadAllLines(Path.Combine(RepoPaths.Root, "tests", "Integration", "reference", "greedy.jsonl"))[record];
         using var doc = JsonDocument.Parse(line);
         var expectedPromptIds = doc.RootElement.GetProperty("prompt_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        var promptIds = SharedModel.Instance.Tokenizer.Encode(doc.RootElement.GetProperty("prompt").GetString()!, addBos: true).ToArray();
+        var promptIds = SharedModel.Instance.Tokenizer.Encode(doc.RootElement.GetProperty("prompt").GetString()!, addSpecial: true).ToArray();
         Assert.Equal(expectedPromptIds, promptIds);
         var expected = doc.RootElement.GetProperty("greedy_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
 

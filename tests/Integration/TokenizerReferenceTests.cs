@@ -28,7 +28,7 @@ public sealed class TokenizerReferenceTests
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
 
-        Assert.Equal(record.PromptIds, Tokenizer.Encode(prompt, addBos: true));
+        Assert.Equal(record.PromptIds, Tokenizer.Encode(prompt, addSpecial: true));
     }
 
     [Theory]
@@ -77,8 +77,8 @@ public sealed class TokenizerReferenceTests
     [Fact]
     public void Encode_EmptyTextWithBos_GivesOnlyBos()
     {
-        Assert.Equal([Tokenizer.BosId], Tokenizer.Encode("", addBos: true));
-        Assert.Empty(Tokenizer.Encode("", addBos: false));
+        Assert.Equal([Tokenizer.BosId!.Value], Tokenizer.Encode("", addSpecial: true));
+        Assert.Empty(Tokenizer.Encode("", addSpecial: false));
     }
 
     [Fact]
@@ -86,15 +86,18 @@ public sealed class TokenizerReferenceTests
     {
         Assert.Equal(512, Tokenizer.VocabSize);
         Assert.Equal(1, Tokenizer.BosId);
-        Assert.Equal(2, Tokenizer.EosId);
+        Assert.Equal([2], Tokenizer.EndIds);
+        Assert.Equal(BosPieceText, Tokenizer.PieceOf(1));
+        Assert.True(Tokenizer.IsSpecial(0) && Tokenizer.IsSpecial(1) && Tokenizer.IsSpecial(2));
+        Assert.False(Tokenizer.IsSpecial(3));
     }
 
     [Fact]
     public void StreamingDecoder_CharacterSplitOverByteTokens_EmitsItOnceComplete()
     {
         // '€' has a piece, '😀' does not: it falls back to its four UTF-8 bytes.
-        var ids = Tokenizer.Encode("a😀", addBos: true);
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId);
+        var ids = Tokenizer.Encode("a😀", addSpecial: true);
+        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
         var deltas = ids.Skip(1).Select(decoder.Push).ToList();
 
         Assert.Equal(["a", "", "", "", "😀"], deltas);
@@ -104,7 +107,7 @@ public sealed class TokenizerReferenceTests
     [Fact]
     public void StreamingDecoder_FlushInsideCharacter_EmitsReplacementCharacter()
     {
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId);
+        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
         Assert.Equal("", decoder.Push(0xF0 + 3));
         Assert.Equal("", decoder.Push(0x9F + 3));
 

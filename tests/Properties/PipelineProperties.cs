@@ -14,7 +14,7 @@ namespace Pipeline.Properties;
 /// </summary>
 public sealed class PipelineProperties(ITestOutputHelper output)
 {
-    private Config Budget(int defaultCases) => Config.QuickThrowOnFailure.WithMaxTest(PropertyBudget.Cases(defaultCases)).WithQuietOnSuccess(true);
+    private static Config Budget(int defaultCases) => Config.QuickThrowOnFailure.WithMaxTest(PropertyBudget.Cases(defaultCases)).WithQuietOnSuccess(true);
 
     [Fact]
     public void P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run()

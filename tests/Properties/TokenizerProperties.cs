@@ -16,13 +16,13 @@ public sealed class TokenizerProperties
     [Property]
     public void Decode_OfEncodeWithBos_GivesTextBack(PrintableText text)
     {
-        Assert.Equal(text.Value, Tokenizer.Decode(Tokenizer.Encode(text.Value, addBos: true)));
+        Assert.Equal(text.Value, Tokenizer.Decode(Tokenizer.Encode(text.Value, addSpecial: true)));
     }
 
     [Property]
     public void StreamingDecoder_PushingIdsOneByOne_GivesWholeDecodeWithoutReplacementCharacters(PrintableText text)
     {
-        var ids = Tokenizer.Encode(text.Value, addBos: true);
+        var ids = Tokenizer.Encode(text.Value, addSpecial: true);
         var decoder = Tokenizer.CreateStreamingDecoder(ids[0]);
 
         var deltas = ids.Skip(1).Select(decoder.Push).Append(decoder.Flush()).ToList();

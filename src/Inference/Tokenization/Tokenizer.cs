@@ -6,8 +6,11 @@ namespace Pipeline.Inference.Tokenization;
 /// The llama2.c tokenizer of a model: text to token ids exactly as llama2.c's encode() gives
 /// them, and ids back to text as its decode() does. Immutable; safe to share between threads.
 /// </summary>
-public sealed class Tokenizer
+public sealed class Tokenizer : ITokenizer
 {
+    // llama2.c ends a story at EOS (its generate loop also stops at BOS; the sample actor keeps that rule).
+    private static readonly int[] LlamaEndIds = [TokenVocabulary.EosId];
+
     private readonly TokenVocabulary _vocabulary;
     private readonly ITextEncoder _encoder;
 
@@ -19,9 +22,9 @@ public sealed class Tokenizer
 
     public int VocabSize => _vocabulary.Count;
 
-    public int BosId => TokenVocabulary.BosId;
+    public int? BosId => TokenVocabulary.BosId;
 
-    public int EosId => TokenVocabulary.EosId;
+    public IReadOnlyList<int> EndIds => LlamaEndIds;
 
     /// <summary>Reads a llama2.c tokenizer file such as models/stories260k/tok512.bin.</summary>
     public static Tokenizer Load(string tok512Path)
@@ -36,10 +39,10 @@ public sealed class Tokenizer
     /// Encodes as llama2.c's encode(text, bos, eos: 0): a dummy-prefix space before non-empty text,
     /// byte fallback for characters without a piece, then BPE merges by score.
     /// </summary>
-    public IReadOnlyList<int> Encode(string text, bool addBos)
+    public IReadOnlyList<int> Encode(string text, bool addSpecial)
     {
         ArgumentNullException.ThrowIfNull(text);
-        return _encoder.Encode(text, addBos);
+        return _encoder.Encode(text, addSpecial);
     }
 
     /// <summary>
@@ -69,4 +72,15 @@ public sealed class Tokenizer
 
     /// <summary>The bytes <paramref name="id"/> adds to the text when it follows <paramref name="previousId"/>.</summary>
     public ReadOnlySpan<byte> TokenBytes(int previousId, int id) => _vocabulary.DecodedBytes(previousId, id);
+
+    /// <summary>The piece as llama2.c stores it (a real ' ' where SentencePiece writes '▁').</summary>
+    public string PieceOf(int id)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(id);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(id, VocabSize);
+        return _vocabulary.Piece(id);
+    }
+
+    /// <summary>unk, BOS and EOS are llama2.c's control tokens.</summary>
+    public bool IsSpecial(int id) => TokenVocabulary.IsControl(id);
 }

@@ -7,7 +7,7 @@ public sealed record RequestCase(string Prompt, bool Unicode, float Temperature,
 {
     public GenerationRequest ToRequest() => new()
     {
-        Prompt = Prompt, Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP, RepetitionPenalty = RepetitionPenalty,
+        Prompt = Prompt, Sampling = new() { Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP, RepetitionPenalty = RepetitionPenalty },
         Seed = Seed, MaxTokens = MaxTokens, Stop = Stop, CaptureLogits = true,
     };
 
