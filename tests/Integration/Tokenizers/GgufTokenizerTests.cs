@@ -81,7 +81,7 @@ public sealed class GgufTokenizerTests
         var record = ReferenceRecords().Single(r => r.Prompt == prompt);
 
         Assert.Equal(record.PromptIds, Stories.Value.Encode(prompt, addSpecial: true));
-        Assert.Equal(Llama2c.Value.Encode(prompt, addBos: false), Stories.Value.Encode(prompt, addSpecial: false));
+        Assert.Equal(Llama2c.Value.Encode(prompt, addSpecial: false), Stories.Value.Encode(prompt, addSpecial: false));
     }
 
     [Theory]
@@ -93,7 +93,7 @@ public sealed class GgufTokenizerTests
         // as characters where this one (as llama.cpp) matches it as the control token, so it is left out here.
         string story = record.Prompt + record.CompletionText.Replace("\n<s>\n", "\n", StringComparison.Ordinal);
 
-        Assert.Equal(Llama2c.Value.Encode(story, addBos: true), Stories.Value.Encode(story, addSpecial: true));
+        Assert.Equal(Llama2c.Value.Encode(story, addSpecial: true), Stories.Value.Encode(story, addSpecial: true));
         int[] ids = [.. record.PromptIds, .. record.GreedyIds.Where(id => id != 1)];
         Assert.Equal(Llama2c.Value.Decode(ids), Stories.Value.Decode(ids));
         for (int i = 1; i < ids.Length; i++)
