@@ -19,7 +19,7 @@ public sealed class TokenizerSourceProperties
     private static readonly Lazy<GgufTokenizer> LlamaSpm = new(() => GgufTokenizer.Load(Fixture("gguf-vocab", "ggml-vocab-llama-spm.gguf")));
     private static readonly Lazy<GgufTokenizer> Phi3 = new(() => GgufTokenizer.Load(Fixture("gguf-vocab", "ggml-vocab-phi-3.gguf")));
     private static readonly Lazy<GgufTokenizer> Gpt2 = new(() => GgufTokenizer.Load(Fixture("gguf-vocab", "ggml-vocab-gpt-2.gguf")));
-    private static readonly Lazy<GgufTokenizer> Stories = new(() => GgufTokenizer.Load(Path.Combine(RepoPaths.ModelDir, "stories260K-f32.gguf")));
+    private static readonly Lazy<GgufTokenizer> Stories = new(() => GgufTokenizer.Load(Path.Combine(RepoPaths.Root, "tests", "fixtures", "models", "stories260k", "stories260K-f32.gguf")));
     private static readonly Lazy<Tokenizer> Llama2c = new(() => Tokenizer.Load(Path.Combine(RepoPaths.ModelDir, "tok512.bin")));
 
     [Property]

@@ -40,7 +40,7 @@ internal static class TokenizerFixtures
 
     public static string VocabFile(string name) => Path.Combine(RepoPaths.Root, "tests", "fixtures", "gguf-vocab", $"ggml-vocab-{name}.gguf");
 
-    public static string StoriesGguf => Path.Combine(RepoPaths.ModelDir, "stories260K-f32.gguf");
+    public static string StoriesGguf => Path.Combine(RepoPaths.Root, "tests", "fixtures", "models", "stories260k", "stories260K-f32.gguf");
 
     /// <summary>The tokenizer.json tokenizer public-ids.jsonl calls <paramref name="name"/>.</summary>
     public static HuggingFaceTokenizer HuggingFaceNamed(string name) => HuggingFace[name].Value;
