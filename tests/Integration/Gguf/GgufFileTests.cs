@@ -6,7 +6,7 @@ namespace Pipeline.Integration.Gguf;
 /// <summary>The GGUF reader on files written by llama.cpp, and on broken copies of them.</summary>
 public sealed class GgufFileTests
 {
-    private static string StoriesGguf => Path.Combine(RepoPaths.ModelDir, "stories260K-f32.gguf");
+    private static string StoriesGguf => Path.Combine(RepoPaths.Root, "tests", "fixtures", "models", "stories260k", "stories260K-f32.gguf");
 
     private static string VocabFile(string name) => Path.Combine(RepoPaths.Root, "tests", "fixtures", "gguf-vocab", $"ggml-vocab-{name}.gguf");
 

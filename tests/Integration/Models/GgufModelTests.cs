@@ -12,7 +12,7 @@ public sealed class GgufModelTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("pipeline-gguf-").FullName;
 
-    private static string Stories260KGguf => Path.Combine(RepoPaths.Root, "tests", "fixtures", "stories260k", "stories260K-f32.gguf");
+    private static string Stories260KGguf => Path.Combine(RepoPaths.Root, "tests", "fixtures", "models", "stories260k", "stories260K-f32.gguf");
 
     [Fact]
     public void The_llama_cpp_stories260K_gguf_greedy_decodes_every_reference_record()
