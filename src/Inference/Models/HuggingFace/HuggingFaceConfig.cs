@@ -89,7 +89,7 @@ internal sealed record HuggingFaceConfig(LlamaConfig Config, int MaxPositionEmbe
             return Architectures.TryGetValue(name, out var arch) ? arch
                 : throw new InvalidDataException($"{path}: architecture '{name}' is not supported ({string.Join(", ", Architectures.Keys)})");
         }
-        if (root.TryGetProperty("model_type", out var type) && type.GetString() is { } modelType && Architectures.ContainsValue(modelType))
+        if (root.TryGetProperty("model_type", out var type) && type.GetString() is { } modelType && Architectures.Values.Contains(modelType, StringComparer.Ordinal))
             return modelType;
         throw new InvalidDataException($"{path}: no 'architectures' list naming one of {string.Join(", ", Architectures.Keys)}");
     }
