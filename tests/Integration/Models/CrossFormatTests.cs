@@ -60,6 +60,21 @@ public sealed class CrossFormatTests : IDisposable
     }
 
     [Fact]
+    public void The_optimum_export_of_a_qwen3_folder_gives_the_runner_graphs_logits_bit_for_bit()
+    {
+        var model = new TinyModel(new TinySpec { Architecture = "Qwen3ForCausalLM", HeadDim = 16 });
+        var hf = TinyModelFiles.WriteHuggingFace(model, Path.Combine(_dir, "hf"), "BF16");
+        var exported = Directory.CreateDirectory(Path.Combine(_dir, "exported")).FullName;
+        Assert.Null(LlamaOnnxExporter.Write(ModelSource.Detect(hf), Path.Combine(exported, "model.onnx")));
+        Assert.Equal(ModelFormat.Onnx, ModelSource.Detect(exported).Format);
+        Assert.Equal("qwen3", ModelSource.Detect(exported).Inspect().Architecture);
+
+        var tokens = ModelRun.Tokens(70, model.Spec.Vocab, 15);
+        var cache = Path.Combine(_dir, "cache");
+        Assert.True(ModelRun.BitIdentical(ModelRun.StepwiseLogits(hf, cache, tokens), ModelRun.StepwiseLogits(exported, cache, tokens)));
+    }
+
+    [Fact]
     public void The_exporter_moves_to_external_data_when_the_weights_pass_the_protobuf_limit()
     {
         var tinyLlama = new LlamaConfig(2048, 5632, 22, 32, 4, 32000, 2048, SharedClassifier: false);
