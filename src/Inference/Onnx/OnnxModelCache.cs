@@ -77,6 +77,10 @@ public static class OnnxModelCache
             if (File.Exists(temp)) File.Delete(temp);
             if (File.Exists(tempData)) File.Delete(tempData);
         }
+        // The conversion leaves up to a few hundred MB of dead tensor arrays per large tensor; give
+        // them back to the OS now, before the session maps the weights, rather than carrying them
+        // beside a multi-GB model (once per conversion, so the pause does not matter).
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         return path;
     }
 
