@@ -1,6 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
+using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Properties;
@@ -28,6 +29,12 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
     [Fact]
     public void A_batched_step_on_a_hugging_face_layout_qwen2_model_with_gqa_gives_each_row_its_solo_logits_and_cache() =>
         CheckBatching(HuggingFaceLayoutModel.WithThreads, "P6 (Qwen2 layout)");
+
+    [Theory]
+    [InlineData(WeightQuantization.Q8)]
+    [InlineData(WeightQuantization.Q4)]
+    public void A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(WeightQuantization quantization) =>
+        CheckBatching(threads => SharedModel.Quantized(quantization, threads), $"P6 ({quantization})");
 
     private void CheckBatching(Func<int, DecoderModel> modelWithThreads, string label)
     {

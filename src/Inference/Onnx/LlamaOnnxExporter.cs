@@ -23,12 +23,21 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-7";
+    public const string ConverterVersion = "llama-onnx-8";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
 
     public const string AttentionBlockMetadataKey = "pipeline.attention_block";
+    public const string QuantizationMetadataKey = "pipeline.quantization";
+    private const string ContribDomain = "com.microsoft";
+
+    /// <summary>
+    /// MatMulNBits' accuracy_level 4: activations quantized to int8 per block of 32 of each row, int8
+    /// dot products. Its 8-bit kernel gives a row the same bits alone or batched (P6 on quantized
+    /// models); the float-compute level (0/1) does not (its batch-1 kernel differs from the GEMM).
+    /// </summary>
+    private const long QuantizedAccuracyLevel = 4;
 
     /// <summary>Weights above this many bytes go to an external-data file: protobuf cannot serialize a message over 2 GB.</summary>
     public const long ExternalDataThresholdBytes = 1L << 30;
@@ -48,7 +57,8 @@ public static class LlamaOnnxExporter
     /// Builds the graph, reading one tensor at a time from <paramref name="weights"/>; with
     /// <paramref name="externalData"/> every weight is streamed there instead of kept inline.
     /// </summary>
-    internal static ModelProto Export(IWeightSource weights, bool optimumOutputs, OnnxExternalData? externalData)
+    internal static ModelProto Export(IWeightSource weights, bool optimumOutputs, OnnxExternalData? externalData,
+        WeightQuantization quantization = WeightQuantization.None)
     {
         var c = weights.Config;
         c.Validate();
@@ -128,9 +138,12 @@ public static class LlamaOnnxExporter
         {
             string P(string n) => $"layers.{l}.{n}";
             var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim), eps, P("attn_norm"));
-            var q = Projection(g, weights, xn, WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, l, c.QDim, c.Dim, P("q"), P("wq"));
-            var k = Projection(g, weights, xn, WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, l, c.KvDim, c.Dim, P("k"), P("wk"));
-            var v = Projection(g, weights, xn, WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, l, c.KvDim, c.Dim, P("v"), P("wv"));
+            // q, k and v in one MatMul over [dim, q_dim + 2·kv_dim], split after: one node instead of three.
+            var qkv = Projections(g, weights, xn, l, c.Dim, quantization, P("qkv"), P("wqkv"),
+                (WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
+                (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
+                (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim));
+            string q = qkv[0], k = qkv[1], v = qkv[2];
             var qHeads = g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)], P("q_rope.heads"));
             var kHeads = g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_rope.heads"));
             if (c.QkNorm)
@@ -178,15 +191,17 @@ public static class LlamaOnnxExporter
             var numerator = LastOfCumSum(g, perBlock, P("numerator"));
             var attention = g.Node("Div", [numerator, denominator], P("attention")); // [B, kv_heads, 1, group*S, hd]
             var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, 0, group, -1, hd)])], null, null, Ints("perm", 0L, 3, 1, 2, 4)), g.ConstInt64(0, 0, c.QDim)], P("attention_merged"));
-            var o = Projection(g, weights, merged, WeightRole.Wo, null, l, c.Dim, c.QDim, P("o"), P("wo"));
+            var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), (WeightRole.Wo, null, c.Dim))[0];
             x = g.Node("Add", [x, o], P("residual_attn"));
 
             var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"));
-            var h1 = Projection(g, weights, xf, WeightRole.W1, null, l, c.HiddenDim, c.Dim, P("w1"), P("w1"));
-            var h3 = Projection(g, weights, xf, WeightRole.W3, null, l, c.HiddenDim, c.Dim, P("w3"), P("w3"));
+            // Gate and up in one MatMul over [dim, 2·hidden].
+            var gateUp = Projections(g, weights, xf, l, c.Dim, quantization, P("w13"), P("w13"),
+                (WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim));
+            string h1 = gateUp[0], h3 = gateUp[1];
             var silu = g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
             var h = g.Node("Mul", [silu, h3], P("swiglu"));
-            var down = Projection(g, weights, h, WeightRole.W2, null, l, c.Dim, c.HiddenDim, P("w2"), P("w2"));
+            var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), (WeightRole.W2, null, c.Dim))[0];
             x = g.Node("Add", [x, down], P("residual_ffn"));
 
             if (optimumOutputs)
@@ -201,8 +216,7 @@ public static class LlamaOnnxExporter
         }
 
         var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm");
-        var classifier = g.Weight("lm_head", Transposed(weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim), c.Dim, c.VocabSize);
-        var logits = g.Node("MatMul", [final, classifier], "lm_head_out", "logits");
+        var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits");
         g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
 
         var model = new ModelProto
@@ -213,8 +227,11 @@ public static class LlamaOnnxExporter
             Graph = g.Graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
+        if (quantization != WeightQuantization.None)
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = ContribDomain, Version = 1 });
         AddMetadata(model, AttentionBlockMetadataKey, AttentionBlock.ToString());
         AddMetadata(model, "pipeline.config", System.Text.Json.JsonSerializer.Serialize(c));
+        AddMetadata(model, QuantizationMetadataKey, quantization.ToString());
         return model;
     }
 
@@ -234,7 +251,7 @@ public static class LlamaOnnxExporter
     /// graph may be written under a temporary name and renamed. Returns the data file, or null.
     /// </summary>
     internal static string? Write(IWeightSource weights, string path, bool optimumOutputs, long externalDataThresholdBytes = ExternalDataThresholdBytes,
-        string? externalDataPath = null, string? externalDataLocation = null)
+        string? externalDataPath = null, string? externalDataLocation = null, WeightQuantization quantization = WeightQuantization.None)
     {
         ArgumentNullException.ThrowIfNull(weights);
         string? dataPath = null;
@@ -246,7 +263,7 @@ public static class LlamaOnnxExporter
                 dataPath = externalDataPath ?? path + ".data";
                 external = new OnnxExternalData(dataPath, externalDataLocation ?? Path.GetFileName(dataPath));
             }
-            var model = Export(weights, optimumOutputs, external);
+            var model = Export(weights, optimumOutputs, external, quantization);
             external?.Dispose();
             using var file = File.Create(path);
             model.WriteTo(file);
@@ -285,11 +302,66 @@ public static class LlamaOnnxExporter
         return g.Node("Mul", [g.Node("Mul", [x, inverse]), weight], name);
     }
 
-    /// <summary>x·Wᵀ (+ bias) for the [rows, cols] weight <paramref name="role"/> of layer <paramref name="layer"/>: [B, S, cols] → [B, S, rows].</summary>
-    private static string Projection(OnnxGraphBuilder g, IWeightSource weights, string x, WeightRole role, WeightRole? bias, int layer, int rows, int cols, string name, string weightName)
+    /// <summary>
+    /// x·Wᵀ (+ bias) for several [rows_i, cols] weights of layer <paramref name="layer"/> that read the
+    /// same x, as one product over their rows stacked ([B, S, cols] → [B, S, Σ rows_i]), split back
+    /// into one [B, S, rows_i] output per part. Every output element is still one dot product over
+    /// cols, so a row's result does not depend on the batch (P6) whatever the stacking.
+    /// </summary>
+    private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
+        string name, string weightName, params (WeightRole Role, WeightRole? Bias, int Rows)[] parts)
     {
-        var product = g.Node("MatMul", [x, g.Weight(weightName, Transposed(weights.Read(role, layer), rows, cols), cols, rows)], bias is null ? name : $"{name}.matmul");
-        return bias is { } b ? g.Node("Add", [product, g.Weight($"{weightName}_bias", weights.Read(b, layer), rows)], name) : product;
+        int total = parts.Sum(p => p.Rows);
+        float[] stacked;
+        if (parts.Length == 1) stacked = weights.Read(parts[0].Role, layer);
+        else
+        {
+            stacked = new float[(long)total * cols];
+            long at = 0;
+            foreach (var p in parts)
+            {
+                var w = weights.Read(p.Role, layer);
+                if (w.LongLength != (long)p.Rows * cols)
+                    throw new InvalidDataException($"layer {layer} {p.Role}: {w.LongLength} floats, expected [{p.Rows}, {cols}]");
+                Array.Copy(w, 0, stacked, at, w.LongLength);
+                at += w.LongLength;
+            }
+        }
+        bool biased = parts.Any(p => p.Bias is not null);
+        var product = MatMul(g, x, stacked, total, cols, quantization, biased ? $"{name}.matmul" : name, weightName);
+        if (biased)
+        {
+            var bias = new float[total];
+            int at = 0;
+            foreach (var p in parts)
+            {
+                if (p.Bias is { } b) weights.Read(b, layer).AsSpan(0, p.Rows).CopyTo(bias.AsSpan(at));
+                at += p.Rows;
+            }
+            product = g.Node("Add", [product, g.Weight($"{weightName}_bias", bias, total)], name);
+        }
+        if (parts.Length == 1) return [product];
+        var sizes = g.ConstInt64(parts.Select(p => (long)p.Rows).ToArray());
+        return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", null, Attr("axis", -1L));
+    }
+
+    /// <summary>
+    /// x·Wᵀ for the [rows, cols] weight <paramref name="matrix"/>: [B, S, cols] → [B, S, rows]. Float32
+    /// weights go transposed into a MatMul; quantized ones, as they are (N = rows, K = cols), into
+    /// com.microsoft MatMulNBits with blocks of 32 along K.
+    /// </summary>
+    private static string MatMul(OnnxGraphBuilder g, string x, float[] matrix, int rows, int cols, WeightQuantization quantization, string name, string weightName, string? outputName = null)
+    {
+        if (quantization == WeightQuantization.None)
+            return g.Node("MatMul", [x, g.Weight(weightName, Transposed(matrix, rows, cols), cols, rows)], name, outputName);
+        int bits = quantization == WeightQuantization.Q8 ? 8 : 4;
+        var (packed, scales) = BlockQuantizer.Quantize(matrix, rows, cols, bits);
+        int blocks = BlockQuantizer.Blocks(cols);
+        var b = g.Weight($"{weightName}_q{bits}", packed, rows, blocks, BlockQuantizer.BlobBytes);
+        var s = g.Weight($"{weightName}_scales", scales, (long)rows * blocks);
+        return g.NodeIn(ContribDomain, "MatMulNBits", [x, b, s], 1, name, outputName is null ? null : [outputName],
+            Attr("K", (long)cols), Attr("N", (long)rows), Attr("bits", (long)BlockQuantizer.StorageBits), Attr("block_size", (long)BlockQuantizer.BlockSize),
+            Attr("accuracy_level", QuantizedAccuracyLevel))[0];
     }
 
     /// <summary>Rotates interleaved pairs (x[2p], x[2p+1]) of each head of [B, S, heads, hd], as run.c does.</summary>

@@ -31,13 +31,31 @@ internal sealed class OnnxExternalData : IDisposable
     /// <summary>Appends <paramref name="data"/> and points <paramref name="tensor"/> at it.</summary>
     public void Store(TensorProto tensor, ReadOnlySpan<float> data)
     {
-        long offset = (_file.Position + Alignment - 1) / Alignment * Alignment;
-        if (offset > _file.Position) _file.Write(new byte[offset - _file.Position]);
+        long offset = Align();
         // In chunks: a tensor over 2 GB (a large vocabulary's embedding) is too long for one byte span.
         const int Chunk = 1 << 24;
         for (int start = 0; start < data.Length; start += Chunk)
             _file.Write(MemoryMarshal.AsBytes(data.Slice(start, Math.Min(Chunk, data.Length - start))));
-        long length = (long)data.Length * sizeof(float);
+        Point(tensor, offset, (long)data.Length * sizeof(float));
+    }
+
+    /// <summary>Appends the bytes of a packed (quantized) tensor and points <paramref name="tensor"/> at them.</summary>
+    public void Store(TensorProto tensor, ReadOnlySpan<byte> data)
+    {
+        long offset = Align();
+        _file.Write(data);
+        Point(tensor, offset, data.Length);
+    }
+
+    private long Align()
+    {
+        long offset = (_file.Position + Alignment - 1) / Alignment * Alignment;
+        if (offset > _file.Position) _file.Write(new byte[offset - _file.Position]);
+        return offset;
+    }
+
+    private void Point(TensorProto tensor, long offset, long length)
+    {
         tensor.DataLocation = TensorProto.Types.DataLocation.External;
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = Location });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });

@@ -52,9 +52,13 @@ internal sealed class OnnxGraphBuilder
         => NodeMulti(op, inputs, 1, name, outputName is null ? null : [outputName], attributes)[0];
 
     public string[] NodeMulti(string op, string[] inputs, int outputs, string? name = null, string[]? outputNames = null, params AttributeProto[] attributes)
+        => NodeIn("", op, inputs, outputs, name, outputNames, attributes);
+
+    /// <summary>Adds a node of operator set <paramref name="domain"/> ("" for ai.onnx, "com.microsoft" for ONNX Runtime's contrib operators).</summary>
+    public string[] NodeIn(string domain, string op, string[] inputs, int outputs, string? name = null, string[]? outputNames = null, params AttributeProto[] attributes)
     {
         var baseName = Unique(_prefix + (name ?? op));
-        var node = new NodeProto { OpType = op, Name = baseName };
+        var node = new NodeProto { OpType = op, Name = baseName, Domain = domain };
         node.Input.AddRange(inputs);
         var outs = outputNames ?? Enumerable.Range(0, outputs).Select(i => outputs == 1 ? baseName : $"{baseName}_{i}").ToArray();
         node.Output.AddRange(outs);
@@ -75,6 +79,20 @@ internal sealed class OnnxGraphBuilder
             throw new InvalidOperationException($"weight {name}: {data.LongLength} floats for shape [{string.Join(", ", dims)}]");
         if (ExternalData is { } external) external.Store(t, data);
         else t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
+        _graph.Initializer.Add(t);
+        return name;
+    }
+
+    /// <summary>A uint8 initializer (packed quantized weights).</summary>
+    public string Weight(string name, byte[] data, params long[] dims)
+    {
+        name = Unique($"{name}.weight");
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Uint8 };
+        t.Dims.AddRange(dims);
+        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
+            throw new InvalidOperationException($"weight {name}: {data.LongLength} bytes for shape [{string.Join(", ", dims)}]");
+        if (ExternalData is { } external) external.Store(t, data);
+        else t.RawData = ByteString.CopyFrom(data);
         _graph.Initializer.Add(t);
         return name;
     }

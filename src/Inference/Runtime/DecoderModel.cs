@@ -20,6 +20,8 @@ public sealed class DecoderModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly bool _newOnly;
+    // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
+    private readonly RunOptions _runOptions = new();
 
     private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason)
     {
@@ -173,34 +175,39 @@ public sealed class DecoderModel : IDisposable
         }
 
         int pastSize = batch * kvh * past * hd;
-        var values = new List<OrtValue>(_inputNames.Length);
+        int fed = _newOnly ? maxNew : total, from = _newOnly ? 0 : past;
+        // Outputs go straight into the workspace's buffers (no ONNX Runtime allocation, no copy out
+        // of native memory): logits [batch, maxNew, vocab], new keys/values [batch, kv_heads, fed, hd].
+        var outLogits = StepWorkspace.Ensure(ref workspace.Logits, batch * maxNew * vocab);
+        int kvSize = batch * kvh * fed * hd;
+        workspace.EnsureOutputs(c.Layers, kvSize);
+        var values = new OrtValue[_inputNames.Length];
+        var outputs = new OrtValue[_outputNames.Length];
         bool completed = false;
         try
         {
-            values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]));
-            values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]));
-            values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]));
+            values[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]);
+            values[1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]);
+            values[2] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]);
+            outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, batch * maxNew * vocab), [batch, maxNew, vocab]);
             for (int l = 0; l < c.Layers; l++)
             {
-                var keys = workspace.Keys(l);
-                var vals = workspace.Values(l);
-                values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, keys.AsMemory(0, pastSize), [batch, kvh, past, hd]));
-                values.Add(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, vals.AsMemory(0, pastSize), [batch, kvh, past, hd]));
+                values[3 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                values[4 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewKeys(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
+                outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
             }
 
-            using var runOptions = new RunOptions();
-            using var outputs = _session.Run(runOptions, _inputNames, values, _outputNames);
-            var allLogits = outputs[0].GetTensorDataAsSpan<float>();
+            _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
             for (int b = 0; b < batch; b++)
             {
                 int last = rows[b].Tokens.Length - 1;
-                allLogits.Slice((b * maxNew + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
+                outLogits.AsSpan((b * maxNew + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
             }
             for (int l = 0; l < c.Layers; l++)
             {
-                var presentKeys = outputs[1 + 2 * l].GetTensorDataAsSpan<float>();
-                var presentValues = outputs[2 + 2 * l].GetTensorDataAsSpan<float>();
-                int fed = _newOnly ? maxNew : total, from = _newOnly ? 0 : past;
+                ReadOnlySpan<float> presentKeys = workspace.NewKeys(l).AsSpan(0, kvSize);
+                ReadOnlySpan<float> presentValues = workspace.NewValues(l).AsSpan(0, kvSize);
                 for (int b = 0; b < batch; b++)
                 {
                     int length = rows[b].Cache.Length, count = rows[b].Tokens.Length;
@@ -223,7 +230,8 @@ public sealed class DecoderModel : IDisposable
         finally
         {
             if (!completed) workspace.Forget();
-            foreach (var v in values) v.Dispose();
+            foreach (var v in values) v?.Dispose();
+            foreach (var v in outputs) v?.Dispose();
         }
     }
 
@@ -231,5 +239,6 @@ public sealed class DecoderModel : IDisposable
     {
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         _session.Dispose();
+        _runOptions.Dispose();
     }
 }

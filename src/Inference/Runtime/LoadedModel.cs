@@ -28,7 +28,7 @@ public sealed class LoadedModel : IDisposable
 
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
-        var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext);
+        var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext, options?.Quantize ?? WeightQuantization.None);
         if (!Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase))
             throw new NotSupportedException($"model '{directory}': its tokenizer is '{Path.GetFileName(tokenizerPath)}', which needs the tokenizer.json/GGUF tokenizers (ITokenizer); only llama2.c tokenizer.bin files load here yet");
         var tokenizer = Tokenizer.Load(tokenizerPath);
@@ -50,14 +50,18 @@ public sealed class LoadedModel : IDisposable
     /// The tokenizer is a llama2.c <c>tokenizer.bin</c>/<c>tok*.bin</c> when the folder has one, else
     /// <c>tokenizer.json</c> (Hugging Face) or the GGUF file itself.
     /// </summary>
-    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext)
+    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext) =>
+        Resolve(directory, cacheDirectory, maxContext, WeightQuantization.None);
+
+    /// <summary>As <see cref="Resolve(string, string?, int?)"/>, converting with the weights quantized as <paramref name="quantization"/> says.</summary>
+    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext, WeightQuantization quantization)
     {
         var source = ModelSource.Detect(directory);
         var tokenizer = FindTokenizer(source.Directory)
             ?? (source.Format == ModelFormat.Gguf ? source.ModelPath : null)
             ?? (File.Exists(Path.Combine(source.Directory, "tokenizer.json")) ? Path.Combine(source.Directory, "tokenizer.json") : null)
             ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json)");
-        return (OnnxModelCache.GetOrConvert(source, maxContext, cacheDirectory), tokenizer, source.Name);
+        return (OnnxModelCache.GetOrConvert(source, maxContext, quantization, cacheDirectory), tokenizer, source.Name);
     }
 
     /// <summary>The llama2.c checkpoint of a model folder: a *.bin that is not the tokenizer.</summary>

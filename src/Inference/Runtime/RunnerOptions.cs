@@ -20,4 +20,11 @@ public sealed record RunnerOptions
     /// Part of the converted graph's cache key. (<c>--context N</c>.)
     /// </summary>
     public int? MaxContext { get; init; }
+
+    /// <summary>
+    /// Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>): 8- or
+    /// 4-bit weights in blocks of 32 with a float scale each, run by ONNX Runtime's MatMulNBits.
+    /// Part of the converted graph's cache key; ignored for a model that is already ONNX.
+    /// </summary>
+    public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
 }

@@ -14,6 +14,11 @@ public sealed class StepWorkspace
     internal long[] InputIds = [];
     internal long[] PositionIds = [];
     internal long[] AttentionMask = [];
+    internal float[] Logits = [];
+
+    // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
+    private float[][] _newKeys = [];
+    private float[][] _newValues = [];
 
     private float[][] _keys = [];
     private float[][] _values = [];
@@ -31,6 +36,25 @@ public sealed class StepWorkspace
     {
         if (buffer.Length < length) buffer = new T[Math.Max(length, buffer.Length * 3 / 2)];
         return buffer;
+    }
+
+    internal float[] NewKeys(int layer) => _newKeys[layer];
+    internal float[] NewValues(int layer) => _newValues[layer];
+
+    /// <summary>Makes every layer's new-key and new-value buffer hold at least <paramref name="size"/> floats.</summary>
+    internal void EnsureOutputs(int layers, int size)
+    {
+        if (_newKeys.Length != layers)
+        {
+            _newKeys = new float[layers][];
+            _newValues = new float[layers][];
+            for (int l = 0; l < layers; l++) { _newKeys[l] = []; _newValues[l] = []; }
+        }
+        for (int l = 0; l < layers; l++)
+        {
+            Ensure(ref _newKeys[l], size);
+            Ensure(ref _newValues[l], size);
+        }
     }
 
     internal float[] Keys(int layer) => _keys[layer];
