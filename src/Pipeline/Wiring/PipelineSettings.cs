@@ -3,7 +3,7 @@ using Pipeline.Actors.Scheduling;
 namespace Pipeline.Wiring;
 
 /// <summary>Capacities and limits of one actor pipeline.</summary>
-public sealed record PipelineSettings
+internal sealed record PipelineSettings
 {
     /// <summary>Sequences per decode step.</summary>
     public int MaxBatch { get; init; } = 32;
