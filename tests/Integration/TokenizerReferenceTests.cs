@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Integration;
@@ -24,7 +25,7 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void Encode_ReferencePromptWithBos_GivesLlama2cPromptIds(string prompt)
+    public void Encode_reference_prompt_with_bos_gives_llama2c_prompt_ids(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
 
@@ -33,7 +34,7 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void Decode_ReferenceGreedyIdsAfterPrompt_GivesCompletionText(string prompt)
+    public void Decode_reference_greedy_ids_after_prompt_gives_completion_text(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
         var ids = record.GreedyIds;
@@ -48,15 +49,23 @@ public sealed class TokenizerReferenceTests
             Assert.EndsWith(BosPieceText, record.CompletionText, StringComparison.Ordinal);
         }
 
-        var decoder = Tokenizer.CreateStreamingDecoder(record.PromptIds[^1]);
-        string streamed = string.Concat(completionIds.Select(decoder.Push)) + decoder.Flush();
+        var text = new GeneratedText(Tokenizer);
+        var previous = record.PromptIds[^1];
+        var deltas = new List<string>();
+        foreach (var id in completionIds)
+        {
+            text.Add(previous, id);
+            deltas.Add(text.Release(heldBytes: 0));
+            previous = id;
+        }
+        string streamed = string.Concat(deltas) + text.ReleaseAll(stopAt: null);
         Assert.Equal(expected, streamed);
         Assert.Equal(record.Prompt + expected, Tokenizer.Decode([.. record.PromptIds, .. completionIds]));
     }
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void BothEncoders_ReferencePromptWithBos_GiveLlama2cPromptIds(string prompt)
+    public void Both_encoders_reference_prompt_with_bos_give_llama2c_prompt_ids(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
         var vocabulary = TokenVocabulary.Read(Path.Combine(RepoPaths.ModelDir, "tok512.bin"));
@@ -66,7 +75,7 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void Decode_PromptIdsStartingWithBos_GivesPromptBack()
+    public void Decode_prompt_ids_starting_with_bos_gives_prompt_back()
     {
         foreach (var record in ReadRecords())
         {
@@ -75,14 +84,14 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void Encode_EmptyTextWithBos_GivesOnlyBos()
+    public void Encode_empty_text_with_bos_gives_only_bos()
     {
         Assert.Equal([Tokenizer.BosId!.Value], Tokenizer.Encode("", addSpecial: true));
         Assert.Empty(Tokenizer.Encode("", addSpecial: false));
     }
 
     [Fact]
-    public void Load_Tok512_HasLlama2cVocabularyAndSpecialIds()
+    public void Load_tok512_has_llama2c_vocabulary_and_special_ids()
     {
         Assert.Equal(512, Tokenizer.VocabSize);
         Assert.Equal(1, Tokenizer.BosId);
@@ -93,29 +102,36 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void StreamingDecoder_CharacterSplitOverByteTokens_EmitsItOnceComplete()
+    public void Streamed_text_of_a_character_split_over_byte_tokens_comes_out_once_complete()
     {
         // '€' has a piece, '😀' does not: it falls back to its four UTF-8 bytes.
         var ids = Tokenizer.Encode("a😀", addSpecial: true);
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
-        var deltas = ids.Skip(1).Select(decoder.Push).ToList();
+        var text = new GeneratedText(Tokenizer);
+        var deltas = new List<string>();
+        for (int i = 1; i < ids.Count; i++)
+        {
+            text.Add(ids[i - 1], ids[i]);
+            deltas.Add(text.Release(heldBytes: 0));
+        }
 
         Assert.Equal(["a", "", "", "", "😀"], deltas);
-        Assert.Equal("", decoder.Flush());
+        Assert.Equal("", text.ReleaseAll(stopAt: null));
     }
 
     [Fact]
-    public void StreamingDecoder_FlushInsideCharacter_EmitsReplacementCharacter()
+    public void Streamed_text_ending_inside_a_character_ends_with_a_replacement_character()
     {
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
-        Assert.Equal("", decoder.Push(0xF0 + 3));
-        Assert.Equal("", decoder.Push(0x9F + 3));
+        var text = new GeneratedText(Tokenizer);
+        text.Add(1, 0xF0 + 3);
+        Assert.Equal("", text.Release(heldBytes: 0));
+        text.Add(0xF0 + 3, 0x9F + 3);
+        Assert.Equal("", text.Release(heldBytes: 0));
 
-        Assert.Equal("\uFFFD", decoder.Flush());
+        Assert.Equal("\uFFFD", text.ReleaseAll(stopAt: null));
     }
 
     [Fact]
-    public void Decode_ControlTokens_GiveNoText()
+    public void Decode_control_tokens_give_no_text()
     {
         Assert.Equal("", Tokenizer.Decode([0, 1, 2]));
     }

@@ -1,4 +1,6 @@
 using FsCheck.Xunit;
+using FsCheck;
+using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Properties;
@@ -14,25 +16,45 @@ public sealed class TokenizerProperties
     private static readonly SentencePieceEncoder SentencePiece = SentencePieceEncoder.Create(Vocabulary);
 
     [Property]
-    public void Decode_OfEncodeWithBos_GivesTextBack(PrintableText text)
+    public void Decode_of_encode_with_bos_gives_text_back(PrintableText text)
     {
         Assert.Equal(text.Value, Tokenizer.Decode(Tokenizer.Encode(text.Value, addSpecial: true)));
     }
 
+    /// <summary>
+    /// P5, the production streaming path: tokens pass the sample actor's stop matcher and the
+    /// detokenize actor's <see cref="GeneratedText"/> one at a time. The deltas join to the
+    /// whole decode cut before the first stop string, and none holds a broken character.
+    /// </summary>
     [Property]
-    public void StreamingDecoder_PushingIdsOneByOne_GivesWholeDecodeWithoutReplacementCharacters(PrintableText text)
+    public void Streamed_text_is_the_whole_decode_up_to_the_stop_string_without_replacement_characters(PrintableText text, NonNegativeInt from, NonNegativeInt length)
     {
         var ids = Tokenizer.Encode(text.Value, addSpecial: true);
-        var decoder = Tokenizer.CreateStreamingDecoder(ids[0]);
+        var runes = text.Value.EnumerateRunes().ToArray();
+        int start = runes.Length == 0 ? 0 : from.Get % runes.Length;
+        string stop = string.Concat(runes.Skip(start).Take(length.Get % 4).Select(r => r.ToString()));
+        var matcher = new StopMatcher(stop.Length == 0 ? [] : [stop]);
+        var streamed = new GeneratedText(Tokenizer);
 
-        var deltas = ids.Skip(1).Select(decoder.Push).Append(decoder.Flush()).ToList();
+        var deltas = new List<string>();
+        long? stopAt = null;
+        for (int i = 1; i < ids.Count && stopAt is null; i++)
+        {
+            streamed.Add(ids[i - 1], ids[i]);
+            stopAt = matcher.Append(Tokenizer.TokenBytes(ids[i - 1], ids[i]));
+            if (stopAt is null) deltas.Add(streamed.Release(matcher.PartialMatchLength));
+        }
+        string last = streamed.ReleaseAll(stopAt);
 
-        Assert.Equal(Tokenizer.Decode(ids), string.Concat(deltas));
-        Assert.DoesNotContain(deltas, d => d.Contains('\uFFFD'));
+        string whole = Tokenizer.Decode(ids);
+        int cut = stop.Length == 0 ? -1 : whole.IndexOf(stop, StringComparison.Ordinal);
+        Assert.Equal(cut < 0 ? whole : whole[..cut], string.Concat(deltas) + last);
+        Assert.Equal(string.Concat(deltas) + last, streamed.Shown);
+        Assert.DoesNotContain(deltas, d => d.Contains('\uFFFD', StringComparison.Ordinal));
     }
 
     [Property(MaxTest = 5000)]
-    public void Llama2cEncoder_AndSentencePieceEncoder_GiveIdenticalIds(PrintableText text)
+    public void Llama2cEncoder_and_sentence_piece_encoder_give_identical_ids(PrintableText text)
     {
         Assert.Equal(Llama2c.Encode(text.Value, addBos: true), SentencePiece.Encode(text.Value, addBos: true));
     }
@@ -49,14 +71,14 @@ public sealed class TokenizerProperties
     [InlineData("<s></s><unk><0x0A>")]
     [InlineData("\u00a0non-breaking\u200a")]
     [InlineData("Once upon a time")]
-    public void Llama2cEncoder_AndSentencePieceEncoder_GiveIdenticalIdsForEdgeCases(string text)
+    public void Llama2cEncoder_and_sentence_piece_encoder_give_identical_ids_for_edge_cases(string text)
     {
         Assert.Equal(Llama2c.Encode(text, addBos: true), SentencePiece.Encode(text, addBos: true));
         Assert.Equal(Llama2c.Encode(text, addBos: false), SentencePiece.Encode(text, addBos: false));
     }
 
     [Fact]
-    public void SentencePieceEncoder_WhitespaceMarkerInText_ByteFallsBackLikeLlama2c()
+    public void SentencePieceEncoder_whitespace_marker_in_text_byte_falls_back_like_llama2c()
     {
         // The dummy prefix " " (410), then U+2581's three UTF-8 bytes E2 96 81 as byte pieces.
         Assert.Equal([1, 410, 229, 153, 132], Llama2c.Encode("\u2581", addBos: true));
@@ -64,7 +86,7 @@ public sealed class TokenizerProperties
     }
 
     [Fact]
-    public void SentencePieceEncoder_WithUsualWhitespaceMarking_ReadsMarkerAsSpaceUnlikeLlama2c()
+    public void SentencePieceEncoder_with_usual_whitespace_marking_reads_marker_as_space_unlike_llama2c()
     {
         // Why the production model keeps real spaces: with pieces spelt '▁' and escape_whitespaces
         // on, SentencePiece cannot tell a '▁' in the text from an escaped space.

@@ -41,7 +41,7 @@ public static class OnnxModelCache
         GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null);
 
     /// <summary>As <see cref="GetOrConvert(ModelSource, int?, string?)"/>, with the weights stored as <paramref name="quantization"/> says.</summary>
-    public static string GetOrConvert(ModelSource source, int? maxContext, WeightQuantization quantization, string? cacheDirectory = null) =>
+    internal static string GetOrConvert(ModelSource source, int? maxContext, WeightQuantization quantization, string? cacheDirectory = null) =>
         GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null, quantization);
 
     /// <summary>

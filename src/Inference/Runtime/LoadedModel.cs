@@ -10,9 +10,9 @@ namespace Pipeline.Inference.Runtime;
 /// folder holding one), a llama2.c folder or checkpoint, or a folder with an exported
 /// <c>model.onnx</c>. Anything but ONNX is converted on first use and cached.
 /// </summary>
-public sealed class LoadedModel : IDisposable
+internal sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, DecoderModel decoder, Tokenizer tokenizer)
+    private LoadedModel(string name, DecoderModel decoder, ITokenizer tokenizer)
     {
         Name = name;
         Decoder = decoder;
@@ -21,7 +21,7 @@ public sealed class LoadedModel : IDisposable
 
     public string Name { get; }
     public DecoderModel Decoder { get; }
-    public Tokenizer Tokenizer { get; }
+    public ITokenizer Tokenizer { get; }
 
     /// <summary>The model shipped with the library: stories260K, next to the binaries.</summary>
     public static string EmbeddedModelDirectory => Path.Combine(AppContext.BaseDirectory, "models", "stories260k");
@@ -31,7 +31,7 @@ public sealed class LoadedModel : IDisposable
         var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext, options?.Quantize ?? WeightQuantization.None);
         if (!Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase))
             throw new NotSupportedException($"model '{directory}': its tokenizer is '{Path.GetFileName(tokenizerPath)}', which needs the tokenizer.json/GGUF tokenizers (ITokenizer); only llama2.c tokenizer.bin files load here yet");
-        var tokenizer = Tokenizer.Load(tokenizerPath);
+        var tokenizer = Tokenization.Tokenizer.Load(tokenizerPath);
         var decoder = DecoderModel.Load(onnx, options);
         if (tokenizer.VocabSize > decoder.Config.VocabSize)
         {
@@ -62,6 +62,14 @@ public sealed class LoadedModel : IDisposable
             ?? (File.Exists(Path.Combine(source.Directory, "tokenizer.json")) ? Path.Combine(source.Directory, "tokenizer.json") : null)
             ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json)");
         return (OnnxModelCache.GetOrConvert(source, maxContext, quantization, cacheDirectory), tokenizer, source.Name);
+    }
+
+    /// <summary>Throws the one "does not exist" error every command gives for a missing model folder.</summary>
+    internal static void RequireFolder(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"model folder '{directory}' does not exist");
     }
 
     /// <summary>The llama2.c checkpoint of a model folder: a *.bin that is not the tokenizer.</summary>

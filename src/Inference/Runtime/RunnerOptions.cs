@@ -1,18 +1,13 @@
 namespace Pipeline.Inference.Runtime;
 
 /// <summary>How a model is loaded and its ONNX Runtime session made.</summary>
-public sealed record RunnerOptions
+internal sealed record RunnerOptions
 {
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
     public int IntraOpThreads { get; init; }
 
     /// <summary>Ask for the CUDA execution provider; falls back to CPU with a stated reason.</summary>
     public bool UseCuda { get; init; }
-
-    public int CudaDeviceId { get; init; }
-
-    /// <summary>When set, ONNX Runtime writes a per-node profile (JSON) under this path prefix until the model is disposed.</summary>
-    public string? ProfilePrefix { get; init; }
 
     /// <summary>
     /// Caps the context (KV positions per sequence) at min(model's maximum, this): it bounds KV
@@ -22,9 +17,9 @@ public sealed record RunnerOptions
     public int? MaxContext { get; init; }
 
     /// <summary>
-    /// Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>): 8- or
-    /// 4-bit weights in blocks of 32 with a float scale each, run by ONNX Runtime's MatMulNBits.
-    /// Part of the converted graph's cache key; ignored for a model that is already ONNX.
+    /// Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>): weights
+    /// on an 8- or 4-bit grid in blocks of 32 with a float scale each, run by ONNX Runtime's
+    /// MatMulNBits. Part of the converted graph's cache key; ignored for a model that is already ONNX.
     /// </summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
 }
