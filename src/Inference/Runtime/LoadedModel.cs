@@ -10,9 +10,9 @@ namespace Pipeline.Inference.Runtime;
 /// folder holding one), a llama2.c folder or checkpoint, or a folder with an exported
 /// <c>model.onnx</c>. Anything but ONNX is converted on first use and cached.
 /// </summary>
-public sealed class LoadedModel : IDisposable
+internal sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, DecoderModel decoder, Tokenizer tokenizer)
+    private LoadedModel(string name, DecoderModel decoder, ITokenizer tokenizer)
     {
         Name = name;
         Decoder = decoder;
@@ -21,7 +21,7 @@ public sealed class LoadedModel : IDisposable
 
     public string Name { get; }
     public DecoderModel Decoder { get; }
-    public Tokenizer Tokenizer { get; }
+    public ITokenizer Tokenizer { get; }
 
     /// <summary>The model shipped with the library: stories260K, next to the binaries.</summary>
     public static string EmbeddedModelDirectory => Path.Combine(AppContext.BaseDirectory, "models", "stories260k");
@@ -29,10 +29,13 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
         var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext);
-        if (!Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase))
-            throw new NotSupportedException($"model '{directory}': its tokenizer is '{Path.GetFileName(tokenizerPath)}', which needs the tokenizer.json/GGUF tokenizers (ITokenizer); only llama2.c tokenizer.bin files load here yet");
-        var tokenizer = Tokenizer.Load(tokenizerPath);
+        // A llama2.c tokenizer.bin beside the weights wins; otherwise tokenizer.json or the GGUF's own.
+        ITokenizer tokenizer = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
+            ? Tokenization.Tokenizer.Load(tokenizerPath)
+            : TokenizerSource.Load(tokenizerPath).Tokenizer;
         var decoder = DecoderModel.Load(onnx, options);
+        // Hugging Face models often pad the embedding past the tokenizer's ids (Qwen: 151936 rows
+        // for 151665 tokens); only a tokenizer that can produce ids the model lacks is wrong.
         if (tokenizer.VocabSize > decoder.Config.VocabSize)
         {
             decoder.Dispose();
@@ -52,12 +55,21 @@ public sealed class LoadedModel : IDisposable
     /// </summary>
     public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext)
     {
+        RequireFolder(directory);
         var source = ModelSource.Detect(directory);
         var tokenizer = FindTokenizer(source.Directory)
             ?? (source.Format == ModelFormat.Gguf ? source.ModelPath : null)
             ?? (File.Exists(Path.Combine(source.Directory, "tokenizer.json")) ? Path.Combine(source.Directory, "tokenizer.json") : null)
-            ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json)");
+            ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json, or a GGUF's own)");
         return (OnnxModelCache.GetOrConvert(source, maxContext, cacheDirectory), tokenizer, source.Name);
+    }
+
+    /// <summary>Throws the one "does not exist" error every command gives for a missing model path (a folder, or a model file).</summary>
+    internal static void RequireFolder(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory) && !File.Exists(directory))
+            throw new DirectoryNotFoundException($"model folder '{directory}' does not exist");
     }
 
     /// <summary>The llama2.c checkpoint of a model folder: a *.bin that is not the tokenizer.</summary>

@@ -1,18 +1,13 @@
 namespace Pipeline.Inference.Runtime;
 
 /// <summary>How a model is loaded and its ONNX Runtime session made.</summary>
-public sealed record RunnerOptions
+internal sealed record RunnerOptions
 {
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
     public int IntraOpThreads { get; init; }
 
     /// <summary>Ask for the CUDA execution provider; falls back to CPU with a stated reason.</summary>
     public bool UseCuda { get; init; }
-
-    public int CudaDeviceId { get; init; }
-
-    /// <summary>When set, ONNX Runtime writes a per-node profile (JSON) under this path prefix until the model is disposed.</summary>
-    public string? ProfilePrefix { get; init; }
 
     /// <summary>
     /// Caps the context (KV positions per sequence) at min(model's maximum, this): it bounds KV
