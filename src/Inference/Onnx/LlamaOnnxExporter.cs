@@ -280,7 +280,7 @@ public static class LlamaOnnxExporter
     /// recognises to <paramref name="path"/>, with external data beside it when the weights pass
     /// the protobuf limit (for <c>pipeline convert</c>). Returns the external-data file, or null.
     /// </summary>
-    public static string? Write(ModelSource source, string path, int? maxContext = null)
+    internal static string? Write(ModelSource source, string path, int? maxContext = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         using var weights = source.OpenWeights(maxContext);

@@ -37,7 +37,7 @@ public static class OnnxModelCache
     /// capped at <paramref name="maxContext"/>, converting (one tensor at a time) if needed. An
     /// ONNX source is returned as it is.
     /// </summary>
-    public static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory = null) =>
+    internal static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory = null) =>
         GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null);
 
     /// <summary>As <see cref="GetOrConvert(ModelSource, int?, string?)"/>, with the weights stored as <paramref name="quantization"/> says.</summary>

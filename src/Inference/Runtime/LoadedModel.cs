@@ -29,10 +29,13 @@ internal sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
         var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext, options?.Quantize ?? WeightQuantization.None);
-        if (!Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase))
-            throw new NotSupportedException($"model '{directory}': its tokenizer is '{Path.GetFileName(tokenizerPath)}', which needs the tokenizer.json/GGUF tokenizers (ITokenizer); only llama2.c tokenizer.bin files load here yet");
-        var tokenizer = Tokenization.Tokenizer.Load(tokenizerPath);
+        // A llama2.c tokenizer.bin beside the weights wins; otherwise tokenizer.json or the GGUF's own.
+        ITokenizer tokenizer = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
+            ? Tokenization.Tokenizer.Load(tokenizerPath)
+            : TokenizerSource.Load(tokenizerPath).Tokenizer;
         var decoder = DecoderModel.Load(onnx, options);
+        // Hugging Face models often pad the embedding past the tokenizer's ids (Qwen: 151936 rows
+        // for 151665 tokens); only a tokenizer that can produce ids the model lacks is wrong.
         if (tokenizer.VocabSize > decoder.Config.VocabSize)
         {
             decoder.Dispose();
@@ -56,19 +59,20 @@ internal sealed class LoadedModel : IDisposable
     /// <summary>As <see cref="Resolve(string, string?, int?)"/>, converting with the weights quantized as <paramref name="quantization"/> says.</summary>
     public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext, WeightQuantization quantization)
     {
+        RequireFolder(directory);
         var source = ModelSource.Detect(directory);
         var tokenizer = FindTokenizer(source.Directory)
             ?? (source.Format == ModelFormat.Gguf ? source.ModelPath : null)
             ?? (File.Exists(Path.Combine(source.Directory, "tokenizer.json")) ? Path.Combine(source.Directory, "tokenizer.json") : null)
-            ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json)");
+            ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json, or a GGUF's own)");
         return (OnnxModelCache.GetOrConvert(source, maxContext, quantization, cacheDirectory), tokenizer, source.Name);
     }
 
-    /// <summary>Throws the one "does not exist" error every command gives for a missing model folder.</summary>
+    /// <summary>Throws the one "does not exist" error every command gives for a missing model path (a folder, or a model file).</summary>
     internal static void RequireFolder(string directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        if (!Directory.Exists(directory))
+        if (!Directory.Exists(directory) && !File.Exists(directory))
             throw new DirectoryNotFoundException($"model folder '{directory}' does not exist");
     }
 

@@ -1,7 +1,7 @@
 namespace Pipeline.Inference.Models.Sources;
 
 /// <summary>The file formats a model path can hold.</summary>
-public enum ModelFormat
+internal enum ModelFormat
 {
     /// <summary>A llama2.c checkpoint (<c>*.bin</c>) beside a llama2.c <c>tokenizer.bin</c>.</summary>
     Llama2c,

@@ -15,7 +15,7 @@ namespace Pipeline.Inference.Models.Sources;
 /// <param name="HasChatTemplate">Whether a chat template ships with the model.</param>
 /// <param name="EndTokenIds">End-of-generation ids the model's configuration states (the tokenizer's eos is added by the tokenizer).</param>
 /// <param name="Config">The full decoder description.</param>
-public sealed record ModelInspection(
+internal sealed record ModelInspection(
     string Path,
     ModelFormat Format,
     string Architecture,

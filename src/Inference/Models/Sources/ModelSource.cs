@@ -13,7 +13,7 @@ namespace Pipeline.Inference.Models.Sources;
 /// <param name="Directory">The folder with the model's files (tokenizer, templates).</param>
 /// <param name="ModelPath">The weights: the checkpoint, GGUF or ONNX file, or the Hugging Face folder.</param>
 /// <param name="Name">A short name for the model (file or folder name), used in cache file names.</param>
-public sealed record ModelSource(ModelFormat Format, string Directory, string ModelPath, string Name)
+internal sealed record ModelSource(ModelFormat Format, string Directory, string ModelPath, string Name)
 {
     /// <summary>
     /// Recognises <paramref name="path"/>: a <c>.gguf</c>, <c>.onnx</c> or llama2.c <c>.bin</c>
