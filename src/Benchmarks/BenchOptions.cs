@@ -16,6 +16,8 @@ internal sealed record BenchOptions
     /// </summary>
     public int IntraOpThreads { get; init; } = 1;
     public string? CacheDirectory { get; init; }
+    /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize</c>).</summary>
+    public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
 }
 
 /// <summary>Where a benchmark is: which run of how many, and how many of its requests are done.</summary>

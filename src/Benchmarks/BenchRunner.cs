@@ -15,7 +15,7 @@ internal static class BenchRunner
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1))
             throw new ArgumentException("concurrency levels must be positive");
-        using var model = LoadedModel.Load(options.ModelDirectory, new RunnerOptions { IntraOpThreads = options.IntraOpThreads }, options.CacheDirectory);
+        using var model = LoadedModel.Load(options.ModelDirectory, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, Quantize = options.Quantize }, options.CacheDirectory);
         var config = model.Decoder.Config;
         var workload = options.Workload;
         var requests = workload.CreateRequests(config.VocabSize, config.SeqLen);
@@ -55,7 +55,7 @@ internal static class BenchRunner
         {
             Machine = MachineDescription.Current(),
             Model = options.ModelDescription ?? $"{model.Name} ({Describe(config)})",
-            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "auto" : options.IntraOpThreads)}",
+            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "auto" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             Results = results,
         };

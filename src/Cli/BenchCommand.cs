@@ -26,13 +26,14 @@ internal static class BenchCommand
         var seed = new Option<ulong>("--seed") { Description = "seeds prompts, arrivals, sampling and synthetic weights", DefaultValueFactory = _ => 42UL };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = ONNX Runtime's choice; default 1, steadier on few cores)", DefaultValueFactory = _ => 1 };
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
+        var quantize = QuantizeOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart, stall,
+            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -41,7 +42,7 @@ internal static class BenchCommand
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
             if (parse.GetValue(stall) is { } longPrompt)
             {
-                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads) });
+                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)) });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
                 Console.WriteLine("|---|---:|---:|");
@@ -57,6 +58,7 @@ internal static class BenchCommand
                 Concurrency = parse.GetValue(concurrency) is { } levels ? ParseLevels(levels) : isQuick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32, 64],
                 Modes = BenchModes.Parse(parse.GetValue(modes)!),
                 IntraOpThreads = parse.GetValue(threads),
+                Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 Workload = new Workload
                 {
                     RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),

@@ -29,10 +29,11 @@ internal static class GenerateCommand
         var concurrency = new Option<int>("--concurrency") { Description = "batch mode: requests in flight at once (default: all)", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = ONNX Runtime's choice)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
+        var quantize = QuantizeOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, format, concurrency, threads, cuda,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, format, concurrency, threads, cuda, quantize,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -41,6 +42,7 @@ internal static class GenerateCommand
                 ModelDirectory = parse.GetValue(model),
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
+                Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
             };
             if (parse.GetValue(input) is { } source)
             {

@@ -20,10 +20,11 @@ internal static class ServeCommand
         var admission = new Option<int>("--queue") { Description = "requests that may wait for admission before 429", DefaultValueFactory = _ => 64 };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = ONNX Runtime's choice)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
+        var quantize = QuantizeOption.Create();
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, apiKey, maxBatch, admission, threads, cuda,
+            urls, model, apiKey, maxBatch, admission, threads, cuda, quantize,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -35,6 +36,7 @@ internal static class ServeCommand
                 RejectWhenFull = true,
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
+                Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
             };
             var serverOptions = new PipelineServerOptions
             {

@@ -49,7 +49,7 @@ public sealed class PipelineHost : IAsyncDisposable
     {
         options ??= new PipelineHostOptions();
         var model = LoadedModel.Load(options.ModelDirectory ?? LoadedModel.EmbeddedModelDirectory,
-            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda }, options.CacheDirectory);
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, Quantize = options.Quantize }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);
     }
 

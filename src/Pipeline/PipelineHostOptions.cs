@@ -21,6 +21,8 @@ public sealed record PipelineHostOptions
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
     public int IntraOpThreads { get; init; }
     public bool UseCuda { get; init; }
+    /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>).</summary>
+    public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
     public string? CacheDirectory { get; init; }
 
     /// <summary>Test seam: steers hand-offs and batch formation. Production leaves it null.</summary>

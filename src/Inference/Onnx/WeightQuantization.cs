@@ -4,7 +4,7 @@ namespace Pipeline.Inference.Onnx;
 /// How the converter stores the projection and classifier weights (<c>--quantize</c>). The token
 /// embedding and the norms stay float32 whatever is chosen.
 /// </summary>
-internal enum WeightQuantization
+public enum WeightQuantization
 {
     /// <summary>Float32 weights and ONNX MatMul.</summary>
     None,
