@@ -11,10 +11,10 @@ internal sealed record BenchOptions
     public IReadOnlyList<int> Concurrency { get; init; } = [1, 2, 4, 8, 16, 32, 64];
     public IReadOnlyList<BenchMode> Modes { get; init; } = BenchModes.All;
     /// <summary>
-    /// ONNX Runtime intra-op threads for the one shared session; 0 lets ONNX Runtime choose. One by
-    /// default: on a 2-core machine ONNX Runtime's spinning workers fight the actors and samplers.
+    /// ONNX Runtime intra-op threads for the one shared session; 0 (the default) is the runner's
+    /// choice by model size, the same as the host's (one for small models, every core for large).
     /// </summary>
-    public int IntraOpThreads { get; init; } = 1;
+    public int IntraOpThreads { get; init; }
     public string? CacheDirectory { get; init; }
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize</c>).</summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }

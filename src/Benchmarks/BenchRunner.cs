@@ -55,7 +55,7 @@ internal static class BenchRunner
         {
             Machine = MachineDescription.Current(),
             Model = options.ModelDescription ?? $"{model.Name} ({Describe(config)})",
-            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "auto" : options.IntraOpThreads)}, weights {options.Quantize}",
+            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             Results = results,
         };

@@ -69,9 +69,12 @@ internal sealed class DecoderModel : IDisposable
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             InterOpNumThreads = 1,
-            IntraOpNumThreads = options.IntraOpThreads,
+            IntraOpNumThreads = IntraOpThreadsFor(options.IntraOpThreads, onnxPath),
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
+        // Workers that spin between parallel sections burn the cores the other actors (prefill
+        // beside decode, sampling, detokenizing) need; they sleep instead.
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
         if (options.UseCuda)
         {
             try
@@ -115,6 +118,27 @@ internal sealed class DecoderModel : IDisposable
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
         return new DecoderModel(session, config, block, provider, fallback);
+    }
+
+    /// <summary>
+    /// Weights at or above this many bytes get every core as intra-op threads by default; below it
+    /// one thread: a step of a small model is ONNX Runtime's per-node dispatch, which more threads
+    /// only lengthen (measured in docs/PERFORMANCE.md, "CPU speed").
+    /// </summary>
+    internal const long ParallelWeightBytes = 16L << 20;
+
+    /// <summary>
+    /// The intra-op thread count: the caller's when given, else one for a small model and every
+    /// core for one whose weights pass <see cref="ParallelWeightBytes"/>. Any count gives the same
+    /// bits (P6 runs 1 and 2 threads against each other).
+    /// </summary>
+    internal static int IntraOpThreadsFor(int requested, string onnxPath)
+    {
+        if (requested > 0) return requested;
+        long bytes = new FileInfo(onnxPath).Length;
+        var data = onnxPath + ".data";
+        if (File.Exists(data)) bytes += new FileInfo(data).Length;
+        return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : 1;
     }
 
     private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason);

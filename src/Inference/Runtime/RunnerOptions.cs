@@ -3,8 +3,14 @@ namespace Pipeline.Inference.Runtime;
 /// <summary>How a model is loaded and its ONNX Runtime session made.</summary>
 internal sealed record RunnerOptions
 {
-    /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
+    /// <summary>
+    /// ONNX Runtime intra-op threads; 0 (the default) picks by model size: one for small models,
+    /// every core for large ones (see DecoderModel.IntraOpThreadsFor).
+    /// </summary>
     public int IntraOpThreads { get; init; }
+
+    /// <summary>Let ONNX Runtime's intra-op workers spin between parallel sections (off by default: they take cores the actors need).</summary>
+    public bool IntraOpSpinning { get; init; }
 
     /// <summary>Ask for the CUDA execution provider; falls back to CPU with a stated reason.</summary>
     public bool UseCuda { get; init; }
