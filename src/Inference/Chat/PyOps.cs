@@ -71,7 +71,8 @@ internal static class PyOps
         LoopValue l => $"<LoopContext {l.Index}/{l.Length}>",
         FunctionValue f => $"<function {f.Name}>",
         BoundMethod m => $"<built-in method {m.Name} of {TypeName(m.Receiver)} object>",
-        _ => Repr(value),
+        ListValue or DictValue => Repr(value),
+        _ => $"<{TypeName(value)} object>",
     };
 
     /// <summary>Python's <c>repr(value)</c>: strings quoted, containers spelled as Python literals.</summary>

@@ -76,7 +76,7 @@ internal static partial class TemplateFilters
                 return ToInt(value, args.Get(0, "default", 0L), (int)PyOps.ToLong(args.Get(1, "base", 10L)));
             case "items":
                 if (value is Undefined) return new GeneratorValue([]);
-                if (value is not DictValue dict) throw new ChatTemplateException("Can only get item pairs from a mapping.");
+                if (value is not DictValue dict) return new GeneratorValue(FailWhenIterated("Can only get item pairs from a mapping."));
                 return new GeneratorValue(dict.Entries.Select(e => (object?)new ListValue([e.Key, e.Value], true)).ToList());
             case "join":
                 return Join(value, args);
@@ -141,6 +141,13 @@ internal static partial class TemplateFilters
             default:
                 throw new ChatTemplateException($"No filter named '{name}'.");
         }
+    }
+
+    // jinja2's generator filters check their input only when first iterated.
+    private static IEnumerable<object?> FailWhenIterated(string message)
+    {
+        if (message.Length >= 0) throw new ChatTemplateException(message);
+        yield break;
     }
 
     private static DictValue KeywordDict(CallArguments args)

@@ -13,6 +13,7 @@ internal sealed class TemplateParser
     private readonly List<TemplateToken> _tokens;
     private readonly Stack<HashSet<string>> _macroNames = new();
     private readonly Stack<string> _openBlocks = new();
+    private readonly Stack<string[]> _endTagStack = new();
     private int _pos;
     private int _loopDepth;
 
@@ -68,6 +69,20 @@ internal sealed class TemplateParser
 
     private List<Stmt> Subparse(string[]? endTags)
     {
+        if (endTags is null) return SubparseUntil(null);
+        _endTagStack.Push(endTags);
+        try
+        {
+            return SubparseUntil(endTags);
+        }
+        finally
+        {
+            _endTagStack.Pop();
+        }
+    }
+
+    private List<Stmt> SubparseUntil(string[]? endTags)
+    {
         var body = new List<Stmt>();
         while (true)
         {
@@ -75,7 +90,7 @@ internal sealed class TemplateParser
             switch (token.Kind)
             {
                 case TokenKind.End:
-                    if (endTags is not null) throw FailEof(endTags);
+                    if (endTags is not null) throw FailUnknownTagOrEof(null);
                     return body;
                 case TokenKind.Data:
                     body.Add(new TextStmt(token.Text, token.Line, token.Column));
@@ -99,11 +114,23 @@ internal sealed class TemplateParser
         }
     }
 
-    private ChatTemplateException FailEof(string[] endTags)
+    // jinja2's wording: what was found, which end tags the innermost open block wants, and that block.
+    private ChatTemplateException FailUnknownTagOrEof(TemplateToken? tag)
     {
-        string expected = string.Join(" or ", endTags.Select(t => $"'{t}'"));
-        string innermost = _openBlocks.Count > 0 ? $" The innermost block that needs to be closed is '{_openBlocks.Peek()}'." : string.Empty;
-        return Fail($"Unexpected end of template. Jinja was looking for the following tags: {expected}.{innermost}");
+        var message = new System.Text.StringBuilder(tag is { } t ? $"Encountered unknown tag '{t.Text}'." : "Unexpected end of template.");
+        if (_endTagStack.Count > 0)
+        {
+            string looking = string.Join(" or ", _endTagStack.Peek().Select(e => $"'{e}'"));
+            bool nesting = tag is { } found && _endTagStack.Any(tags => tags.Contains(found.Text, StringComparer.Ordinal));
+            message.Append(nesting
+                ? $" You probably made a nesting mistake. Jinja is expecting this tag, but currently looking for {looking}."
+                : $" Jinja was looking for the following tags: {looking}.");
+        }
+
+        // The tag being parsed is on the stack too; the innermost *open* block is below it.
+        var open = _openBlocks.Skip(tag is null ? 0 : 1).FirstOrDefault();
+        if (open is not null) message.Append($" The innermost block that needs to be closed is '{open}'.");
+        return tag is { } at ? Fail(message.ToString(), at) : Fail(message.ToString());
     }
 
     private List<Stmt> ParseStatements(string[] endTags, bool dropNeedle)
@@ -142,7 +169,7 @@ internal sealed class TemplateParser
                 case "extends" or "include" or "import" or "from" or "block" or "autoescape" or "do":
                     throw Fail($"the '{token.Text}' tag is not supported in chat templates", token);
                 default:
-                    throw Fail($"Encountered unknown tag '{token.Text}'.", token);
+                    throw FailUnknownTagOrEof(token);
             }
         }
         finally

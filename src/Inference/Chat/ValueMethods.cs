@@ -91,7 +91,7 @@ internal static class ValueMethods
                 return (long)list.Items.Count(x => PyOps.Equal(x, item));
             case "index":
                 int at = list.Items.FindIndex(x => PyOps.Equal(x, item));
-                return at >= 0 ? at : throw new ChatTemplateException($"{PyOps.Repr(item)} is not in list");
+                return at >= 0 ? (long)at : throw new ChatTemplateException($"{PyOps.Repr(item)} is not in list");
             case "copy":
                 return new ListValue([.. list.Items]);
             default:
@@ -146,7 +146,7 @@ internal static class ValueMethods
             {
                 string sub = Arg(args, 0, "sub");
                 int at = name == "index" ? s.IndexOf(sub, StringComparison.Ordinal) : s.LastIndexOf(sub, StringComparison.Ordinal);
-                return at >= 0 ? at : throw new ChatTemplateException("substring not found");
+                return at >= 0 ? (long)at : throw new ChatTemplateException("substring not found");
             }
 
             case "count": return (long)PyStrings.Count(s, Arg(args, 0, "sub"));
