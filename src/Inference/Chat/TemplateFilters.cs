@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -11,13 +12,23 @@ namespace Pipeline.Inference.Chat;
 /// </summary>
 internal static partial class TemplateFilters
 {
-    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal)
+    public static readonly FrozenSet<string> Names = new HashSet<string>(StringComparer.Ordinal)
     {
         "abs", "attr", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first", "float",
         "forceescape", "format", "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
         "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum",
         "title", "tojson", "trim", "unique", "upper", "wordcount", "batch",
-    };
+    }.ToFrozenSet(StringComparer.Ordinal);
+
+    /// <summary>Every filter jinja2 3.1 defines: a name outside this set fails at parse time, as jinja2 fails at compile time.</summary>
+    public static readonly FrozenSet<string> JinjaNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "filesizeformat",
+        "first", "float", "forceescape", "format", "groupby", "indent", "int", "items", "join", "last", "length", "list",
+        "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round", "safe",
+        "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim", "truncate",
+        "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr",
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     [GeneratedRegex(@"([-\s({\[<]+)")]
     private static partial Regex WordBeginningSplit();
@@ -139,7 +150,9 @@ internal static partial class TemplateFilters
             case "batch":
                 return Batch(value, args);
             default:
-                throw new ChatTemplateException($"No filter named '{name}'.");
+                throw new ChatTemplateException(JinjaNames.Contains(name)
+                    ? $"the jinja2 filter '{name}' is not supported by this chat-template engine"
+                    : $"No filter named '{name}'.");
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
 
@@ -11,7 +12,7 @@ namespace Pipeline.Inference.Chat;
 /// </summary>
 internal sealed class TemplateLexer
 {
-    private static readonly string[] Operators =
+    private static readonly ImmutableArray<string> Operators =
         ["//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[", "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"];
 
     private readonly string _source;

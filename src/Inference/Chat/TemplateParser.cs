@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 namespace Pipeline.Inference.Chat;
 
 /// <summary>
@@ -8,7 +9,7 @@ namespace Pipeline.Inference.Chat;
 /// </summary>
 internal sealed class TemplateParser
 {
-    private static readonly HashSet<string> CompareOperators = new(StringComparer.Ordinal) { "==", "!=", "<", "<=", ">", ">=" };
+    private static readonly FrozenSet<string> CompareOperators = new HashSet<string>(StringComparer.Ordinal) { "==", "!=", "<", "<=", ">", ">=" }.ToFrozenSet(StringComparer.Ordinal);
 
     private readonly List<TemplateToken> _tokens;
     private readonly Stack<HashSet<string>> _macroNames = new();
@@ -721,6 +722,7 @@ internal sealed class TemplateParser
         var token = Expect(TokenKind.Name);
         string name = token.Text;
         while (SkipOperator(".")) name += "." + Expect(TokenKind.Name).Text;
+        if (!TemplateFilters.JinjaNames.Contains(name)) throw Fail($"No filter named '{name}'.", token);
         var args = Current.IsOperator("(") ? ParseCallArguments() : Arguments.None;
         return new FilterExpr(target, name, args, token.Line, token.Column);
     }
@@ -729,8 +731,10 @@ internal sealed class TemplateParser
     {
         var token = Next();
         bool negated = SkipName("not");
-        string name = Expect(TokenKind.Name).Text;
+        var nameToken = Expect(TokenKind.Name);
+        string name = nameToken.Text;
         while (SkipOperator(".")) name += "." + Expect(TokenKind.Name).Text;
+        if (!TemplateTests.Names.Contains(name)) throw Fail($"No test named '{name}'.", nameToken);
         Arguments args;
         if (Current.IsOperator("("))
         {

@@ -1,14 +1,15 @@
+using System.Collections.Frozen;
 namespace Pipeline.Inference.Chat;
 
 /// <summary>jinja2's built-in tests (<c>x is defined</c>, <c>x is string</c>, <c>x is equalto y</c>, ...), with Python's type checks.</summary>
 internal static class TemplateTests
 {
-    public static readonly IReadOnlySet<string> Names = new HashSet<string>(StringComparer.Ordinal)
+    public static readonly FrozenSet<string> Names = new HashSet<string>(StringComparer.Ordinal)
     {
         "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string", "mapping",
         "iterable", "sequence", "callable", "sameas", "escaped", "in", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan",
         "<", "le", "<=", "gt", "greaterthan", ">", "ge", ">=", "even", "odd", "divisibleby", "lower", "upper", "filter", "test",
-    };
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     public static bool Apply(TemplateRenderer renderer, string name, object? value, CallArguments args)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using System.Globalization;
 using System.Text;
 
@@ -10,21 +11,21 @@ namespace Pipeline.Inference.Chat;
 /// </summary>
 internal static class ValueMethods
 {
-    private static readonly HashSet<string> StringMethods = new(StringComparer.Ordinal)
+    private static readonly FrozenSet<string> StringMethods = new HashSet<string>(StringComparer.Ordinal)
     {
         "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith", "upper", "lower",
         "title", "capitalize", "swapcase", "casefold", "replace", "find", "rfind", "index", "rindex", "count", "join",
         "format", "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "isnumeric", "isdecimal",
         "center", "ljust", "rjust", "zfill", "removeprefix", "removesuffix", "partition", "rpartition",
-    };
+    }.ToFrozenSet(StringComparer.Ordinal);
 
-    private static readonly HashSet<string> DictMethods = new(StringComparer.Ordinal) { "items", "keys", "values", "get", "copy" };
+    private static readonly FrozenSet<string> DictMethods = new HashSet<string>(StringComparer.Ordinal) { "items", "keys", "values", "get", "copy" }.ToFrozenSet(StringComparer.Ordinal);
 
-    private static readonly HashSet<string> DictMutators = new(StringComparer.Ordinal) { "pop", "popitem", "setdefault", "update", "clear" };
+    private static readonly FrozenSet<string> DictMutators = new HashSet<string>(StringComparer.Ordinal) { "pop", "popitem", "setdefault", "update", "clear" }.ToFrozenSet(StringComparer.Ordinal);
 
-    private static readonly HashSet<string> ListMethods = new(StringComparer.Ordinal) { "count", "index", "copy" };
+    private static readonly FrozenSet<string> ListMethods = new HashSet<string>(StringComparer.Ordinal) { "count", "index", "copy" }.ToFrozenSet(StringComparer.Ordinal);
 
-    private static readonly HashSet<string> ListMutators = new(StringComparer.Ordinal) { "append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear" };
+    private static readonly FrozenSet<string> ListMutators = new HashSet<string>(StringComparer.Ordinal) { "append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear" }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>The method <paramref name="name"/> of <paramref name="target"/>, or null when it has none.</summary>
     public static BoundMethod? Lookup(object target, string name) => target switch

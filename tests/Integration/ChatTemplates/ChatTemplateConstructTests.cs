@@ -175,10 +175,19 @@ public sealed class ChatTemplateConstructTests
     }
 
     [Fact]
-    public void Unknown_filters_and_tests_are_named()
+    public void Parse_refuses_unknown_filters_and_tests_as_jinja2_does_at_compile_time()
     {
-        Assert.Contains("No filter named 'frob'.", Assert.Throws<ChatTemplateException>(() => Render("{{ 1|frob }}")).Message, StringComparison.Ordinal);
-        Assert.Contains("No test named 'frob'.", Assert.Throws<ChatTemplateException>(() => Render("{{ 1 is frob }}")).Message, StringComparison.Ordinal);
+        Assert.Equal("No filter named 'frob'. (line 2, column 6)", Assert.Throws<ChatTemplateException>(() => ChatTemplate.Parse("\n{{ 1|frob }}")).Message);
+        Assert.Equal("No test named 'frob'. (line 1, column 9)", Assert.Throws<ChatTemplateException>(() => ChatTemplate.Parse("{{ 1 is frob }}")).Message);
+    }
+
+    [Fact]
+    public void A_jinja2_filter_this_engine_lacks_parses_and_fails_only_when_rendered()
+    {
+        var template = ChatTemplate.Parse("{% if false %}{{ 'x'|wordwrap(3) }}{% endif %}ok{{ 'y'|striptags if false else '' }}");
+
+        Assert.Equal("ok", template.Render(new ChatTemplateInput { Messages = new JsonArray() }));
+        Assert.Contains("not supported", Assert.Throws<ChatTemplateException>(() => Render("{{ 'x'|wordwrap(3) }}")).Message, StringComparison.Ordinal);
     }
 
     [Fact]
