@@ -43,7 +43,15 @@ internal sealed class ChatTemplate
             root.Set(name, TemplateValueConverter.FromClr(value));
         }
 
-        return renderer.Render(_body, root);
+        try
+        {
+            return renderer.Render(_body, root);
+        }
+        catch (Exception e) when (e is OverflowException or InvalidCastException or ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            // A value the operations above did not foresee: still a template failure, with its cause.
+            throw new ChatTemplateException($"the template failed to render: {e.Message}", e);
+        }
     }
 
     private static void DefineGlobals(TemplateScope globals, DateTimeOffset? now)

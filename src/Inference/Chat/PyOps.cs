@@ -352,7 +352,8 @@ internal static class PyOps
         ThrowIfUndefined(b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("-", a, b);
         if (a is double || b is double) return ToDouble(a) - ToDouble(b);
-        return ToLong(a) - ToLong(b);
+        long p = ToLong(a), q = ToLong(b), difference = unchecked(p - q);
+        return ((p ^ q) & (p ^ difference)) < 0 ? (object)((double)p - q) : difference;
     }
 
     public static object? Multiply(object? a, object? b)
@@ -362,7 +363,9 @@ internal static class PyOps
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a) * ToDouble(b);
-            return ToLong(a) * ToLong(b);
+            long x = ToLong(a), y = ToLong(b);
+            long high = Math.BigMul(x, y, out long low);
+            return (high == 0 && low >= 0) || (high == -1 && low < 0) ? low : (object)((double)x * y);
         }
 
         if ((IsString(a) || a is ListValue) && b is long or bool) return Repeat(a, ToLong(b));
@@ -442,8 +445,17 @@ internal static class PyOps
         ThrowIfUndefined(b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("**", a, b);
         if (a is double || b is double || ToLong(b) < 0) return Math.Pow(ToDouble(a), ToDouble(b));
+        // Python ints do not overflow; past long's range this falls back to a float (a known difference).
         long result = 1, x = ToLong(a);
-        for (long i = ToLong(b); i > 0; i--) result = checked(result * x);
+        try
+        {
+            for (long i = ToLong(b); i > 0; i--) result = checked(result * x);
+        }
+        catch (OverflowException)
+        {
+            return Math.Pow(x, ToDouble(b));
+        }
+
         return result;
     }
 

@@ -145,6 +145,7 @@ internal sealed class TemplateParser
 
     private Stmt ParseStatement()
     {
+        EnsureStack();
         var token = Current;
         if (token.Kind != TokenKind.Name) throw Fail("tag name expected");
         _openBlocks.Push(token.Text);
@@ -397,7 +398,16 @@ internal sealed class TemplateParser
         return new ListExpr(items, true, start.Line, start.Column);
     }
 
-    private Expr ParseExpression(bool withConditional) => withConditional ? ParseConditional() : ParseOr();
+    private Expr ParseExpression(bool withConditional)
+    {
+        EnsureStack();
+        return withConditional ? ParseConditional() : ParseOr();
+    }
+
+    private void EnsureStack()
+    {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack()) throw Fail("the template nests too deeply to parse");
+    }
 
     private Expr ParseConditional()
     {
@@ -510,6 +520,7 @@ internal sealed class TemplateParser
 
     private Expr ParseUnary(bool withFilter)
     {
+        EnsureStack();
         var start = Current;
         Expr node;
         if (SkipOperator("-")) node = new NegateExpr(ParseUnary(false), false, start.Line, start.Column);

@@ -56,6 +56,7 @@ internal sealed class TemplateRenderer
 
     private Flow ExecuteOne(Stmt stmt, TemplateScope scope, StringBuilder output)
     {
+        EnsureStack();
         switch (stmt)
         {
             case TextStmt text:
@@ -164,6 +165,16 @@ internal sealed class TemplateRenderer
         }
     }
 
+    // Deep nesting (recursive macros, nested expressions) must fail with a message on any thread's
+    // stack size, never crash the process with a stack overflow.
+    private static void EnsureStack()
+    {
+        if (!System.Runtime.CompilerServices.RuntimeHelpers.TryEnsureSufficientExecutionStack())
+        {
+            throw new ChatTemplateException("maximum recursion depth exceeded: the template nests too deeply for this thread's stack");
+        }
+    }
+
     private void EnterCall()
     {
         if (++_callDepth > MaxCallDepth)
@@ -195,6 +206,7 @@ internal sealed class TemplateRenderer
 
     public object? Evaluate(Expr expr, TemplateScope scope)
     {
+        EnsureStack();
         switch (expr)
         {
             case ConstExpr constant:
