@@ -1,71 +1,61 @@
-using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
+using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Actors;
 
 /// <summary>
-/// Turns each sequence's tokens into text deltas for its caller: only whole UTF-8 characters, and
-/// never text that may yet turn out to be the start of a stop string. Owns one byte buffer per
-/// live sequence.
+/// Turns each sequence's tokens into events for its caller (text deltas of whole characters,
+/// never text that may yet begin a stop string, log-probabilities spelled as text and bytes) and
+/// ends each request with its result or its error. Owns one <see cref="GeneratedText"/> per live
+/// sequence.
 /// </summary>
-internal sealed class DetokenizeActor(ChannelReader<Emission> inbox, Tokenizer tokenizer)
+internal sealed class DetokenizeActor(ChannelReader<Emission> inbox, ITokenizer tokenizer)
 {
-    private sealed class Text(IReadOnlyList<string> stops)
-    {
-        public readonly List<byte> Bytes = [];
-        public readonly byte[][] Stops = stops.Where(s => s.Length > 0).Select(Encoding.UTF8.GetBytes).ToArray();
-        public int Emitted;
-    }
-
-    private readonly Dictionary<long, Text> _texts = [];
+    private readonly Dictionary<long, GeneratedText> _texts = [];
 
     public async Task RunAsync()
     {
         await foreach (var e in inbox.ReadAllAsync())
         {
+            var sink = e.Request.Sink;
             if (e.Error is { } error)
             {
-                _texts.Remove(e.Id);
-                e.Sink.Failed(error);
+                _texts.Remove(e.Request.Id);
+                sink.Failed(error);
                 continue;
             }
-            if (!_texts.TryGetValue(e.Id, out var text))
-                _texts[e.Id] = text = new Text(e.Spec.Stop);
-            if (e.TokenId >= 0) text.Bytes.AddRange(tokenizer.TokenBytes(e.PreviousId, e.TokenId));
-            var all = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(text.Bytes);
-            int boundary;
-            if (e.Final is { } final)
-            {
-                boundary = (int)Math.Max(text.Emitted, Math.Min(final.StopAt ?? all.Length, all.Length));
-            }
-            else
-            {
-                var pending = all[text.Emitted..];
-                int held = StopMatcher.LongestPartialMatch(pending, text.Stops);
-                boundary = text.Emitted + Utf8Boundary.CompletePrefix(pending[..^held]);
-            }
-            var delta = Encoding.UTF8.GetString(all[text.Emitted..boundary]);
-            text.Emitted = boundary;
-            if (e.TokenId >= 0) e.Sink.Token(new TokenOutput(e.TokenId, delta, e.Logprob));
-            else if (delta.Length > 0) e.Sink.Token(new TokenOutput(-1, delta, null));
+            if (!_texts.TryGetValue(e.Request.Id, out var text))
+                _texts[e.Request.Id] = text = new GeneratedText(tokenizer);
+            if (e.TokenId >= 0) text.Add(e.PreviousId, e.TokenId);
+            string delta = e.Final is { } final ? text.ReleaseAll(final.StopAt) : text.Release(e.HeldBytes);
+            if (e.TokenId >= 0) sink.Token(Event(e, delta));
+            else if (delta.Length > 0) sink.Token(new TokenEvent(-1, delta));
 
             if (e.Final is { } done)
             {
-                _texts.Remove(e.Id);
-                long now = Stopwatch.GetTimestamp();
-                e.Sink.Finished(new SequenceOutcome(
-                    done.PromptIds,
-                    done.Completion.ToArray(),
-                    Encoding.UTF8.GetString(all[..boundary]),
-                    e.Reason,
-                    done.Spec.Seed,
-                    Sequence.Since(done.SubmittedAt, done.PrefillStartedAt == 0 ? now : done.PrefillStartedAt),
-                    done.FirstTokenAt == 0 ? null : Sequence.Since(done.SubmittedAt, done.FirstTokenAt),
-                    Sequence.Since(done.SubmittedAt, now),
-                    done.Logits));
+                _texts.Remove(e.Request.Id);
+                sink.Finished(done.Result(e.Reason, text.Shown));
             }
         }
+    }
+
+    private TokenEvent Event(Emission e, string delta)
+    {
+        if (e.Logprobs is not { } logprobs) return new TokenEvent(e.TokenId, delta);
+        return new TokenEvent(e.TokenId, delta, Spell(e.PreviousId, logprobs.TokenId, logprobs.Logprob),
+            logprobs.Top.Select(t => Spell(e.PreviousId, t.TokenId, t.Logprob)).ToArray());
+    }
+
+    /// <summary>
+    /// A token as its piece follows <paramref name="previousId"/> (after BOS llama2.c drops a
+    /// leading space). A piece may be part of a UTF-8 character: its string is then lossy, which
+    /// is why the bytes travel with it.
+    /// </summary>
+    private TokenLogprob Spell(int previousId, int id, float logprob)
+    {
+        var bytes = tokenizer.TokenBytes(previousId, id).ToArray();
+        return new TokenLogprob(id, Encoding.UTF8.GetString(bytes), bytes, logprob);
     }
 }

@@ -1,13 +1,14 @@
 namespace Pipeline.Actors;
 
 /// <summary>
-/// Where the actors report one request's progress. Implementations must not block: they are
-/// called from actor loops.
+/// Where one request's progress is reported: its prompt ids (by the tokenize actor), then each
+/// token and exactly one of a result or an error (by the detokenize actor). Implementations must
+/// not block: they are called from actor loops.
 /// </summary>
-public interface IRequestSink
+internal interface IRequestSink
 {
     void Tokenized(IReadOnlyList<int> promptIds);
-    void Token(TokenOutput token);
-    void Finished(SequenceOutcome outcome);
+    void Token(TokenEvent token);
+    void Finished(GenerationResult result);
     void Failed(Exception exception);
 }

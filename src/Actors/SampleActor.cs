@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Sampling;
 using Pipeline.Inference.Tokenization;
 
@@ -22,9 +22,8 @@ internal sealed class SampleActor(
     ChannelWriter<StepSampled> replies,
     ChannelWriter<Sequence> joins,
     ChannelWriter<Emission> detokenize,
-    Tokenizer tokenizer,
+    ITokenizer tokenizer,
     int contextLength,
-    PipelineSettings settings,
     PipelineCounters counters)
 {
     public async Task RunAsync()
@@ -50,7 +49,8 @@ internal sealed class SampleActor(
                 {
                     if (await SampleAsync(done.Sequence, done.Logits))
                     {
-                        await settings.Hook.BeforeHandOffAsync(HandOff.Joined, done.Sequence.Id);
+                        // Joining must not block (see remarks), so the hook, if any, acts before the offer.
+                        await joins.AnnounceAsync(done.Sequence);
                         waitingToJoin = done.Sequence;
                     }
                     continue;
@@ -90,7 +90,6 @@ internal sealed class SampleActor(
         for (int i = 0; i < count; i++)
             if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i]))
                 continuing.Add(step.Sequences[i]);
-        foreach (var s in continuing) await settings.Hook.BeforeHandOffAsync(HandOff.Sampled, s.Id);
         await replies.WriteAsync(new StepSampled(continuing));
     }
 
@@ -98,7 +97,7 @@ internal sealed class SampleActor(
 
     /// <summary>The next token of <paramref name="s"/>: draw number (tokens so far) of its own seed; -1 when cancelled.</summary>
     private static int Choose(Sequence s, ReadOnlySpan<float> logits) =>
-        s.IsCancelled ? -1 : Sampler.Sample(logits, s.Spec.Sampling, s.Spec.Seed, s.Completion.Count, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(s.History));
+        s.IsCancelled ? -1 : Sampler.Sample(logits, s.Options.Sampling, s.Request.Seed, s.Completion.Count, s.History);
 
     /// <summary>As <see cref="Choose"/>, but a sampler that throws (non-finite logits, say) fails only its own sequence.</summary>
     private static int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
@@ -124,40 +123,47 @@ internal sealed class SampleActor(
         if (error is not null)
         {
             s.ReleaseCache();
-            await detokenize.WriteAsync(Emission.Failure(s, error));
+            await detokenize.WriteAsync(Emission.Failure(s.Request, error));
             return false;
         }
         if (token < 0 || s.IsCancelled)
         {
-            await EmitAsync(s, -1, -1, null, FinishReason.Cancelled);
+            await EndAsync(s, FinishReason.Cancelled);
             return false;
         }
         var logits = logitsMemory.Span;
-        if (s.Spec.CaptureLogits) (s.Logits ??= []).Add(logits.ToArray());
-        if (s.FirstTokenAt == 0) s.FirstTokenAt = Stopwatch.GetTimestamp();
-        if (token == tokenizer.BosId || tokenizer.EndIds.Contains(token))
+        s.LogitsSeen(logits);
+        // Any of the tokenizer's end ids ends a generation; so does BOS, which llama2.c's
+        // generate loop treats as the start of the next story.
+        if (token == tokenizer.BosId || IsEndId(token))
         {
-            await EmitAsync(s, -1, -1, null, FinishReason.Stop);
+            await EndAsync(s, FinishReason.Stop);
             return false;
         }
-        var logprob = s.Spec.Logprobs ? Logprobs.Of(logits, token, s.Spec.TopLogprobs) : null;
+        var logprobs = s.Options.WantsLogprobs ? Logprobs.Of(logits, token, s.Options.TopLogprobs) : null;
         int previous = s.LastId;
-        s.Completion.Add(token);
-        s.History.Add(token);
+        bool stopped = s.Accept(token, tokenizer.TokenBytes(previous, token));
         counters.TokenGenerated();
-        s.StopAt = s.Stop.Append(tokenizer.TokenBytes(previous, token));
-        FinishReason? end = s.StopAt is not null ? FinishReason.Stop
-            : s.Completion.Count >= s.Spec.MaxTokens ? FinishReason.Length
+        FinishReason? end = stopped ? FinishReason.Stop
+            : s.Completion.Count >= s.Options.MaxTokens ? FinishReason.Length
             : s.PromptIds.Length + s.Completion.Count > contextLength ? FinishReason.Length
             : null;
-        await EmitAsync(s, previous, token, logprob, end);
+        if (end is not null) s.ReleaseCache();
+        var emission = new Emission(s.Request) { PreviousId = previous, TokenId = token, Logprobs = logprobs, HeldBytes = s.HeldBytes };
+        await detokenize.WriteAsync(end is { } reason ? emission with { Final = s, Reason = reason } : emission);
         return end is null;
     }
 
-    private async Task EmitAsync(Sequence s, int previous, int token, TokenLogprob? logprob, FinishReason? end)
+    private bool IsEndId(int token)
     {
-        if (end is not null) s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
-        await detokenize.WriteAsync(new Emission(s.Id, s.Spec, s.Sink, previous, token, logprob, end is null ? null : s, end ?? FinishReason.Stop));
+        foreach (int id in tokenizer.EndIds)
+            if (id == token) return true;
+        return false;
+    }
+
+    private async Task EndAsync(Sequence s, FinishReason reason)
+    {
+        s.ReleaseCache();
+        await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

@@ -6,41 +6,37 @@ namespace Pipeline.Actors;
 
 /// <summary>
 /// Turns a request's text into prompt ids and checks everything about the request that can be
-/// checked before it costs model time. A bad request fails alone; the loop goes on.
+/// checked before it costs model time. A bad request fails alone (through detokenize, the one
+/// route by which requests end); the loop goes on.
 /// </summary>
 internal sealed class TokenizeActor(
-    ChannelReader<Submission> inbox,
+    ChannelReader<Sequence> inbox,
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
-    Tokenizer tokenizer,
-    int contextLength,
-    ISchedulingHook hook)
+    ITokenizer tokenizer,
+    int contextLength)
 {
     public async Task RunAsync()
     {
         try
         {
-            await foreach (var submission in inbox.ReadAllAsync())
+            await foreach (var sequence in inbox.ReadAllAsync())
             {
-                var sequence = submission.Sequence;
                 if (sequence.IsCancelled)
                 {
-                    await hook.BeforeHandOffAsync(HandOff.Emitted, sequence.Id);
-                    await detokenize.WriteAsync(new Emission(sequence.Id, sequence.Spec, sequence.Sink, -1, -1, null, sequence, FinishReason.Cancelled));
+                    await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled));
                     continue;
                 }
                 try
                 {
-                    sequence.PromptIds = Validate(sequence.Spec);
-                    sequence.History.AddRange(sequence.PromptIds);
+                    sequence.Tokenized(Validate(sequence.Options));
                 }
                 catch (Exception e) when (e is ArgumentException or InvalidOperationException)
                 {
-                    sequence.Sink.Failed(e);
+                    await detokenize.WriteAsync(Emission.Failure(sequence.Request, e));
                     continue;
                 }
-                sequence.Sink.Tokenized(sequence.PromptIds);
-                await hook.BeforeHandOffAsync(HandOff.Tokenized, sequence.Id);
+                sequence.Request.Sink.Tokenized(sequence.PromptIds);
                 await prefill.WriteAsync(sequence);
             }
         }
@@ -50,15 +46,16 @@ internal sealed class TokenizeActor(
         }
     }
 
-    private int[] Validate(RequestSpec spec)
+    private int[] Validate(GenerationRequest request)
     {
-        if (spec.MaxTokens <= 0)
-            throw new InvalidRequestException("max_tokens", $"max_tokens must be at least 1; got {spec.MaxTokens}.");
-        spec.Sampling.Validate();
-        if (spec.TopLogprobs is < 0 or > 20)
-            throw new InvalidRequestException("top_logprobs", $"top_logprobs must be between 0 and 20; got {spec.TopLogprobs}.");
+        if (request.MaxTokens <= 0)
+            throw new InvalidRequestException("max_tokens", $"max_tokens must be at least 1; got {request.MaxTokens}.");
+        ArgumentNullException.ThrowIfNull(request.Sampling, "sampling");
+        request.Sampling.Validate();
+        if (request.TopLogprobs is < 0 or > GenerationRequest.MaxTopLogprobs)
+            throw new InvalidRequestException("top_logprobs", $"top_logprobs must be between 0 and {GenerationRequest.MaxTopLogprobs}; got {request.TopLogprobs}.");
         int[] ids;
-        if (spec.PromptIds is { } given)
+        if (request.PromptIds is { } given)
         {
             ids = given.ToArray();
             if (ids.Length == 0) throw new InvalidRequestException("prompt", "prompt ids must not be empty (start with BOS, id 1).");
@@ -66,7 +63,7 @@ internal sealed class TokenizeActor(
                 if (id < 0 || id >= tokenizer.VocabSize)
                     throw new InvalidRequestException("prompt", $"prompt id {id} is outside the vocabulary (0..{tokenizer.VocabSize - 1}).");
         }
-        else if (spec.Prompt is { } text)
+        else if (request.Prompt is { } text)
         {
             ids = tokenizer.Encode(text, addSpecial: true).ToArray();
         }

@@ -14,7 +14,6 @@ internal static class PipelineMode
             AdmissionCapacity = Math.Max(64, context.Concurrency),
         };
         await using var host = PipelineHost.Start(context.Model, options);
-        var sampling = context.Workload.Sampling;
         var wall = await ClientDriver.RunAsync(context.Requests, context.Traces, context.Concurrency, async (request, trace) =>
         {
             var generation = new GenerationRequest
@@ -22,11 +21,7 @@ internal static class PipelineMode
                 PromptIds = request.PromptIds,
                 MaxTokens = context.Workload.MaxTokens,
                 Seed = request.Seed,
-                Temperature = sampling.Temperature,
-                TopP = sampling.TopP,
-                TopK = sampling.TopK,
-                MinP = sampling.MinP,
-                RepetitionPenalty = sampling.RepetitionPenalty,
+                Sampling = context.Workload.Sampling,
             };
             await foreach (var e in host.GenerateAsync(generation, context.Cancellation))
                 if (e.TokenId >= 0) trace.TokenArrived(e.TokenId); // -1 carries held-back text only

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Pipeline.Inference.Runtime;
+using Pipeline.Inference.Sampling;
 
 namespace Pipeline.Benchmarks;
 
@@ -35,7 +36,7 @@ public static class StallProbe
             int index = i;
             gaps[i] = [];
             firstTokens[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var request = new GenerationRequest { PromptIds = Prompt(8), MaxTokens = budget, Temperature = 1, Seed = (ulong)i };
+            var request = new GenerationRequest { PromptIds = Prompt(8), MaxTokens = budget, Sampling = SamplingOptions.Default, Seed = (ulong)i };
             running[i] = Task.Run(async () =>
             {
                 long last = 0;
@@ -56,7 +57,7 @@ public static class StallProbe
         await Task.WhenAll(firstTokens.Select(t => t.Task));
         await Task.Delay(300, ct); // a baseline of steady decoding
         long longStart = Stopwatch.GetTimestamp();
-        var longResult = await host.CompleteAsync(new GenerationRequest { PromptIds = Prompt(longPromptTokens), MaxTokens = 1, Temperature = 0 }, ct);
+        var longResult = await host.CompleteAsync(new GenerationRequest { PromptIds = Prompt(longPromptTokens), MaxTokens = 1, Sampling = SamplingOptions.Greedy }, ct);
         long longFirst = Stopwatch.GetTimestamp();
         await Task.Delay(100, ct);
         stop.Cancel();

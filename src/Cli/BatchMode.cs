@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Pipeline.Inference.Sampling;
 
 namespace Pipeline.Cli;
 
@@ -9,6 +10,9 @@ namespace Pipeline.Cli;
 /// </summary>
 internal static class BatchMode
 {
+    /// <summary>The command line's sampling when a request names none: greedy.</summary>
+    public static readonly SamplingOptions DefaultSampling = SamplingOptions.Greedy;
+
     public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static async Task<int> RunAsync(PipelineHost host, TextReader input, TextWriter output, int concurrency, CancellationToken ct)
@@ -44,12 +48,15 @@ internal static class BatchMode
             var request = new GenerationRequest
             {
                 Prompt = node["prompt"]?.GetValue<string>() ?? throw new FormatException("missing \"prompt\""),
-                MaxTokens = node["max_tokens"]?.GetValue<int>() ?? 256,
-                Temperature = node["temperature"]?.GetValue<float>() ?? 0f,
-                TopP = node["top_p"]?.GetValue<float>() ?? 1f,
-                TopK = node["top_k"]?.GetValue<int>() ?? 0,
-                MinP = node["min_p"]?.GetValue<float>() ?? 0f,
-                RepetitionPenalty = node["repetition_penalty"]?.GetValue<float>() ?? 1f,
+                MaxTokens = node["max_tokens"]?.GetValue<int>() ?? GenerationRequest.DefaultMaxTokens,
+                Sampling = new SamplingOptions
+                {
+                    Temperature = node["temperature"]?.GetValue<float>() ?? DefaultSampling.Temperature,
+                    TopP = node["top_p"]?.GetValue<float>() ?? DefaultSampling.TopP,
+                    TopK = node["top_k"]?.GetValue<int>() ?? DefaultSampling.TopK,
+                    MinP = node["min_p"]?.GetValue<float>() ?? DefaultSampling.MinP,
+                    RepetitionPenalty = node["repetition_penalty"]?.GetValue<float>() ?? DefaultSampling.RepetitionPenalty,
+                },
                 Seed = node["seed"]?.GetValue<ulong>(),
                 Stop = node["stop"] switch
                 {

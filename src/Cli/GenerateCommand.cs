@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Pipeline.Inference.Sampling;
 
 namespace Pipeline.Cli;
 
@@ -13,12 +14,13 @@ internal static class GenerateCommand
     {
         var input = new Argument<string?>("input") { Description = "'-' to read JSON-lines requests from stdin", Arity = ArgumentArity.ZeroOrOne };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "text to continue" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate at most", DefaultValueFactory = _ => 256 };
-        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
-        var topP = new Option<float>("--top-p") { DefaultValueFactory = _ => 1f };
-        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 0 };
-        var minP = new Option<float>("--min-p") { DefaultValueFactory = _ => 0f };
-        var repetition = new Option<float>("--repetition-penalty") { DefaultValueFactory = _ => 1f };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens to generate at most", DefaultValueFactory = _ => GenerationRequest.DefaultMaxTokens };
+        // The command line is greedy unless told otherwise; every other option defaults as the library does.
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => BatchMode.DefaultSampling.Temperature };
+        var topP = new Option<float>("--top-p") { DefaultValueFactory = _ => SamplingOptions.Default.TopP };
+        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => SamplingOptions.Default.TopK };
+        var minP = new Option<float>("--min-p") { DefaultValueFactory = _ => SamplingOptions.Default.MinP };
+        var repetition = new Option<float>("--repetition-penalty") { DefaultValueFactory = _ => SamplingOptions.Default.RepetitionPenalty };
         var seed = new Option<ulong?>("--seed") { Description = "random seed; picked and reported when absent" };
         var stop = new Option<string[]>("--stop") { Description = "stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
         var model = new Option<string?>("--model") { Description = "model folder (default: the embedded stories260K)" };
@@ -54,11 +56,14 @@ internal static class GenerateCommand
             {
                 Prompt = text,
                 MaxTokens = parse.GetValue(maxTokens),
-                Temperature = parse.GetValue(temperature),
-                TopP = parse.GetValue(topP),
-                TopK = parse.GetValue(topK),
-                MinP = parse.GetValue(minP),
-                RepetitionPenalty = parse.GetValue(repetition),
+                Sampling = new SamplingOptions
+                {
+                    Temperature = parse.GetValue(temperature),
+                    TopP = parse.GetValue(topP),
+                    TopK = parse.GetValue(topK),
+                    MinP = parse.GetValue(minP),
+                    RepetitionPenalty = parse.GetValue(repetition),
+                },
                 Seed = parse.GetValue(seed),
                 Stop = parse.GetValue(stop) ?? [],
             };

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
-using Pipeline.Actors;
+using Pipeline.Inference.Sampling;
 
 namespace Pipeline.Extensions.AI;
 
@@ -13,9 +13,6 @@ namespace Pipeline.Extensions.AI;
 /// </summary>
 public sealed class PipelineChatClient(PipelineHost host) : IChatClient
 {
-    /// <summary>Tokens generated when the options name no limit, as the HTTP server does.</summary>
-    public const int DefaultMaxOutputTokens = 256;
-
     private readonly ChatClientMetadata _metadata = new("pipeline", null, host.Model.Name);
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -72,10 +69,13 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
         return new GenerationRequest
         {
             Prompt = ChatTemplate.Render(messages.Select(m => (m.Role.Value, m.Text))),
-            MaxTokens = options?.MaxOutputTokens ?? DefaultMaxOutputTokens,
-            Temperature = options?.Temperature ?? 1f,
-            TopP = options?.TopP ?? 1f,
-            TopK = options?.TopK ?? 0,
+            MaxTokens = options?.MaxOutputTokens ?? GenerationRequest.DefaultMaxTokens,
+            Sampling = new SamplingOptions
+            {
+                Temperature = options?.Temperature ?? SamplingOptions.Default.Temperature,
+                TopP = options?.TopP ?? SamplingOptions.Default.TopP,
+                TopK = options?.TopK ?? SamplingOptions.Default.TopK,
+            },
             // ChatOptions.Seed is signed; the engine's seeds are unsigned. Keep the bits.
             Seed = options?.Seed is { } seed ? unchecked((ulong)seed) : null,
             Stop = options?.StopSequences?.ToArray() ?? [],

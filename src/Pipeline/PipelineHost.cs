@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Pipeline.Actors;
+using Pipeline.Wiring;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Sampling;
 
@@ -88,28 +90,16 @@ public sealed class PipelineHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
         var handle = new RequestHandle(CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token));
-        var spec = new RequestSpec
-        {
-            Id = Interlocked.Increment(ref _nextId),
-            Prompt = request.Prompt,
-            PromptIds = request.PromptIds,
-            Sampling = request.Sampling,
-            MaxTokens = request.MaxTokens,
-            Seed = request.Seed ?? SeedSource.NewSeed(),
-            Stop = request.Stop,
-            CaptureLogits = request.CaptureLogits,
-            Logprobs = request.Logprobs || request.TopLogprobs > 0,
-            TopLogprobs = request.TopLogprobs,
-        };
+        var admitted = new AdmittedRequest(Interlocked.Increment(ref _nextId), request, request.Seed ?? SeedSource.NewSeed(), handle, Stopwatch.GetTimestamp());
         try
         {
             if (_options.RejectWhenFull)
             {
-                if (!_pipeline.TrySubmit(spec, handle, handle.Cancellation)) throw new PipelineBusyException(_options.AdmissionCapacity);
+                if (!_pipeline.TrySubmit(admitted, handle.Cancellation)) throw new PipelineBusyException(_options.AdmissionCapacity);
             }
             else
             {
-                await _pipeline.SubmitAsync(spec, handle, handle.Cancellation);
+                await _pipeline.SubmitAsync(admitted, handle.Cancellation);
             }
         }
         catch

@@ -31,28 +31,17 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
 
     public void Tokenized(IReadOnlyList<int> promptIds) => Volatile.Write(ref _promptIds, promptIds);
 
-    public void Token(TokenOutput token)
+    public void Token(TokenEvent token)
     {
-        var e = new TokenEvent(token.TokenId, token.Text, token.Logprob?.Logprob, token.Logprob?.Top);
-        _tokens.Add(e);
-        _events.Writer.TryWrite(e);
+        _tokens.Add(token);
+        _events.Writer.TryWrite(token);
     }
 
-    public void Finished(SequenceOutcome o)
+    public void Finished(GenerationResult result)
     {
         cancellation.Dispose();
         _events.Writer.TryComplete();
-        _result.TrySetResult(new GenerationResult
-        {
-            PromptIds = o.PromptIds,
-            CompletionIds = o.CompletionIds,
-            Text = o.Text,
-            FinishReason = o.FinishReason,
-            Seed = o.Seed,
-            Timings = new GenerationTimings(o.Queued, o.TimeToFirstToken, o.Total),
-            Logits = o.Logits,
-            Tokens = _tokens,
-        });
+        _result.TrySetResult(result with { Tokens = _tokens });
     }
 
     public void Failed(Exception exception)

@@ -9,11 +9,11 @@ public sealed class BadInputTests
         { "prompt", new GenerationRequest { Prompt = string.Concat(Enumerable.Repeat("Once upon a time there was a dog. ", 80)) } },
         { "max_tokens", new GenerationRequest { Prompt = "Lily", MaxTokens = 0 } },
         { "max_tokens", new GenerationRequest { Prompt = "Lily", MaxTokens = -3 } },
-        { "temperature", new GenerationRequest { Prompt = "Lily", Temperature = -0.5f } },
-        { "temperature", new GenerationRequest { Prompt = "Lily", Temperature = float.NaN } },
-        { "top_p", new GenerationRequest { Prompt = "Lily", TopP = 0f } },
-        { "top_p", new GenerationRequest { Prompt = "Lily", TopP = 1.5f } },
-        { "top_p", new GenerationRequest { Prompt = "Lily", TopP = float.NaN } },
+        { "temperature", new GenerationRequest { Prompt = "Lily", Sampling = new() { Temperature = -0.5f } } },
+        { "temperature", new GenerationRequest { Prompt = "Lily", Sampling = new() { Temperature = float.NaN } } },
+        { "top_p", new GenerationRequest { Prompt = "Lily", Sampling = new() { TopP = 0f } } },
+        { "top_p", new GenerationRequest { Prompt = "Lily", Sampling = new() { TopP = 1.5f } } },
+        { "top_p", new GenerationRequest { Prompt = "Lily", Sampling = new() { TopP = float.NaN } } },
     };
 
     [Theory]
@@ -36,10 +36,10 @@ public sealed class BadInputTests
         {
             RejectWhenFull = true,
             AdmissionCapacity = 1,
-            Settings = new Actors.PipelineSettings { MaxBatch = 1, MaxPrefillBatch = 1 }.WithAllCapacities(1),
+            Settings = new Wiring.PipelineSettings { MaxBatch = 1, MaxPrefillBatch = 1 }.WithAllCapacities(1),
         });
         var attempts = Enumerable.Range(0, 32)
-            .Select(_ => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 100, Temperature = 0 }))
+            .Select(_ => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 100, Sampling = new() { Temperature = 0 } }))
             .ToArray();
         int busy = 0, completed = 0;
         foreach (var attempt in attempts)

@@ -18,7 +18,7 @@ public sealed class CancellationTests
         {
             if (i % 2 == 0)
             {
-                Assert.Equal(Actors.FinishReason.Cancelled, results[i].FinishReason);
+                Assert.Equal(Pipeline.FinishReason.Cancelled, results[i].FinishReason);
                 Assert.True(results[i].CompletionIds.Count < requests[i].MaxTokens, $"request {i} ran to the end despite cancellation");
             }
             else
@@ -50,7 +50,7 @@ public sealed class StreamAbandonmentTests
     {
         await using var host = PipelineHost.Start(SharedModel.Instance);
         int read = 0;
-        await foreach (var _ in host.GenerateAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Temperature = 0 }))
+        await foreach (var _ in host.GenerateAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Sampling = new() { Temperature = 0 } }))
             if (++read == 3) break;
         await host.DrainAsync();
         Assert.Equal(0, host.KvMemory.Bytes);
@@ -64,15 +64,15 @@ public sealed class HostDisposalTests
     public async Task Disposing_the_host_ends_every_running_request_as_cancelled_and_frees_all_kv_memory()
     {
         var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 4 });
-        var running = Enumerable.Range(0, 12).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Temperature = 1, Seed = (ulong)i })).ToArray();
+        var running = Enumerable.Range(0, 12).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 400, Sampling = new() { Temperature = 1 }, Seed = (ulong)i })).ToArray();
         var kv = host.KvMemory;
         await host.DisposeAsync();
         var outcomes = await Task.WhenAll(running.Select(async t =>
         {
             try { return (await t).FinishReason; }
-            catch (OperationCanceledException) { return Actors.FinishReason.Cancelled; }
+            catch (OperationCanceledException) { return Pipeline.FinishReason.Cancelled; }
         }));
-        Assert.All(outcomes, r => Assert.Equal(Actors.FinishReason.Cancelled, r));
+        Assert.All(outcomes, r => Assert.Equal(Pipeline.FinishReason.Cancelled, r));
         Assert.Equal(0, kv.Bytes);
         Assert.Equal(0, kv.LiveCaches);
         await Assert.ThrowsAsync<ObjectDisposedException>(() => host.CompleteAsync(new GenerationRequest { Prompt = "Lily" }));
@@ -82,9 +82,9 @@ public sealed class HostDisposalTests
     public async Task Draining_the_host_lets_every_admitted_request_finish()
     {
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 4 });
-        var running = Enumerable.Range(0, 8).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Tom", MaxTokens = 20, Temperature = 0 })).ToArray();
+        var running = Enumerable.Range(0, 8).Select(i => host.CompleteAsync(new GenerationRequest { Prompt = "Tom", MaxTokens = 20, Sampling = new() { Temperature = 0 } })).ToArray();
         await host.DrainAsync();
-        Assert.All(await Task.WhenAll(running), r => Assert.NotEqual(Actors.FinishReason.Cancelled, r.FinishReason));
+        Assert.All(await Task.WhenAll(running), r => Assert.NotEqual(Pipeline.FinishReason.Cancelled, r.FinishReason));
         Assert.Equal(0, host.KvMemory.Bytes);
     }
 }

@@ -37,7 +37,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
 
         var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Lily")], Seeded);
 
-        var expected = await fixture.Host.CompleteAsync(new GenerationRequest { Prompt = "Lily", Seed = 21, Temperature = 0.8f, MaxTokens = 20 });
+        var expected = await fixture.Host.CompleteAsync(new GenerationRequest { Prompt = "Lily", Seed = 21, Sampling = new() { Temperature = 0.8f }, MaxTokens = 20 });
         Assert.Equal(expected.Text, response.Text);
         Assert.Equal(ChatFinishReason.Length, response.FinishReason);
         Assert.Equal(20, response.Usage!.OutputTokenCount);

@@ -23,7 +23,7 @@ public sealed class ConcurrentRequestsTests
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 8 });
         var runs = Workloads.Reference.Select(r => host.CompleteAsync(new GenerationRequest
         {
-            PromptIds = r.PromptIds, Temperature = 0, MaxTokens = 257 - r.PromptIds.Length,
+            PromptIds = r.PromptIds, Sampling = new() { Temperature = 0 }, MaxTokens = 257 - r.PromptIds.Length,
         })).ToArray();
         var results = await Task.WhenAll(runs);
         for (int i = 0; i < results.Length; i++)
@@ -31,7 +31,7 @@ public sealed class ConcurrentRequestsTests
             var expected = Workloads.Reference[i].GreedyIds;
             bool stopped = expected[^1] == 1;
             Assert.Equal(stopped ? expected[..^1] : expected, results[i].CompletionIds);
-            Assert.Equal(stopped ? Actors.FinishReason.Stop : Actors.FinishReason.Length, results[i].FinishReason);
+            Assert.Equal(stopped ? Pipeline.FinishReason.Stop : Pipeline.FinishReason.Length, results[i].FinishReason);
         }
     }
 
@@ -40,7 +40,7 @@ public sealed class ConcurrentRequestsTests
     {
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions
         {
-            Settings = new Actors.PipelineSettings { MaxBatch = 16, MaxPrefillBatch = 1 }.WithAllCapacities(1),
+            Settings = new Wiring.PipelineSettings { MaxBatch = 16, MaxPrefillBatch = 1 }.WithAllCapacities(1),
         });
         var run = Task.WhenAll(Enumerable.Range(0, 16).Select(i => host.CompleteAsync(Workloads.Varied(i) with { CaptureLogits = false })));
         // Waits on the requests themselves; the bound only turns a deadlock into a loud TimeoutException.
@@ -64,7 +64,7 @@ public sealed class ConcurrentRequestsTests
     public async Task A_request_without_a_seed_reports_the_seed_that_replays_it()
     {
         await using var host = PipelineHost.Start(SharedModel.Instance);
-        var request = new GenerationRequest { Prompt = "Lily", MaxTokens = 30, Temperature = 1f };
+        var request = new GenerationRequest { Prompt = "Lily", MaxTokens = 30, Sampling = new() { Temperature = 1f } };
         var first = await host.CompleteAsync(request);
         var replay = await host.CompleteAsync(request with { Seed = first.Seed });
         Assert.Equal(first.CompletionIds, replay.CompletionIds);
@@ -74,13 +74,13 @@ public sealed class ConcurrentRequestsTests
     public async Task Stop_strings_end_generation_and_are_left_out_of_the_text()
     {
         await using var host = PipelineHost.Start(SharedModel.Instance);
-        var plain = await host.CompleteAsync(new GenerationRequest { Prompt = "Once upon a time", Temperature = 0, MaxTokens = 40 });
+        var plain = await host.CompleteAsync(new GenerationRequest { Prompt = "Once upon a time", Sampling = new() { Temperature = 0 }, MaxTokens = 40 });
         Assert.Contains("Lily", plain.Text);
-        var stopped = await host.CompleteAsync(new GenerationRequest { Prompt = "Once upon a time", Temperature = 0, MaxTokens = 40, Stop = ["Lily"] });
-        Assert.Equal(Actors.FinishReason.Stop, stopped.FinishReason);
+        var stopped = await host.CompleteAsync(new GenerationRequest { Prompt = "Once upon a time", Sampling = new() { Temperature = 0 }, MaxTokens = 40, Stop = ["Lily"] });
+        Assert.Equal(Pipeline.FinishReason.Stop, stopped.FinishReason);
         Assert.Equal(plain.Text[..plain.Text.IndexOf("Lily", StringComparison.Ordinal)], stopped.Text);
         var streamed = new List<TokenEvent>();
-        await foreach (var e in host.GenerateAsync(new GenerationRequest { Prompt = "Once upon a time", Temperature = 0, MaxTokens = 40, Stop = ["Lily"] })) streamed.Add(e);
+        await foreach (var e in host.GenerateAsync(new GenerationRequest { Prompt = "Once upon a time", Sampling = new() { Temperature = 0 }, MaxTokens = 40, Stop = ["Lily"] })) streamed.Add(e);
         Assert.Equal(stopped.Text, string.Concat(streamed.Select(e => e.Text)));
     }
 }

@@ -29,11 +29,14 @@ internal static class Workloads
         {
             Prompt = prompt,
             MaxTokens = 8 + (i * 7) % 57,
-            Temperature = greedy ? 0f : 0.6f + (i % 4) * 0.2f,
-            TopP = i % 5 == 1 ? 0.9f : 1f,
-            TopK = i % 5 == 2 ? 40 : 0,
-            MinP = i % 5 == 3 ? 0.05f : 0f,
-            RepetitionPenalty = i % 7 == 4 ? 1.2f : 1f,
+            Sampling = new()
+            {
+                Temperature = greedy ? 0f : 0.6f + (i % 4) * 0.2f,
+                TopP = i % 5 == 1 ? 0.9f : 1f,
+                TopK = i % 5 == 2 ? 40 : 0,
+                MinP = i % 5 == 3 ? 0.05f : 0f,
+                RepetitionPenalty = i % 7 == 4 ? 1.2f : 1f,
+            },
             Seed = (ulong)(1000 + i),
             CaptureLogits = true,
         };

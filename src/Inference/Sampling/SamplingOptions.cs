@@ -8,6 +8,12 @@ namespace Pipeline.Inference.Sampling;
 /// </summary>
 public sealed record SamplingOptions
 {
+    /// <summary>Sampling from the plain softmax (temperature 1, every filter off).</summary>
+    public static readonly SamplingOptions Default = new();
+
+    /// <summary>Always the most likely token (temperature 0).</summary>
+    public static readonly SamplingOptions Greedy = new() { Temperature = 0f };
+
     /// <summary>Divides the logits before the softmax; 0 means greedy (argmax). Must be finite and >= 0.</summary>
     public float Temperature { get; init; } = 1f;
 

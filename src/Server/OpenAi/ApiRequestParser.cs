@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Pipeline.Inference.Sampling;
 using Pipeline.Server.Http;
 
 namespace Pipeline.Server.OpenAi;
@@ -10,11 +11,8 @@ namespace Pipeline.Server.OpenAi;
 /// </summary>
 internal static class ApiRequestParser
 {
-    /// <summary>Tokens generated when the request names no limit.</summary>
-    public const int DefaultMaxTokens = 256;
-
     /// <summary>The most alternatives per token the engine reports (it checks top_logprobs against the same bound).</summary>
-    private const int MaxTopLogprobs = 20;
+    private const int MaxTopLogprobs = GenerationRequest.MaxTopLogprobs;
 
     public static ApiRequest ParseCompletion(JsonElement body, int maxSamples)
     {
@@ -31,11 +29,8 @@ internal static class ApiRequestParser
         int? logprobs = OptionalInt(body, "logprobs");
         if (logprobs is < 0 or > MaxTopLogprobs)
             throw ApiException.InvalidParameter("logprobs", $"logprobs must be between 0 and {MaxTopLogprobs}; got {logprobs}.");
-        return Common(body, prompt, maxSamples) with
-        {
-            Logprobs = logprobs is not null,
-            TopLogprobs = logprobs ?? 0,
-        };
+        var request = Common(body, prompt, maxSamples);
+        return request with { Generation = request.Generation with { Logprobs = logprobs is not null, TopLogprobs = logprobs ?? 0 } };
     }
 
     public static ApiRequest ParseChat(JsonElement body, int maxSamples)
@@ -48,7 +43,8 @@ internal static class ApiRequestParser
         int? top = OptionalInt(body, "top_logprobs");
         if (top is not null && !logprobs)
             throw ApiException.InvalidParameter("top_logprobs", "top_logprobs requires logprobs to be true.");
-        return Common(body, ChatTemplate.Render(turns), maxSamples) with { Logprobs = logprobs, TopLogprobs = top ?? 0 };
+        var request = Common(body, ChatTemplate.Render(turns), maxSamples);
+        return request with { Generation = request.Generation with { Logprobs = logprobs, TopLogprobs = top ?? 0 } };
     }
 
     private static (string Role, string Content) ReadMessage(JsonElement message, int index)
@@ -85,18 +81,26 @@ internal static class ApiRequestParser
             if (streamOptions.ValueKind != JsonValueKind.Object) throw ApiException.InvalidParameter("stream_options", "stream_options must be an object.");
             includeUsage = OptionalBool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
         }
-        return new ApiRequest
+        string? model = OptionalString(body, "model");
+        var generation = new GenerationRequest
         {
-            Model = OptionalString(body, "model"),
             Prompt = prompt,
-            MaxTokens = maxTokens ?? DefaultMaxTokens,
-            Temperature = OptionalFloat(body, "temperature") ?? 1f,
-            TopP = OptionalFloat(body, "top_p") ?? 1f,
-            TopK = OptionalInt(body, "top_k") ?? 0,
-            MinP = OptionalFloat(body, "min_p") ?? 0f,
-            RepetitionPenalty = OptionalFloat(body, "repetition_penalty") ?? 1f,
+            MaxTokens = maxTokens ?? GenerationRequest.DefaultMaxTokens,
+            Sampling = new SamplingOptions
+            {
+                Temperature = OptionalFloat(body, "temperature") ?? SamplingOptions.Default.Temperature,
+                TopP = OptionalFloat(body, "top_p") ?? SamplingOptions.Default.TopP,
+                TopK = OptionalInt(body, "top_k") ?? SamplingOptions.Default.TopK,
+                MinP = OptionalFloat(body, "min_p") ?? SamplingOptions.Default.MinP,
+                RepetitionPenalty = OptionalFloat(body, "repetition_penalty") ?? SamplingOptions.Default.RepetitionPenalty,
+            },
             Seed = OptionalSeed(body),
             Stop = Stop(body),
+        };
+        return new ApiRequest
+        {
+            Model = model,
+            Generation = generation,
             Stream = OptionalBool(body, "stream") ?? false,
             IncludeUsage = includeUsage,
             SampleCount = samples,

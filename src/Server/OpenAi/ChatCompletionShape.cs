@@ -50,5 +50,5 @@ internal sealed class ChatCompletionShape : IResponseShape
         ["refusal"] = null,
     };
 
-    private static JsonArray Bytes(byte[] bytes) => new(bytes.Select(b => (JsonNode)(int)b).ToArray());
+    private static JsonArray Bytes(IReadOnlyList<byte> bytes) => new(bytes.Select(b => (JsonNode)(int)b).ToArray());
 }

@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using Pipeline.Actors;
 using Pipeline.Inference.Sampling;
 using Pipeline.Server.Http;
 using Pipeline.Server.Metrics;
@@ -94,9 +93,6 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.IsCanceled ? new OperationCanceledException() : t.Exception?.GetBaseException()), TaskScheduler.Default);
 
             var results = new GenerationResult[samples.Length];
-            // A token is spelled after the one before it (after BOS a piece loses its leading
-            // space), so each sample starts from its prompt's last id.
-            var previousIds = samples.Select(s => s.PromptIds is { Count: > 0 } ids ? ids[^1] : -1).ToArray();
             await foreach (var item in merged.Reader.ReadAllAsync(cancellation))
             {
                 if (item.Result is { } result)
@@ -106,8 +102,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
                     continue;
                 }
                 var token = item.Token!;
-                var logprob = request.Logprobs ? LogprobEntry.From(token, previousIds[item.Index], host.Model.Tokenizer) : null;
-                if (token.TokenId >= 0) previousIds[item.Index] = token.TokenId;
+                var logprob = request.Logprobs ? LogprobEntry.From(token) : null;
                 // An empty event holds back part of a character or of a possible stop string: nothing to show yet.
                 if (token.Text.Length == 0 && logprob is null) continue;
                 await sse.WriteAsync(Chunk(header, request, header.Shape.ChunkChoice(item.Index, token.Text, null, logprob is null ? null : [logprob])));
@@ -162,15 +157,11 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
         return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
     }
 
-    private List<LogprobEntry> Logprobs(GenerationResult result)
+    private static List<LogprobEntry> Logprobs(GenerationResult result)
     {
         var entries = new List<LogprobEntry>();
-        int previous = result.PromptIds.Count > 0 ? result.PromptIds[^1] : -1;
         foreach (var token in result.Tokens)
-        {
-            if (LogprobEntry.From(token, previous, host.Model.Tokenizer) is { } entry) entries.Add(entry);
-            if (token.TokenId >= 0) previous = token.TokenId;
-        }
+            if (LogprobEntry.From(token) is { } entry) entries.Add(entry);
         return entries;
     }
 

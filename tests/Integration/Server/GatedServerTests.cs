@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline.Integration.Server;
 
@@ -24,7 +25,7 @@ public sealed class GatedServerTests(GatedServerFixture fixture) : IClassFixture
     public async Task ClientDisconnectingMidRequest_CancelsItsRequestAndFreesItsKvMemory(bool stream)
     {
         var request = new { prompt = "Once upon a time", max_tokens = 400, seed = 2, temperature = 0.5, stream };
-        var uncancelled = await fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = request.prompt, MaxTokens = 400, Seed = 2, Temperature = 0.5f });
+        var uncancelled = await fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = request.prompt, MaxTokens = 400, Seed = 2, Sampling = new() { Temperature = 0.5f } });
         Assert.True(uncancelled.CompletionIds.Count > 40, "the request must be long enough for a disconnect to cut it short");
         // Let a few decode steps through, then hold the decoder so the request is surely mid-flight.
         fixture.Hook.Close(HandOff.Stepped, passFirst: 4);

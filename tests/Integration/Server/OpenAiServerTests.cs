@@ -21,7 +21,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
 #pragma warning restore OPENAI001
 
     private Task<GenerationResult> SoloAsync(string prompt, ulong seed, int maxTokens, float temperature = 0.9f)
-        => fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = prompt, Seed = seed, MaxTokens = maxTokens, Temperature = temperature });
+        => fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = prompt, Seed = seed, MaxTokens = maxTokens, Sampling = new() { Temperature = temperature } });
 
     [Fact]
     public async Task ChatCompletion_WithOpenAiClient_ReturnsTheSoloRunsTextWithUsageAndFinishReason()

@@ -1,4 +1,5 @@
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline.Properties.Scheduling;
 
@@ -7,7 +8,7 @@ public sealed record RequestCase(string Prompt, bool Unicode, float Temperature,
 {
     public GenerationRequest ToRequest() => new()
     {
-        Prompt = Prompt, Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP, RepetitionPenalty = RepetitionPenalty,
+        Prompt = Prompt, Sampling = new() { Temperature = Temperature, TopP = TopP, TopK = TopK, MinP = MinP, RepetitionPenalty = RepetitionPenalty },
         Seed = Seed, MaxTokens = MaxTokens, Stop = Stop, CaptureLogits = true,
     };
 

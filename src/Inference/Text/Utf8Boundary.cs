@@ -1,4 +1,4 @@
-namespace Pipeline.Actors;
+namespace Pipeline.Inference.Text;
 
 /// <summary>Where a UTF-8 byte run can be cut without splitting a character.</summary>
 internal static class Utf8Boundary

@@ -1,8 +1,6 @@
-using Pipeline.Actors;
-
 namespace Pipeline;
 
-/// <summary>The whole of a finished generation.</summary>
+/// <summary>The whole of a finished generation, with everything needed to replay it.</summary>
 public sealed record GenerationResult
 {
     public required IReadOnlyList<int> PromptIds { get; init; }
@@ -13,6 +11,7 @@ public sealed record GenerationResult
     public required GenerationTimings Timings { get; init; }
     /// <summary>Per generated token (and for an end token, the step that chose it), when asked for.</summary>
     public IReadOnlyList<float[]>? Logits { get; init; }
+    /// <summary>The events streamed for this generation, in order.</summary>
     public IReadOnlyList<TokenEvent> Tokens { get; init; } = [];
 }
 

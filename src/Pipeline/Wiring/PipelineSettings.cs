@@ -1,4 +1,6 @@
-namespace Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+
+namespace Pipeline.Wiring;
 
 /// <summary>Capacities and limits of one actor pipeline.</summary>
 public sealed record PipelineSettings

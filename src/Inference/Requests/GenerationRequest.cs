@@ -1,0 +1,46 @@
+using Pipeline.Inference.Sampling;
+
+namespace Pipeline;
+
+/// <summary>
+/// One generation: a prompt and how to continue it. The one request type of the product: the
+/// CLI, batch mode, the HTTP server, the IChatClient and the bench all build this, and the actors
+/// carry it unchanged.
+/// </summary>
+public sealed record GenerationRequest
+{
+    /// <summary>Tokens generated when the caller names no limit (CLI, server, IChatClient alike).</summary>
+    public const int DefaultMaxTokens = 256;
+
+    /// <summary>The most alternatives per token a request may ask log-probabilities for.</summary>
+    public const int MaxTopLogprobs = 20;
+
+    /// <summary>The text to continue (encoded with the tokenizer's special tokens). Ignored when <see cref="PromptIds"/> is set.</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>Token ids to continue, BOS included.</summary>
+    public IReadOnlyList<int>? PromptIds { get; init; }
+
+    public int MaxTokens { get; init; } = DefaultMaxTokens;
+
+    /// <summary>When absent, the host picks one and reports it in the result so the run can be replayed.</summary>
+    public ulong? Seed { get; init; }
+
+    /// <summary>How logits become a token; the default samples from the plain softmax (temperature 1).</summary>
+    public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
+
+    /// <summary>Generation ends when the text contains one of these; the text stops before it.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Report each chosen token's log-probability (implied by <see cref="TopLogprobs"/> &gt; 0).</summary>
+    public bool Logprobs { get; init; }
+
+    /// <summary>Alternatives reported beside each chosen token, 0..<see cref="MaxTopLogprobs"/>.</summary>
+    public int TopLogprobs { get; init; }
+
+    /// <summary>Keep the raw logits each token was sampled from in the result.</summary>
+    public bool CaptureLogits { get; init; }
+
+    /// <summary>Whether tokens carry log-probabilities.</summary>
+    internal bool WantsLogprobs => Logprobs || TopLogprobs > 0;
+}
