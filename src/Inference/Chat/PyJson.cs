@@ -30,6 +30,9 @@ internal static class PyJson
             case long l:
                 b.Append(l.ToString(CultureInfo.InvariantCulture));
                 break;
+            case System.Numerics.BigInteger i:
+                b.Append(i.ToString(CultureInfo.InvariantCulture));
+                break;
             case double d:
                 b.Append(double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "Infinity" : double.IsNegativeInfinity(d) ? "-Infinity" : PyOps.FloatRepr(d));
                 break;
@@ -89,7 +92,7 @@ internal static class PyJson
         string or SafeString => PyOps.AsString(key)!,
         null => "null",
         bool flag => flag ? "true" : "false",
-        long or double => PyOps.Str(key),
+        long or double or System.Numerics.BigInteger => PyOps.Str(key),
         _ => throw new ChatTemplateException($"keys must be str, int, float, bool or None, not {PyOps.TypeName(key)}"),
     };
 

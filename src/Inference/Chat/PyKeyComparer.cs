@@ -11,13 +11,14 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
     private static readonly object NoneKey = new();
 
     public static bool IsHashable(object? key) =>
-        key is null or bool or long or double or string or SafeString || (key is ListValue { IsTuple: true } t && t.Items.TrueForAll(IsHashable));
+        key is null or bool or long or double or string or SafeString or System.Numerics.BigInteger || (key is ListValue { IsTuple: true } t && t.Items.TrueForAll(IsHashable));
 
     public static object HashKey(object? key) => key switch
     {
         null => NoneKey,
         bool b => b ? 1L : 0L,
         long l => l,
+        System.Numerics.BigInteger i => PyOps.Normalize(i),
         double d when d == Math.Floor(d) && Math.Abs(d) < 9.2e18 => (long)d,
         double d => d,
         string s => s,

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 
 namespace Pipeline.Inference.Chat;
@@ -14,7 +15,7 @@ internal static class PyOps
     {
         null => "NoneType",
         bool => "bool",
-        long => "int",
+        long or BigInteger => "int",
         double => "float",
         string => "str",
         SafeString => "Markup",
@@ -36,6 +37,7 @@ internal static class PyOps
         Undefined => false,
         bool b => b,
         long l => l != 0,
+        BigInteger i => !i.IsZero,
         double d => d != 0,
         string s => s.Length != 0,
         SafeString s => s.Value.Length != 0,
@@ -46,7 +48,21 @@ internal static class PyOps
 
     public static bool IsString(object? value) => value is string or SafeString;
 
-    public static bool IsNumber(object? value) => value is bool or long or double;
+    public static bool IsNumber(object? value) => value is bool or long or double or BigInteger;
+
+    /// <summary>A Python int: bool, long, or a BigInteger for values past long's range (Python ints never overflow).</summary>
+    public static bool IsInt(object? value) => value is bool or long or BigInteger;
+
+    private static BigInteger ToBig(object? value) => value switch
+    {
+        bool b => b ? BigInteger.One : BigInteger.Zero,
+        long l => l,
+        BigInteger i => i,
+        _ => throw new ChatTemplateException($"'{TypeName(value)}' object cannot be interpreted as an integer"),
+    };
+
+    /// <summary>Gives a long when the value fits, so only out-of-range ints are BigIntegers.</summary>
+    public static object Normalize(BigInteger value) => value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
 
     public static string? AsString(object? value) => value switch
     {
@@ -64,6 +80,7 @@ internal static class PyOps
         Undefined => string.Empty,
         bool b => b ? "True" : "False",
         long l => l.ToString(CultureInfo.InvariantCulture),
+        BigInteger i => i.ToString(CultureInfo.InvariantCulture),
         double d => FloatRepr(d),
         NamespaceValue ns => "<Namespace " + ReprNamespace(ns) + ">",
         GeneratorValue => "<generator object>",
@@ -224,7 +241,7 @@ internal static class PyOps
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a) == ToDouble(b);
-            return ToLong(a) == ToLong(b);
+            return ToBig(a) == ToBig(b);
         }
 
         if (IsString(a) && IsString(b)) return string.Equals(AsString(a), AsString(b), StringComparison.Ordinal);
@@ -261,7 +278,7 @@ internal static class PyOps
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a).CompareTo(ToDouble(b));
-            return ToLong(a).CompareTo(ToLong(b));
+            return ToBig(a).CompareTo(ToBig(b));
         }
 
         if (IsString(a) && IsString(b)) return Math.Sign(string.CompareOrdinal(AsString(a), AsString(b)));
@@ -288,6 +305,7 @@ internal static class PyOps
         bool b => b ? 1 : 0,
         long l => l,
         double d => d,
+        BigInteger i => (double)i,
         _ => throw new ChatTemplateException($"expected a number, got '{TypeName(value)}'"),
     };
 
@@ -295,6 +313,8 @@ internal static class PyOps
     {
         bool b => b ? 1 : 0,
         long l => l,
+        BigInteger i when i >= long.MinValue && i <= long.MaxValue => (long)i,
+        BigInteger => throw new ChatTemplateException("Python int too large to convert to C long"),
         _ => throw new ChatTemplateException($"'{TypeName(value)}' object cannot be interpreted as an integer"),
     };
 
@@ -305,9 +325,7 @@ internal static class PyOps
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a) + ToDouble(b);
-            long x = ToLong(a), y = ToLong(b);
-            long sum = unchecked(x + y);
-            return ((x ^ sum) & (y ^ sum)) < 0 ? (object)((double)x + y) : sum;
+            return Normalize(ToBig(a) + ToBig(b));
         }
 
         if (a is SafeString || b is SafeString)
@@ -352,8 +370,7 @@ internal static class PyOps
         ThrowIfUndefined(b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("-", a, b);
         if (a is double || b is double) return ToDouble(a) - ToDouble(b);
-        long p = ToLong(a), q = ToLong(b), difference = unchecked(p - q);
-        return ((p ^ q) & (p ^ difference)) < 0 ? (object)((double)p - q) : difference;
+        return Normalize(ToBig(a) - ToBig(b));
     }
 
     public static object? Multiply(object? a, object? b)
@@ -363,9 +380,7 @@ internal static class PyOps
         if (IsNumber(a) && IsNumber(b))
         {
             if (a is double || b is double) return ToDouble(a) * ToDouble(b);
-            long x = ToLong(a), y = ToLong(b);
-            long high = Math.BigMul(x, y, out long low);
-            return (high == 0 && low >= 0) || (high == -1 && low < 0) ? low : (object)((double)x * y);
+            return Normalize(ToBig(a) * ToBig(b));
         }
 
         if ((IsString(a) || a is ListValue) && b is long or bool) return Repeat(a, ToLong(b));
@@ -410,11 +425,11 @@ internal static class PyOps
             return Math.Floor(ToDouble(a) / divisor);
         }
 
-        long x = ToLong(a), y = ToLong(b);
-        if (y == 0) throw new ChatTemplateException("integer division or modulo by zero");
-        long q = x / y;
-        if ((x % y != 0) && ((x < 0) != (y < 0))) q--;
-        return q;
+        BigInteger x = ToBig(a), y = ToBig(b);
+        if (y.IsZero) throw new ChatTemplateException("integer division or modulo by zero");
+        var q = BigInteger.DivRem(x, y, out var r);
+        if (!r.IsZero && (x.Sign < 0) != (y.Sign < 0)) q -= 1;
+        return Normalize(q);
     }
 
     public static object? Modulo(object? a, object? b)
@@ -432,11 +447,11 @@ internal static class PyOps
             return m;
         }
 
-        long p = ToLong(a), q = ToLong(b);
-        if (q == 0) throw new ChatTemplateException("integer division or modulo by zero");
-        long r = p % q;
-        if (r != 0 && (r < 0) != (q < 0)) r += q;
-        return r;
+        BigInteger p = ToBig(a), q = ToBig(b);
+        if (q.IsZero) throw new ChatTemplateException("integer division or modulo by zero");
+        var r = BigInteger.Remainder(p, q);
+        if (!r.IsZero && (r.Sign < 0) != (q.Sign < 0)) r += q;
+        return Normalize(r);
     }
 
     public static object? Power(object? a, object? b)
@@ -444,19 +459,10 @@ internal static class PyOps
         ThrowIfUndefined(a);
         ThrowIfUndefined(b);
         if (!IsNumber(a) || !IsNumber(b)) throw Unsupported("**", a, b);
-        if (a is double || b is double || ToLong(b) < 0) return Math.Pow(ToDouble(a), ToDouble(b));
-        // Python ints do not overflow; past long's range this falls back to a float (a known difference).
-        long result = 1, x = ToLong(a);
-        try
-        {
-            for (long i = ToLong(b); i > 0; i--) result = checked(result * x);
-        }
-        catch (OverflowException)
-        {
-            return Math.Pow(x, ToDouble(b));
-        }
-
-        return result;
+        if (a is double || b is double || ToBig(b).Sign < 0) return Math.Pow(ToDouble(a), ToDouble(b));
+        long exponent = ToLong(b);
+        if (exponent > 100_000) throw new ChatTemplateException("exponent too large for a chat template");
+        return Normalize(BigInteger.Pow(ToBig(a), (int)exponent));
     }
 
     public static object? Negate(object? value)
@@ -465,7 +471,7 @@ internal static class PyOps
         return value switch
         {
             bool b => (object)(b ? -1L : 0L),
-            long l => (object)(-l),
+            long or BigInteger => Normalize(-ToBig(value)),
             double d => (object)(-d),
             _ => throw new ChatTemplateException($"bad operand type for unary -: '{TypeName(value)}'"),
         };

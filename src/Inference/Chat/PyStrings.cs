@@ -5,6 +5,10 @@ namespace Pipeline.Inference.Chat;
 /// <summary>Python <c>str</c> algorithms whose .NET look-alikes differ (whitespace set, split rules, title case, replace with "").</summary>
 internal static class PyStrings
 {
+    // Characters whose Python upper case is more than one character (Unicode SpecialCasing).
+    private static readonly System.Buffers.SearchValues<char> UpperSpecialCases =
+        System.Buffers.SearchValues.Create("\u00df\u0149\u01f0\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06");
+
     public static string Strip(string s, string? chars, bool left, bool right)
     {
         int start = 0, end = s.Length;
@@ -113,6 +117,39 @@ internal static class PyStrings
         }
 
         return builder.ToString();
+    }
+
+    /// <summary>Python's <c>str.upper</c>: the invariant mapping plus the one-to-many special cases (ß → SS, ligatures).</summary>
+    public static string Upper(string s)
+    {
+        string upper = s.ToUpperInvariant();
+        if (upper.AsSpan().IndexOfAny(UpperSpecialCases) < 0) return upper;
+        var builder = new StringBuilder(upper.Length + 4);
+        foreach (char c in upper)
+        {
+            builder.Append(c switch
+            {
+                '\u00df' => "SS",
+                '\u0149' => "\u02bcN",
+                '\u01f0' => "J\u030c",
+                '\ufb00' => "FF",
+                '\ufb01' => "FI",
+                '\ufb02' => "FL",
+                '\ufb03' => "FFI",
+                '\ufb04' => "FFL",
+                '\ufb05' or '\ufb06' => "ST",
+                _ => c.ToString(),
+            });
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>Python's <c>str.lower</c>: the invariant mapping plus İ → i̇.</summary>
+    public static string Lower(string s)
+    {
+        string lower = s.ToLowerInvariant();
+        return s.Contains('\u0130', StringComparison.Ordinal) ? lower.Replace("\u0130", "i\u0307", StringComparison.Ordinal) : lower;
     }
 
     public static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();

@@ -45,7 +45,7 @@ internal static partial class TemplateFilters
                 return value switch
                 {
                     bool b => (object)(b ? 1L : 0L),
-                    long l => (object)Math.Abs(l),
+                    long or System.Numerics.BigInteger => PyOps.Normalize(System.Numerics.BigInteger.Abs(value is long l ? l : (System.Numerics.BigInteger)value)),
                     double d => (object)Math.Abs(d),
                     _ => throw new ChatTemplateException($"bad operand type for abs(): '{PyOps.TypeName(value)}'"),
                 };
@@ -94,9 +94,9 @@ internal static partial class TemplateFilters
             case "list":
                 return new ListValue(PyOps.ToList(value));
             case "lower":
-                return PyOps.Str(value).ToLowerInvariant();
+                return PyStrings.Lower(PyOps.Str(value));
             case "upper":
-                return PyOps.Str(value).ToUpperInvariant();
+                return PyStrings.Upper(PyOps.Str(value));
             case "map":
                 return Map(renderer, value, args);
             case "max" or "min":
@@ -388,7 +388,7 @@ internal static partial class TemplateFilters
         switch (value)
         {
             case bool b: return b ? 1L : 0L;
-            case long l: return l;
+            case long or System.Numerics.BigInteger: return value;
             case double d when !double.IsNaN(d) && !double.IsInfinity(d): return (long)Math.Truncate(d);
             case string or SafeString:
             {
@@ -418,7 +418,7 @@ internal static partial class TemplateFilters
     {
         switch (value)
         {
-            case bool or long or double: return PyOps.ToDouble(value);
+            case bool or long or double or System.Numerics.BigInteger: return PyOps.ToDouble(value);
             case string or SafeString:
             {
                 string text = PyOps.AsString(value)!.Trim().Replace("_", string.Empty, StringComparison.Ordinal).ToLowerInvariant();

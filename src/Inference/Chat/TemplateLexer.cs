@@ -307,7 +307,7 @@ internal sealed class TemplateLexer
         }
         else
         {
-            object value = long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? (object)l : double.Parse(digits, CultureInfo.InvariantCulture);
+            object value = long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? (object)l : System.Numerics.BigInteger.Parse(digits, CultureInfo.InvariantCulture);
             Emit(TokenKind.Integer, text, value, start);
         }
 

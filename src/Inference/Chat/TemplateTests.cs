@@ -22,7 +22,7 @@ internal static class TemplateTests
             case "boolean": return value is bool;
             case "false": return value is false;
             case "true": return value is true;
-            case "integer": return value is long;
+            case "integer": return value is long or System.Numerics.BigInteger;
             case "float": return value is double;
             case "number": return PyOps.IsNumber(value);
             case "string": return PyOps.IsString(value);

@@ -15,7 +15,7 @@ internal static class TemplateValueConverter
     public static object? FromClr(object? value) => value switch
     {
         null => null,
-        string or bool or long or double or DictValue or ListValue or SafeString or Undefined => value,
+        string or bool or long or double or System.Numerics.BigInteger or DictValue or ListValue or SafeString or Undefined => value,
         int i => (long)i,
         short s => (long)s,
         uint u => (long)u,
@@ -82,7 +82,7 @@ internal static class TemplateValueConverter
             {
                 string raw = element.GetRawText();
                 bool isFloat = raw.AsSpan().IndexOfAny(".eE") >= 0;
-                if (!isFloat && long.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long whole)) return whole;
+                if (!isFloat) return PyOps.Normalize(System.Numerics.BigInteger.Parse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
                 return double.Parse(raw, NumberStyles.Float, CultureInfo.InvariantCulture);
             }
 

@@ -132,8 +132,8 @@ internal static class ValueMethods
             case "startswith":
             case "endswith":
                 return StartsOrEndsWith(s, args, name == "startswith");
-            case "upper": return s.ToUpperInvariant();
-            case "lower": return s.ToLowerInvariant();
+            case "upper": return PyStrings.Upper(s);
+            case "lower": return PyStrings.Lower(s);
             case "casefold": return s.ToLowerInvariant();
             case "swapcase": return string.Concat(s.Select(c => char.IsUpper(c) ? char.ToLowerInvariant(c) : char.ToUpperInvariant(c)));
             case "title": return PyStrings.Title(s);

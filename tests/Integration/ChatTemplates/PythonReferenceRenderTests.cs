@@ -8,7 +8,7 @@ using ChatTemplate = Pipeline.Inference.Chat.ChatTemplate;
 /// <summary>
 /// Differential tests against Python jinja2 3.1.6 configured as transformers configures it
 /// (python-jinja2/generate.py): every distinct fixture template over 20 conversations (tools, tool
-/// calls, documents, thinking, content parts, Unicode, bad role order, empty), and 151 snippets that
+/// calls, documents, thinking, content parts, Unicode, bad role order, empty), and 155 snippets that
 /// exercise each construct and quirk. Renders must be equal; errors must be errors, and raise_exception's
 /// message exact.
 /// </summary>
