@@ -49,9 +49,16 @@ internal sealed class ChatTemplateInput
         {
             Messages = messages,
             AddGenerationPrompt = request["add_generation_prompt"] is JsonValue flag && flag.TryGetValue<bool>(out bool add) && add,
-            BosToken = request["bos_token"]?.GetValue<string>() ?? defaultBosToken,
-            EosToken = request["eos_token"]?.GetValue<string>() ?? defaultEosToken,
+            BosToken = TokenText(request, "bos_token") ?? defaultBosToken,
+            EosToken = TokenText(request, "eos_token") ?? defaultEosToken,
             Variables = variables,
         };
     }
+
+    private static string? TokenText(JsonObject request, string key) => request[key] switch
+    {
+        null => null,
+        JsonValue value when value.TryGetValue<string>(out var text) => text,
+        _ => throw new ChatTemplateException($"\"{key}\" must be a string"),
+    };
 }

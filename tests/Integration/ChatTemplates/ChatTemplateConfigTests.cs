@@ -84,6 +84,8 @@ public sealed class ChatTemplateConfigTests : IDisposable
         Assert.Contains("<start_of_turn>", ok, StringComparison.Ordinal);
         Assert.Equal("System role not supported", JsonNode.Parse(raised)!["error"]!.GetValue<string>());
         Assert.StartsWith("invalid JSON", JsonNode.Parse(malformed)!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("\"bos_token\" must be a string", JsonNode.Parse(ChatTemplateJsonLine.Render(template, """{"messages": [], "bos_token": 5}""", null, null))!["error"]!.GetValue<string>());
+        Assert.Equal("the request has no \"messages\" array", JsonNode.Parse(ChatTemplateJsonLine.Render(template, "{}", null, null))!["error"]!.GetValue<string>());
     }
 
     [Fact]
