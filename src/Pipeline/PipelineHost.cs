@@ -27,16 +27,22 @@ public sealed class PipelineHost : IAsyncDisposable
         var settings = options.Settings ?? new PipelineSettings { MaxBatch = options.MaxBatch }.WithAllCapacities(options.ChannelCapacity) with
         {
             AdmissionCapacity = options.AdmissionCapacity,
+            TokenizeParallelism = options.TokenizeParallelism,
             StepCapacity = Math.Min(options.ChannelCapacity, 2),
         };
         if (options.Hook is { } hook) settings = settings with { Hook = hook };
         _pipeline = new ActorPipeline(model, settings, KvMemory);
     }
 
-    public LoadedModel Model { get; }
-    public KvMemoryAccount KvMemory { get; } = new();
-    public PipelineCounters Counters => _pipeline.Counters;
+    /// <summary>The loaded model's name (the checkpoint's file name), as the server and IChatClient report it.</summary>
+    public string ModelName => Model.Name;
+
+    /// <summary>Requests admitted but not yet tokenized.</summary>
     public int QueueDepth => _pipeline.QueueDepth;
+
+    internal LoadedModel Model { get; }
+    internal KvMemoryAccount KvMemory { get; } = new();
+    internal PipelineCounters Counters => _pipeline.Counters;
 
     /// <summary>Loads the model named by the options (the embedded one by default) and starts the actors.</summary>
     public static PipelineHost Start(PipelineHostOptions? options = null)
@@ -48,7 +54,7 @@ public sealed class PipelineHost : IAsyncDisposable
     }
 
     /// <summary>Starts actors over a model that the caller keeps owning (several hosts may share it).</summary>
-    public static PipelineHost Start(LoadedModel model, PipelineHostOptions? options = null)
+    internal static PipelineHost Start(LoadedModel model, PipelineHostOptions? options = null)
         => new(model, ownsModel: false, options ?? new PipelineHostOptions());
 
     /// <summary>Streams the tokens of one generation as they are sampled.</summary>
