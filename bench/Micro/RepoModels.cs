@@ -1,22 +1,14 @@
-using Pipeline.Inference.Onnx;
 using Pipeline.Benchmarks;
+using Pipeline.Inference.Onnx;
+using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Benchmarks.Micro;
 
-/// <summary>Finds the models the micro-benchmarks run: stories260K from the repository, or a synthetic shape.</summary>
+/// <summary>Finds the models the micro-benchmarks run: the embedded stories260K, or a synthetic shape.</summary>
 internal static class RepoModels
 {
-    public static string Root
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
-            throw new DirectoryNotFoundException($"no Pipeline.sln above {AppContext.BaseDirectory}");
-        }
-    }
-
-    public static string Stories260K => Path.Combine(Root, "models", "stories260k");
+    /// <summary>stories260K as copied beside every build that references the library.</summary>
+    public static string Stories260K => LoadedModel.EmbeddedModelDirectory;
 
     /// <summary>"260k" or a synthetic shape name ("110m"), written and converted on first use.</summary>
     public static string Directory(string name) => name == "260k"

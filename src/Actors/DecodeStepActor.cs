@@ -1,13 +1,15 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
 
 /// <summary>
-/// Owns the running batch. Each step is one model call that feeds every active sequence its last
-/// token; sequences that finished prefill join between steps and finished or cancelled ones leave
-/// at once, their KV memory released before the next step.
+/// Owns the running batch (<see cref="DecodeBatch"/>: who joins, who leaves, which row each
+/// keeps). Each step is one model call that feeds every active sequence its last token;
+/// sequences that finished prefill join between steps and finished or cancelled ones leave at
+/// once, their KV memory released before the next step.
 /// </summary>
 internal sealed class DecodeStepActor(
     ChannelReader<Sequence> joins,
@@ -15,11 +17,12 @@ internal sealed class DecodeStepActor(
     ChannelReader<StepSampled> replies,
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
-    PipelineSettings settings,
+    int maxBatch,
+    ISchedulingHook hook,
     PipelineCounters counters)
 {
     private readonly StepWorkspace _workspace = new();
-    private readonly List<Sequence> _active = [];
+    private readonly DecodeBatch _batch = new(maxBatch, hook);
 
     public async Task RunAsync()
     {
@@ -29,22 +32,18 @@ internal sealed class DecodeStepActor(
         {
             while (true)
             {
-                while (_active.Count < settings.MaxBatch && joins.TryRead(out var joined))
+                while (_batch.HasRoom && joins.TryRead(out var joined))
                 {
                     counters.SequenceStarted();
-                    _active.Add(joined);
+                    _batch.Join(joined);
                 }
-                for (int i = _active.Count - 1; i >= 0; i--)
-                    if (_active[i].IsCancelled)
-                    {
-                        var cancelled = _active[i];
-                        RemoveAt(i);
-                        cancelled.ReleaseCache();
-                        counters.SequenceEnded();
-                        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, cancelled.Id);
-                        await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
-                    }
-                if (_active.Count == 0)
+                foreach (var cancelled in _batch.RemoveCancelled())
+                {
+                    cancelled.ReleaseCache();
+                    counters.SequenceEnded();
+                    await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
+                }
+                if (_batch.Count == 0)
                 {
                     lastStepEnd = 0;
                     if (!joinsOpen) break;
@@ -64,7 +63,7 @@ internal sealed class DecodeStepActor(
 
     private async Task StepAsync()
     {
-        var (batch, _) = BatchChoice.Split(settings.Hook, HandOff.Stepped, _active);
+        var batch = _batch.NextStep();
         int count = batch.Count;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
@@ -82,28 +81,14 @@ internal sealed class DecodeStepActor(
                 counters.SequenceEnded();
                 await detokenize.WriteAsync(Emission.Failure(s.Request, e));
             }
-            var failed = batch.ToHashSet();
-            for (int i = _active.Count - 1; i >= 0; i--)
-                if (failed.Contains(_active[i])) RemoveAt(i);
+            _batch.Leave(batch.ToHashSet());
             return;
         }
         counters.StepRan(count);
-        foreach (var s in batch) await settings.Hook.BeforeHandOffAsync(HandOff.Stepped, s.Id);
         await steps.WriteAsync(new StepDone(batch, logits));
         var reply = await replies.ReadAsync();
         var ended = batch.Except(reply.Continuing).ToHashSet();
         foreach (var _ in ended) counters.SequenceEnded();
-        for (int i = _active.Count - 1; i >= 0; i--)
-            if (ended.Contains(_active[i])) RemoveAt(i);
-    }
-
-    /// <summary>
-    /// Removes a sequence by moving the last one into its place: every other sequence keeps its
-    /// row, so the model's staged past needs copying for one row, not for all that follow.
-    /// </summary>
-    private void RemoveAt(int i)
-    {
-        _active[i] = _active[^1];
-        _active.RemoveAt(_active.Count - 1);
+        _batch.Leave(ended);
     }
 }

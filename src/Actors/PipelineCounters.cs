@@ -1,7 +1,7 @@
 namespace Pipeline.Actors;
 
 /// <summary>Live figures of one pipeline, written by its actors and read by metrics.</summary>
-public sealed class PipelineCounters
+internal sealed class PipelineCounters
 {
     private long _active;
     private long _lastBatch;

@@ -1,13 +1,13 @@
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
 
 /// <summary>
-/// Runs prompts through the model in chunks, creating each sequence's KV cache. Chunks end on
-/// multiples of the model's attention block counted from the start of the prompt, so where a
-/// prompt is cut depends only on the prompt, never on load. The chunks of several prompts share
-/// one model call, and prompts take turns so a long one never holds up a short one.
+/// Runs prompts through the model in chunks, creating each sequence's KV cache. A thin loop
+/// around <see cref="PrefillScheduler"/>, which decides which prompts share a call and where each
+/// is cut; this actor owns the model calls and the cache of every prompt it holds.
 /// </summary>
 internal sealed class PrefillActor(
     ChannelReader<Sequence> inbox,
@@ -15,9 +15,10 @@ internal sealed class PrefillActor(
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
     KvMemoryAccount account,
-    PipelineSettings settings)
+    int maxPrefillBatch,
+    ISchedulingHook hook)
 {
-    private readonly List<Sequence> _inProgress = [];
+    private readonly PrefillScheduler _scheduler = new(maxPrefillBatch, model.AttentionBlock, hook);
     private readonly StepWorkspace _workspace = new();
 
     public async Task RunAsync()
@@ -26,24 +27,22 @@ internal sealed class PrefillActor(
         {
             while (true)
             {
-                while (_inProgress.Count < settings.MaxPrefillBatch && inbox.TryRead(out var next))
+                while (_scheduler.HasRoom && inbox.TryRead(out var next))
                 {
                     next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
-                    _inProgress.Add(next);
+                    _scheduler.Admit(next);
                 }
-                for (int i = _inProgress.Count - 1; i >= 0; i--)
-                    if (_inProgress[i].IsCancelled)
-                    {
-                        var cancelled = _inProgress[i];
-                        _inProgress.RemoveAt(i);
-                        await Retire(cancelled, FinishReason.Cancelled);
-                    }
-                if (_inProgress.Count == 0)
+                foreach (var cancelled in _scheduler.RemoveCancelled())
+                {
+                    cancelled.ReleaseCache();
+                    await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
+                }
+                if (_scheduler.InProgress.Count == 0)
                 {
                     if (!await inbox.WaitToReadAsync()) break;
                     continue;
                 }
-                await RunChunkAsync();
+                await RunCallAsync(_scheduler.NextCall());
             }
         }
         finally
@@ -52,53 +51,33 @@ internal sealed class PrefillActor(
         }
     }
 
-    private async Task RunChunkAsync()
+    private async Task RunCallAsync(PrefillChunk[] chunks)
     {
-        var (batch, rest) = BatchChoice.Split(settings.Hook, HandOff.PrefillChunk, _inProgress);
-        int count = batch.Count;
-        _inProgress.Clear();
-        _inProgress.AddRange(rest);
-        int block = model.AttentionBlock;
-        var rows = new SequenceStep[count];
-        for (int i = 0; i < count; i++)
-        {
-            var s = batch[i];
-            int length = Math.Min(block - s.Prefilled % block, s.PromptIds.Length - s.Prefilled);
-            rows[i] = new SequenceStep(s.Cache!, s.PromptIds.AsMemory(s.Prefilled, length));
-        }
+        var rows = new SequenceStep[chunks.Length];
+        for (int i = 0; i < chunks.Length; i++)
+            rows[i] = new SequenceStep(chunks[i].Sequence.Cache!, chunks[i].Sequence.PromptIds.AsMemory(chunks[i].Start, chunks[i].Length));
         int vocab = model.Config.VocabSize;
-        var logits = new float[count * vocab];
+        var logits = new float[chunks.Length * vocab];
         try
         {
             model.Step(rows, _workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            foreach (var s in batch)
+            // The model call failed for these prompts: they end with the error; others go on.
+            foreach (var chunk in chunks)
             {
-                s.ReleaseCache();
-                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
+                chunk.Sequence.ReleaseCache();
+                await detokenize.WriteAsync(Emission.Failure(chunk.Sequence.Request, e));
             }
             return;
         }
-        for (int i = 0; i < count; i++)
+        var finished = _scheduler.Advance(chunks);
+        for (int i = 0; i < chunks.Length; i++)
         {
-            var s = batch[i];
-            s.AdvancePrefill(rows[i].Tokens.Length);
-            if (s.Prefilled < s.PromptIds.Length)
-            {
-                _inProgress.Add(s); // to the back: round robin
-                continue;
-            }
-            await settings.Hook.BeforeHandOffAsync(HandOff.Prefilled, s.Id);
-            await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()));
+            var s = chunks[i].Sequence;
+            if (finished.Contains(s))
+                await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()));
         }
-    }
-
-    private async Task Retire(Sequence s, FinishReason reason)
-    {
-        s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
-        await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Sampling;
 using Pipeline.Inference.Tokenization;
 
@@ -23,7 +24,6 @@ internal sealed class SampleActor(
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
     int contextLength,
-    PipelineSettings settings,
     PipelineCounters counters)
 {
     public async Task RunAsync()
@@ -49,7 +49,8 @@ internal sealed class SampleActor(
                 {
                     if (await SampleAsync(done.Sequence, done.Logits))
                     {
-                        await settings.Hook.BeforeHandOffAsync(HandOff.Joined, done.Sequence.Id);
+                        // Joining must not block (see remarks), so the hook, if any, acts before the offer.
+                        await joins.AnnounceAsync(done.Sequence);
                         waitingToJoin = done.Sequence;
                     }
                     continue;
@@ -89,7 +90,6 @@ internal sealed class SampleActor(
         for (int i = 0; i < count; i++)
             if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i]))
                 continuing.Add(step.Sequences[i]);
-        foreach (var s in continuing) await settings.Hook.BeforeHandOffAsync(HandOff.Sampled, s.Id);
         await replies.WriteAsync(new StepSampled(continuing));
     }
 
@@ -149,7 +149,6 @@ internal sealed class SampleActor(
             : s.PromptIds.Length + s.Completion.Count > contextLength ? FinishReason.Length
             : null;
         if (end is not null) s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
         var emission = new Emission(s.Request) { PreviousId = previous, TokenId = token, Logprobs = logprobs, HeldBytes = s.HeldBytes };
         await detokenize.WriteAsync(end is { } reason ? emission with { Final = s, Reason = reason } : emission);
         return end is null;
@@ -165,7 +164,6 @@ internal sealed class SampleActor(
     private async Task EndAsync(Sequence s, FinishReason reason)
     {
         s.ReleaseCache();
-        await settings.Hook.BeforeHandOffAsync(HandOff.Emitted, s.Id);
         await detokenize.WriteAsync(Emission.End(s, reason));
     }
 }

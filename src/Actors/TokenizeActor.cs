@@ -14,8 +14,7 @@ internal sealed class TokenizeActor(
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
-    int contextLength,
-    ISchedulingHook hook)
+    int contextLength)
 {
     public async Task RunAsync()
     {
@@ -25,7 +24,6 @@ internal sealed class TokenizeActor(
             {
                 if (sequence.IsCancelled)
                 {
-                    await hook.BeforeHandOffAsync(HandOff.Emitted, sequence.Id);
                     await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled));
                     continue;
                 }
@@ -39,7 +37,6 @@ internal sealed class TokenizeActor(
                     continue;
                 }
                 sequence.Request.Sink.Tokenized(sequence.PromptIds);
-                await hook.BeforeHandOffAsync(HandOff.Tokenized, sequence.Id);
                 await prefill.WriteAsync(sequence);
             }
         }

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Pipeline.Benchmarks;
 
 /// <summary>When requests arrive: all at time zero, or as a Poisson process at a rate per second.</summary>
-public sealed record ArrivalPattern
+internal sealed record ArrivalPattern
 {
     private ArrivalPattern(double? ratePerSecond) => RatePerSecond = ratePerSecond;
 

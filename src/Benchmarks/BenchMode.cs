@@ -1,7 +1,7 @@
 namespace Pipeline.Benchmarks;
 
 /// <summary>The serving strategies compared on one model and one workload.</summary>
-public enum BenchMode
+internal enum BenchMode
 {
     /// <summary>One request at a time: prefill, then decode steps of batch 1.</summary>
     Serial,
@@ -11,7 +11,7 @@ public enum BenchMode
     Pipeline,
 }
 
-public static class BenchModes
+internal static class BenchModes
 {
     public static IReadOnlyList<BenchMode> All { get; } = [BenchMode.Serial, BenchMode.GlobalLock, BenchMode.Pipeline];
 

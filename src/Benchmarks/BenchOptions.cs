@@ -1,7 +1,7 @@
 namespace Pipeline.Benchmarks;
 
 /// <summary>What to benchmark: a model folder, the workload, the concurrency sweep and the modes.</summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>A model folder (llama2.c checkpoint + tokenizer, or model.onnx + tokenizer).</summary>
     public required string ModelDirectory { get; init; }
@@ -19,4 +19,4 @@ public sealed record BenchOptions
 }
 
 /// <summary>Where a benchmark is: which run of how many, and how many of its requests are done.</summary>
-public sealed record BenchProgress(int RunNumber, int RunCount, string Mode, int Concurrency, int RequestsDone, int RequestCount);
+internal sealed record BenchProgress(int RunNumber, int RunCount, string Mode, int Concurrency, int RequestsDone, int RequestCount);

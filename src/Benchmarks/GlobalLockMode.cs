@@ -14,7 +14,7 @@ internal static class GlobalLockMode
         var account = new KvMemoryAccount();
         using var modelLock = new SemaphoreSlim(1, 1);
         var wall = await ClientDriver.RunAsync(context.Requests, context.Traces, context.Concurrency,
-            (request, trace) => Task.Run(() => SoloGeneration.RunAsync(context.Model.Decoder, request, context.Workload, account, modelLock, trace)),
+            (request, trace) => Task.Run(() => SoloGeneration.RunAsync(context.Model.Decoder, context.Model.Tokenizer, request, context.Workload, account, modelLock, trace)),
             context.Completed, context.Cancellation);
         return new ModeOutcome(wall, account.PeakBytes);
     }

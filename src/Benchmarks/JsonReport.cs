@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Pipeline.Benchmarks;
 
 /// <summary>The report as JSON: {"machine", "model", "results": [{"mode", "concurrency", ...}]}.</summary>
-public static class JsonReport
+internal static class JsonReport
 {
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true };
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Pipeline.Benchmarks;
 
 /// <summary>One line naming the machine a report was measured on.</summary>
-public static class MachineDescription
+internal static class MachineDescription
 {
     public static string Current()
     {

@@ -4,7 +4,7 @@ using System.Text;
 namespace Pipeline.Benchmarks;
 
 /// <summary>The report as a Markdown table, one row per (mode, concurrency).</summary>
-public static class MarkdownTable
+internal static class MarkdownTable
 {
     public static string Format(BenchReport report)
     {
@@ -12,7 +12,7 @@ public static class MarkdownTable
         s.AppendLine(CultureInfo.InvariantCulture, $"Machine: {report.Machine}  ");
         s.AppendLine(CultureInfo.InvariantCulture, $"Model: {report.Model}  ");
         s.AppendLine(CultureInfo.InvariantCulture, $"Workload: {report.Workload}  ");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Tokens identical across all runs: {(report.TokensIdentical ? "yes" : "NO")} ({report.TokenCheckComparisons} completions compared)");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Tokens identical across all runs: yes ({report.TokenCheckComparisons} completions compared; a mismatch aborts the bench)");
         s.AppendLine();
         s.AppendLine("| mode | concurrency | tokens/s | requests/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak WS MB | peak KV MB |");
         s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace Pipeline.Benchmarks;
 
 /// <summary>One row of the report: one mode at one concurrency.</summary>
-public sealed record ModeResult
+internal sealed record ModeResult
 {
     [JsonPropertyName("mode")] public required string Mode { get; init; }
     [JsonPropertyName("concurrency")] public required int Concurrency { get; init; }

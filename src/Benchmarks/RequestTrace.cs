@@ -6,7 +6,7 @@ namespace Pipeline.Benchmarks;
 /// What a client saw of one request: when it was issued, when each token arrived, and the ids.
 /// Written by the one task that runs the request, read after the run ends.
 /// </summary>
-public sealed class RequestTrace(int requestIndex)
+internal sealed class RequestTrace(int requestIndex)
 {
     public int RequestIndex { get; } = requestIndex;
     /// <summary>Stopwatch timestamp when the client issued the request (a concurrency slot was free).</summary>

@@ -20,7 +20,7 @@ internal static class SerialMode
             {
                 try
                 {
-                    await SoloGeneration.RunAsync(context.Model.Decoder, request, context.Workload, account, modelLock: null, trace);
+                    await SoloGeneration.RunAsync(context.Model.Decoder, context.Model.Tokenizer, request, context.Workload, account, modelLock: null, trace);
                     done.SetResult();
                 }
                 catch (Exception e) { done.SetException(e); }

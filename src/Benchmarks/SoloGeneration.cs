@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Inference.Tokenization;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Sampling;
 
@@ -13,12 +15,10 @@ namespace Pipeline.Benchmarks;
 /// </summary>
 internal static class SoloGeneration
 {
-    private const int BosId = 1;
-    private const int EosId = 2;
-
     /// <param name="modelLock">Taken around every model call when given (the global-lock mode); sampling runs outside it.</param>
     public static async Task RunAsync(
         DecoderModel model,
+        ITokenizer tokenizer,
         BenchRequest request,
         Workload workload,
         KvMemoryAccount account,
@@ -34,7 +34,7 @@ internal static class SoloGeneration
         int block = model.AttentionBlock;
         for (int fed = 0; fed < prompt.Length;)
         {
-            int length = Math.Min(block - fed % block, prompt.Length - fed);
+            int length = PrefillScheduler.ChunkLength(fed, prompt.Length, block);
             await StepAsync(new SequenceStep(cache, prompt.AsMemory(fed, length)));
             fed += length;
         }
@@ -44,7 +44,7 @@ internal static class SoloGeneration
         while (true)
         {
             int token = Sampler.Sample(logits, workload.Sampling, request.Seed, generated, CollectionsMarshal.AsSpan(history));
-            if (token is BosId or EosId) break;
+            if (token == tokenizer.BosId || tokenizer.EndIds.Contains(token)) break;
             generated++;
             history.Add(token);
             trace.TokenArrived(token);

@@ -4,7 +4,7 @@ namespace Pipeline.Benchmarks;
 /// A seeded SplitMix64 stream: the same seed gives the same numbers on every machine and .NET
 /// version, which System.Random does not promise. Owned by one caller; not thread-safe.
 /// </summary>
-public sealed class SplitMixRandom(ulong seed)
+internal sealed class SplitMixRandom(ulong seed)
 {
     private ulong _state = seed;
     // Box–Muller makes normals in pairs; the second waits here for the next call.

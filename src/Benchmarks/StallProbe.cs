@@ -5,7 +5,7 @@ using Pipeline.Inference.Sampling;
 namespace Pipeline.Benchmarks;
 
 /// <summary>What a long prompt arriving mid-generation does to the sequences already decoding.</summary>
-public sealed record StallReport(
+internal sealed record StallReport(
     int Decoding, int LongPromptTokens,
     double BaselineItlP50Ms, double BaselineItlMaxMs,
     double DuringPrefillItlP50Ms, double DuringPrefillItlMaxMs,
@@ -16,7 +16,7 @@ public sealed record StallReport(
 /// prompt of <c>longPromptTokens</c> arrives; the inter-token gaps of the running sequences before
 /// and while it is prefilled are compared.
 /// </summary>
-public static class StallProbe
+internal static class StallProbe
 {
     public static async Task<StallReport> RunAsync(LoadedModel model, int decoding, int longPromptTokens, CancellationToken ct = default)
     {

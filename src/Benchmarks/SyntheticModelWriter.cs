@@ -9,7 +9,7 @@ namespace Pipeline.Benchmarks;
 /// matching vocabulary. Speed depends only on the shape, so random weights measure what a trained
 /// model of that shape would.
 /// </summary>
-public static class SyntheticModelWriter
+internal static class SyntheticModelWriter
 {
     // Small weights keep activations and logits finite through any depth; unit norms are the
     // identity scale a freshly initialised Llama starts from.

@@ -7,7 +7,7 @@ namespace Pipeline.Benchmarks;
 /// The shape of a synthetic Llama model: a named size ("15m", "110m") or a spec such as
 /// "dim=288,layers=6,heads=6,kv_heads=6,hidden=768,vocab=32000,seq_len=256".
 /// </summary>
-public static class SyntheticShape
+internal static class SyntheticShape
 {
     /// <summary>llama2.c's stories15M shape.</summary>
     public static LlamaConfig Stories15M => new(288, 768, 6, 6, 6, 32000, 256, SharedClassifier: true);

@@ -7,7 +7,7 @@ namespace Pipeline.Benchmarks;
 /// A PNG of three panels against concurrency (log 2 axis): generated tokens/s, time-to-first-token
 /// p99 and inter-token latency p99, one line per mode.
 /// </summary>
-public static class ThroughputChart
+internal static class ThroughputChart
 {
     public static void Write(BenchReport report, string path, int width = 1500, int height = 500)
     {

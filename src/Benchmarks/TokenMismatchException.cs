@@ -1,4 +1,4 @@
 namespace Pipeline.Benchmarks;
 
 /// <summary>Two modes generated different tokens for the same request: no speed is worth reporting.</summary>
-public sealed class TokenMismatchException(string message) : InvalidOperationException(message);
+internal sealed class TokenMismatchException(string message) : InvalidOperationException(message);

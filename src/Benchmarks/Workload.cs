@@ -3,7 +3,7 @@ using Pipeline.Inference.Sampling;
 namespace Pipeline.Benchmarks;
 
 /// <summary>What every mode is asked to do: the same requests, prompts and seeds.</summary>
-public sealed record Workload
+internal sealed record Workload
 {
     public int PromptTokens { get; init; } = 32;
     public int MaxTokens { get; init; } = 64;
@@ -36,4 +36,4 @@ public sealed record Workload
 }
 
 /// <summary>One request of a workload: its prompt ids (BOS first), sampling seed and arrival time.</summary>
-public sealed record BenchRequest(int Index, int[] PromptIds, ulong Seed, TimeSpan ArrivalOffset);
+internal sealed record BenchRequest(int Index, int[] PromptIds, ulong Seed, TimeSpan ArrivalOffset);

@@ -26,7 +26,7 @@ internal static class BenchCommand
         var seed = new Option<ulong>("--seed") { Description = "seeds prompts, arrivals, sampling and synthetic weights", DefaultValueFactory = _ => 42UL };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = ONNX Runtime's choice; default 1, steadier on few cores)", DefaultValueFactory = _ => 1 };
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
-        var chart = new Option<string>("--chart") { Description = "where to write the PNG chart", DefaultValueFactory = _ => "bench-results.png" };
+        var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
 
@@ -70,10 +70,16 @@ internal static class BenchCommand
             Console.Error.WriteLine();
             Console.WriteLine(MarkdownTable.Format(report));
             var jsonPath = parse.GetValue(json)!;
-            var chartPath = parse.GetValue(chart)!;
             JsonReport.Write(report, jsonPath);
-            ThroughputChart.Write(report, chartPath);
-            Console.Error.WriteLine($"wrote {jsonPath} and {chartPath}");
+            if (parse.GetValue(chart) is { } chartPath)
+            {
+                ThroughputChart.Write(report, chartPath);
+                Console.Error.WriteLine($"wrote {jsonPath} and {chartPath}");
+            }
+            else
+            {
+                Console.Error.WriteLine($"wrote {jsonPath}");
+            }
             return 0;
         }));
         return command;

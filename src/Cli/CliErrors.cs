@@ -1,4 +1,6 @@
 using Pipeline.Inference.Sampling;
+using Pipeline.Inference.Text;
+using static Pipeline.Inference.Text.ExceptionText;
 
 namespace Pipeline.Cli;
 
@@ -30,10 +32,7 @@ internal static class CliErrors
 
     public static string Describe(Exception e) => e switch
     {
-        InvalidRequestException ire => FirstLine(ire.Message.Replace($" (Parameter '{ire.ParamName}')", "")),
-        ArgumentException ae when ae.ParamName is not null => FirstLine(ae.Message.Replace($" (Parameter '{ae.ParamName}')", "")),
+        ArgumentException ae => FirstLine(ExceptionText.WithoutParameterSuffix(ae)),
         _ => FirstLine(e.Message),
     };
-
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }

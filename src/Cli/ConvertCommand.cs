@@ -17,7 +17,7 @@ internal static class ConvertCommand
         {
             var source = parse.GetValue(model) ?? LoadedModel.EmbeddedModelDirectory;
             var target = parse.GetValue(output)!;
-            if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"model folder '{source}' does not exist");
+            LoadedModel.RequireFolder(source);
             var tokenizer = LoadedModel.FindTokenizer(source) ?? throw new FileNotFoundException($"model folder '{source}' has no tokenizer (tokenizer.bin or tok*.bin)");
             var checkpoint = LoadedModel.FindCheckpoint(source) ?? throw new FileNotFoundException($"model folder '{source}' has no llama2.c checkpoint (*.bin)");
             Directory.CreateDirectory(target);

@@ -42,8 +42,6 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
             };
-            if (options.ModelDirectory is { } dir && !Directory.Exists(dir))
-                throw new DirectoryNotFoundException($"model folder '{dir}' does not exist");
             if (parse.GetValue(input) is { } source)
             {
                 if (source != "-") throw new ArgumentException($"unknown input '{source}'; use '-' to read JSON lines from stdin");

@@ -36,8 +36,6 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
             };
-            if (hostOptions.ModelDirectory is { } dir && !Directory.Exists(dir))
-                throw new DirectoryNotFoundException($"model folder '{dir}' does not exist");
             var serverOptions = new PipelineServerOptions
             {
                 Urls = parse.GetValue(urls) is { Length: > 0 } given ? given : ["http://127.0.0.1:8080"],

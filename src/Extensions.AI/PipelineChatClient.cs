@@ -13,7 +13,7 @@ namespace Pipeline.Extensions.AI;
 /// </summary>
 public sealed class PipelineChatClient(PipelineHost host) : IChatClient
 {
-    private readonly ChatClientMetadata _metadata = new("pipeline", null, host.Model.Name);
+    private readonly ChatClientMetadata _metadata = new("pipeline", null, host.ModelName);
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -21,7 +21,7 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
         cancellationToken.ThrowIfCancellationRequested();
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text))
         {
-            ModelId = host.Model.Name,
+            ModelId = host.ModelName,
             ResponseId = NewResponseId(),
             CreatedAt = DateTimeOffset.UtcNow,
             FinishReason = ToFinishReason(result.FinishReason),
@@ -38,7 +38,7 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
         await foreach (var token in stream.ReadAllAsync(cancellationToken))
         {
             if (token.Text.Length == 0) continue;
-            yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = responseId, MessageId = responseId, ModelId = host.Model.Name };
+            yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = responseId, MessageId = responseId, ModelId = host.ModelName };
         }
         var result = await stream.Result;
         cancellationToken.ThrowIfCancellationRequested();
@@ -46,7 +46,7 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
         {
             ResponseId = responseId,
             MessageId = responseId,
-            ModelId = host.Model.Name,
+            ModelId = host.ModelName,
             FinishReason = ToFinishReason(result.FinishReason),
             AdditionalProperties = new() { ["seed"] = result.Seed },
         };
@@ -64,8 +64,8 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         // One model per host: a request for another model is a mistake, not something to ignore.
-        if (options?.ModelId is { } model && model != host.Model.Name)
-            throw new ArgumentException($"this client serves '{host.Model.Name}', not '{model}'", nameof(options));
+        if (options?.ModelId is { } model && model != host.ModelName)
+            throw new ArgumentException($"this client serves '{host.ModelName}', not '{model}'", nameof(options));
         return new GenerationRequest
         {
             Prompt = ChatTemplate.Render(messages.Select(m => (m.Role.Value, m.Text))),

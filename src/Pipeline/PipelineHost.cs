@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Pipeline.Actors;
+using Pipeline.Wiring;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Sampling;
 
@@ -32,10 +33,15 @@ public sealed class PipelineHost : IAsyncDisposable
         _pipeline = new ActorPipeline(model, settings, KvMemory);
     }
 
-    public LoadedModel Model { get; }
-    public KvMemoryAccount KvMemory { get; } = new();
-    public PipelineCounters Counters => _pipeline.Counters;
+    /// <summary>The loaded model's name (the checkpoint's file name), as the server and IChatClient report it.</summary>
+    public string ModelName => Model.Name;
+
+    /// <summary>Requests admitted but not yet tokenized.</summary>
     public int QueueDepth => _pipeline.QueueDepth;
+
+    internal LoadedModel Model { get; }
+    internal KvMemoryAccount KvMemory { get; } = new();
+    internal PipelineCounters Counters => _pipeline.Counters;
 
     /// <summary>Loads the model named by the options (the embedded one by default) and starts the actors.</summary>
     public static PipelineHost Start(PipelineHostOptions? options = null)
@@ -47,7 +53,7 @@ public sealed class PipelineHost : IAsyncDisposable
     }
 
     /// <summary>Starts actors over a model that the caller keeps owning (several hosts may share it).</summary>
-    public static PipelineHost Start(LoadedModel model, PipelineHostOptions? options = null)
+    internal static PipelineHost Start(LoadedModel model, PipelineHostOptions? options = null)
         => new(model, ownsModel: false, options ?? new PipelineHostOptions());
 
     /// <summary>Streams the tokens of one generation as they are sampled.</summary>

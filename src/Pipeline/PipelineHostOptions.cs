@@ -1,4 +1,5 @@
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline;
 

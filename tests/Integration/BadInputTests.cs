@@ -36,7 +36,7 @@ public sealed class BadInputTests
         {
             RejectWhenFull = true,
             AdmissionCapacity = 1,
-            Settings = new Actors.PipelineSettings { MaxBatch = 1, MaxPrefillBatch = 1 }.WithAllCapacities(1),
+            Settings = new Wiring.PipelineSettings { MaxBatch = 1, MaxPrefillBatch = 1 }.WithAllCapacities(1),
         });
         var attempts = Enumerable.Range(0, 32)
             .Select(_ => host.CompleteAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 100, Sampling = new() { Temperature = 0 } }))

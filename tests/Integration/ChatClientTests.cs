@@ -9,7 +9,7 @@ namespace Pipeline.Integration;
 /// <summary>Shares one loaded model and host among the IChatClient tests.</summary>
 public sealed class ChatClientFixture : IAsyncLifetime
 {
-    public LoadedModel Model { get; private set; } = null!;
+    internal LoadedModel Model { get; private set; } = null!;
     public PipelineHost Host { get; private set; } = null!;
 
     public Task InitializeAsync()

@@ -40,7 +40,7 @@ public sealed class ConcurrentRequestsTests
     {
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions
         {
-            Settings = new Actors.PipelineSettings { MaxBatch = 16, MaxPrefillBatch = 1 }.WithAllCapacities(1),
+            Settings = new Wiring.PipelineSettings { MaxBatch = 16, MaxPrefillBatch = 1 }.WithAllCapacities(1),
         });
         var run = Task.WhenAll(Enumerable.Range(0, 16).Select(i => host.CompleteAsync(Workloads.Varied(i) with { CaptureLogits = false })));
         // Waits on the requests themselves; the bound only turns a deadlock into a loud TimeoutException.

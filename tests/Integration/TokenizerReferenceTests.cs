@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Integration;
@@ -48,8 +49,16 @@ public sealed class TokenizerReferenceTests
             Assert.EndsWith(BosPieceText, record.CompletionText, StringComparison.Ordinal);
         }
 
-        var decoder = Tokenizer.CreateStreamingDecoder(record.PromptIds[^1]);
-        string streamed = string.Concat(completionIds.Select(decoder.Push)) + decoder.Flush();
+        var text = new GeneratedText(Tokenizer);
+        var previous = record.PromptIds[^1];
+        var deltas = new List<string>();
+        foreach (var id in completionIds)
+        {
+            text.Add(previous, id);
+            deltas.Add(text.Release(heldBytes: 0));
+            previous = id;
+        }
+        string streamed = string.Concat(deltas) + text.ReleaseAll(stopAt: null);
         Assert.Equal(expected, streamed);
         Assert.Equal(record.Prompt + expected, Tokenizer.Decode([.. record.PromptIds, .. completionIds]));
     }
@@ -93,25 +102,32 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void StreamingDecoder_CharacterSplitOverByteTokens_EmitsItOnceComplete()
+    public void Streamed_text_of_a_character_split_over_byte_tokens_comes_out_once_complete()
     {
         // '€' has a piece, '😀' does not: it falls back to its four UTF-8 bytes.
         var ids = Tokenizer.Encode("a😀", addSpecial: true);
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
-        var deltas = ids.Skip(1).Select(decoder.Push).ToList();
+        var text = new GeneratedText(Tokenizer);
+        var deltas = new List<string>();
+        for (int i = 1; i < ids.Count; i++)
+        {
+            text.Add(ids[i - 1], ids[i]);
+            deltas.Add(text.Release(heldBytes: 0));
+        }
 
         Assert.Equal(["a", "", "", "", "😀"], deltas);
-        Assert.Equal("", decoder.Flush());
+        Assert.Equal("", text.ReleaseAll(stopAt: null));
     }
 
     [Fact]
-    public void StreamingDecoder_FlushInsideCharacter_EmitsReplacementCharacter()
+    public void Streamed_text_ending_inside_a_character_ends_with_a_replacement_character()
     {
-        var decoder = Tokenizer.CreateStreamingDecoder(Tokenizer.BosId!.Value);
-        Assert.Equal("", decoder.Push(0xF0 + 3));
-        Assert.Equal("", decoder.Push(0x9F + 3));
+        var text = new GeneratedText(Tokenizer);
+        text.Add(1, 0xF0 + 3);
+        Assert.Equal("", text.Release(heldBytes: 0));
+        text.Add(0xF0 + 3, 0x9F + 3);
+        Assert.Equal("", text.Release(heldBytes: 0));
 
-        Assert.Equal("\uFFFD", decoder.Flush());
+        Assert.Equal("\uFFFD", text.ReleaseAll(stopAt: null));
     }
 
     [Fact]

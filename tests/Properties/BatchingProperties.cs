@@ -65,9 +65,10 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
         var cache = new KvCache(model.Config);
         var tokens = Tokens(row.TokenSeed, row.Past);
         var logits = new float[model.Config.VocabSize];
-        // Prefill in chunks of 32 so that long pasts are built the way the host builds them.
-        for (int start = 0; start < tokens.Length; start += 32)
-            model.Step([new SequenceStep(cache, tokens.AsMemory(start, Math.Min(32, tokens.Length - start)))], new StepWorkspace(), logits);
+        // Prefill in chunks of one attention block (64) from position 0, as the host's prefill cuts prompts.
+        int block = model.AttentionBlock;
+        for (int start = 0; start < tokens.Length; start += block)
+            model.Step([new SequenceStep(cache, tokens.AsMemory(start, Math.Min(block, tokens.Length - start)))], new StepWorkspace(), logits);
         return cache;
     }
 

@@ -1,6 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 using Pipeline.Properties.Scheduling;
 using Xunit.Abstractions;
 
@@ -75,7 +76,7 @@ public sealed class PipelineProperties(ITestOutputHelper output)
 
     private static Scenario TightCapacities(Scenario s) => s with { Capacities = s.Capacities.Select(c => Math.Min(c, 2)).ToArray() };
 
-    private static Property Isolation(Scenario s, Func<Scenario, Actors.ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
+    private static Property Isolation(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
     {
         var (outcomes, kvBytes, liveCaches, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
         explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));

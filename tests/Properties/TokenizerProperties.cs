@@ -1,4 +1,6 @@
 using FsCheck.Xunit;
+using FsCheck;
+using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Properties;
@@ -19,16 +21,36 @@ public sealed class TokenizerProperties
         Assert.Equal(text.Value, Tokenizer.Decode(Tokenizer.Encode(text.Value, addSpecial: true)));
     }
 
+    /// <summary>
+    /// P5, the production streaming path: tokens pass the sample actor's stop matcher and the
+    /// detokenize actor's <see cref="GeneratedText"/> one at a time. The deltas join to the
+    /// whole decode cut before the first stop string, and none holds a broken character.
+    /// </summary>
     [Property]
-    public void StreamingDecoder_PushingIdsOneByOne_GivesWholeDecodeWithoutReplacementCharacters(PrintableText text)
+    public void Streamed_text_is_the_whole_decode_up_to_the_stop_string_without_replacement_characters(PrintableText text, NonNegativeInt from, NonNegativeInt length)
     {
         var ids = Tokenizer.Encode(text.Value, addSpecial: true);
-        var decoder = Tokenizer.CreateStreamingDecoder(ids[0]);
+        var runes = text.Value.EnumerateRunes().ToArray();
+        int start = runes.Length == 0 ? 0 : from.Get % runes.Length;
+        string stop = string.Concat(runes.Skip(start).Take(length.Get % 4).Select(r => r.ToString()));
+        var matcher = new StopMatcher(stop.Length == 0 ? [] : [stop]);
+        var streamed = new GeneratedText(Tokenizer);
 
-        var deltas = ids.Skip(1).Select(decoder.Push).Append(decoder.Flush()).ToList();
+        var deltas = new List<string>();
+        long? stopAt = null;
+        for (int i = 1; i < ids.Count && stopAt is null; i++)
+        {
+            streamed.Add(ids[i - 1], ids[i]);
+            stopAt = matcher.Append(Tokenizer.TokenBytes(ids[i - 1], ids[i]));
+            if (stopAt is null) deltas.Add(streamed.Release(matcher.PartialMatchLength));
+        }
+        string last = streamed.ReleaseAll(stopAt);
 
-        Assert.Equal(Tokenizer.Decode(ids), string.Concat(deltas));
-        Assert.DoesNotContain(deltas, d => d.Contains('\uFFFD'));
+        string whole = Tokenizer.Decode(ids);
+        int cut = stop.Length == 0 ? -1 : whole.IndexOf(stop, StringComparison.Ordinal);
+        Assert.Equal(cut < 0 ? whole : whole[..cut], string.Concat(deltas) + last);
+        Assert.Equal(string.Concat(deltas) + last, streamed.Shown);
+        Assert.DoesNotContain(deltas, d => d.Contains('\uFFFD', StringComparison.Ordinal));
     }
 
     [Property(MaxTest = 5000)]

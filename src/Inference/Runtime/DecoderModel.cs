@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Pipeline.Inference.Models;
 using Pipeline.Inference.Onnx;
+using Pipeline.Inference.Text;
 
 namespace Pipeline.Inference.Runtime;
 
@@ -14,7 +15,7 @@ namespace Pipeline.Inference.Runtime;
 /// of the graph's attention block, so each sequence's keys sit in the same blocks, in the same
 /// place, whether it runs alone or beside longer sequences (see LlamaOnnxExporter).
 /// </remarks>
-public sealed class DecoderModel : IDisposable
+internal sealed class DecoderModel : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
@@ -69,11 +70,6 @@ public sealed class DecoderModel : IDisposable
             IntraOpNumThreads = options.IntraOpThreads,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        if (options.ProfilePrefix is { } prefix)
-        {
-            so.EnableProfiling = true;
-            so.ProfileOutputPathPrefix = prefix;
-        }
         if (options.UseCuda)
         {
             try
@@ -82,7 +78,7 @@ public sealed class DecoderModel : IDisposable
                 using var cuda = new OrtCUDAProviderOptions();
                 cuda.UpdateOptions(new Dictionary<string, string>
                 {
-                    ["device_id"] = options.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["device_id"] = "0",
                     ["use_tf32"] = "0",
                     ["cudnn_conv_algo_search"] = "DEFAULT",
                 });
@@ -95,7 +91,7 @@ public sealed class DecoderModel : IDisposable
             }
             catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or TypeInitializationException)
             {
-                fallback = $"CUDA execution provider unavailable ({FirstLine(e.Message)}); running on CPU";
+                fallback = $"CUDA execution provider unavailable ({ExceptionText.FirstLine(e.Message)}); running on CPU";
             }
         }
         InferenceSession session;
@@ -105,7 +101,7 @@ public sealed class DecoderModel : IDisposable
         }
         catch (OnnxRuntimeException e) when (provider == "CUDA")
         {
-            fallback = $"CUDA session could not start ({FirstLine(e.Message)}); running on CPU";
+            fallback = $"CUDA session could not start ({ExceptionText.FirstLine(e.Message)}); running on CPU";
             provider = "CPU";
             so.Dispose();
             return Load(onnxPath, options with { UseCuda = false }) is var cpu ? cpu.WithFallback(fallback) : throw new InvalidOperationException();
@@ -120,8 +116,6 @@ public sealed class DecoderModel : IDisposable
     }
 
     private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason);
-
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
     /// <summary>
     /// Runs one model call over <paramref name="rows"/>, appends their new keys and values to

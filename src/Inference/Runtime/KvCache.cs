@@ -7,7 +7,7 @@ namespace Pipeline.Inference.Runtime;
 /// layer so that appending a position writes in place. Owned by exactly one actor at a time and
 /// handed on by message; growth doubles up to the model's context length.
 /// </summary>
-public sealed class KvCache : IDisposable
+internal sealed class KvCache : IDisposable
 {
     private readonly LlamaConfig _config;
     private readonly KvMemoryAccount? _account;
@@ -30,7 +30,6 @@ public sealed class KvCache : IDisposable
     public int Length { get; private set; }
     public int Capacity { get; private set; }
     public long Bytes => 2L * _config.Layers * _config.KvHeads * Capacity * _config.HeadDim * sizeof(float);
-    public bool IsDisposed => _disposed;
 
     internal ReadOnlySpan<float> Keys(int layer, int head) => _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
     internal ReadOnlySpan<float> Values(int layer, int head) => _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);

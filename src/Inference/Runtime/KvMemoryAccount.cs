@@ -4,7 +4,7 @@ namespace Pipeline.Inference.Runtime;
 /// Counts the bytes held by live KV caches of one host, and the peak. Caches add on growth and
 /// subtract on dispose, so a host whose requests have all finished reads zero.
 /// </summary>
-public sealed class KvMemoryAccount
+internal sealed class KvMemoryAccount
 {
     private long _bytes;
     private long _peak;
@@ -22,6 +22,4 @@ public sealed class KvMemoryAccount
     internal void Remove(long bytes) => Interlocked.Add(ref _bytes, -bytes);
     internal void CacheOpened() => Interlocked.Increment(ref _caches);
     internal void CacheClosed() => Interlocked.Decrement(ref _caches);
-
-    public void ResetPeak() => Interlocked.Exchange(ref _peak, Interlocked.Read(ref _bytes));
 }

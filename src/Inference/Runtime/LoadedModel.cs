@@ -8,9 +8,9 @@ namespace Pipeline.Inference.Runtime;
 /// A folder holds either an exported <c>model.onnx</c> or a llama2.c checkpoint (<c>*.bin</c>,
 /// converted on first use and cached), plus the tokenizer (<c>tokenizer.bin</c> or <c>tok*.bin</c>).
 /// </summary>
-public sealed class LoadedModel : IDisposable
+internal sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, DecoderModel decoder, Tokenizer tokenizer)
+    private LoadedModel(string name, DecoderModel decoder, ITokenizer tokenizer)
     {
         Name = name;
         Decoder = decoder;
@@ -19,7 +19,7 @@ public sealed class LoadedModel : IDisposable
 
     public string Name { get; }
     public DecoderModel Decoder { get; }
-    public Tokenizer Tokenizer { get; }
+    public ITokenizer Tokenizer { get; }
 
     /// <summary>The model shipped with the library: stories260K, next to the binaries.</summary>
     public static string EmbeddedModelDirectory => Path.Combine(AppContext.BaseDirectory, "models", "stories260k");
@@ -27,7 +27,7 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
         var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory);
-        var tokenizer = Tokenizer.Load(tokenizerPath);
+        var tokenizer = Tokenization.Tokenizer.Load(tokenizerPath);
         var decoder = DecoderModel.Load(onnx, options);
         if (tokenizer.VocabSize != decoder.Config.VocabSize)
         {
@@ -40,8 +40,7 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Finds the ONNX graph (converting a checkpoint if that is what the folder holds) and the tokenizer.</summary>
     public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory = null)
     {
-        if (!Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"model folder '{directory}' does not exist");
+        RequireFolder(directory);
         var tokenizer = FindTokenizer(directory)
             ?? throw new FileNotFoundException($"model folder '{directory}' has no tokenizer (tokenizer.bin or tok*.bin)");
         var exported = Path.Combine(directory, "model.onnx");
@@ -50,6 +49,14 @@ public sealed class LoadedModel : IDisposable
         var checkpoint = FindCheckpoint(directory)
             ?? throw new FileNotFoundException($"model folder '{directory}' has neither model.onnx nor a llama2.c checkpoint (*.bin)");
         return (OnnxModelCache.GetOrConvert(checkpoint, cacheDirectory), tokenizer, Path.GetFileNameWithoutExtension(checkpoint));
+    }
+
+    /// <summary>Throws the one "does not exist" error every command gives for a missing model folder.</summary>
+    internal static void RequireFolder(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"model folder '{directory}' does not exist");
     }
 
     /// <summary>The llama2.c checkpoint of a model folder: a *.bin that is not the tokenizer.</summary>

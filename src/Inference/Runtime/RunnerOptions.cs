@@ -1,16 +1,11 @@
 namespace Pipeline.Inference.Runtime;
 
 /// <summary>How the ONNX Runtime session is made.</summary>
-public sealed record RunnerOptions
+internal sealed record RunnerOptions
 {
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</summary>
     public int IntraOpThreads { get; init; }
 
     /// <summary>Ask for the CUDA execution provider; falls back to CPU with a stated reason.</summary>
     public bool UseCuda { get; init; }
-
-    public int CudaDeviceId { get; init; }
-
-    /// <summary>When set, ONNX Runtime writes a per-node profile (JSON) under this path prefix until the model is disposed.</summary>
-    public string? ProfilePrefix { get; init; }
 }

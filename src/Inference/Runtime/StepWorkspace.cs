@@ -9,7 +9,7 @@ namespace Pipeline.Inference.Runtime;
 /// to where, so a step copies only what changed: a row whose sequence stayed in place gets its new
 /// positions written, never its whole past again.
 /// </summary>
-public sealed class StepWorkspace
+internal sealed class StepWorkspace
 {
     internal long[] InputIds = [];
     internal long[] PositionIds = [];
@@ -23,9 +23,6 @@ public sealed class StepWorkspace
 
     /// <summary>Past positions per row in the staged layout: a whole number of attention blocks.</summary>
     internal int PastStride { get; private set; }
-
-    /// <summary>Bytes held by the staged past.</summary>
-    public long StagedBytes => _keys.Sum(k => (long)k.Length) * 2 * sizeof(float);
 
     internal static T[] Ensure<T>(ref T[] buffer, int length)
     {

@@ -11,7 +11,7 @@ namespace Pipeline.Inference.Sampling;
 /// X0 (high) and X1 (low) form a 64-bit word whose top 53 bits give the double; the top 24 bits of X0
 /// give the float. X2 and X3 are unused.
 /// </remarks>
-public static class CounterRandom
+internal static class CounterRandom
 {
     private const double DoubleUnit = 1.0 / (1UL << 53);
     private const float SingleUnit = 1.0f / (1 << 24);

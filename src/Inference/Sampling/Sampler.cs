@@ -6,7 +6,7 @@ namespace Pipeline.Inference.Sampling;
 /// Chooses the next token from a logit vector. Pure: the result depends only on the arguments, so a
 /// request replays exactly from its seed, and batching or thread placement cannot change it.
 /// </summary>
-public static class Sampler
+internal static class Sampler
 {
     /// <summary>
     /// The token for draw <paramref name="drawIndex"/> of a request seeded with <paramref name="seed"/>.

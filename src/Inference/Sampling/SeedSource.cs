@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace Pipeline.Inference.Sampling;
 
 /// <summary>Chooses a seed for a request that did not give one, so it can still be reported and replayed.</summary>
-public static class SeedSource
+internal static class SeedSource
 {
     /// <summary>64 bits from the operating system's cryptographic generator: thread-safe, no shared state.</summary>
     public static ulong NewSeed()

@@ -6,7 +6,7 @@ namespace Pipeline.Inference.Tokenization;
 /// The llama2.c tokenizer of a model: text to token ids exactly as llama2.c's encode() gives
 /// them, and ids back to text as its decode() does. Immutable; safe to share between threads.
 /// </summary>
-public sealed class Tokenizer : ITokenizer
+internal sealed class Tokenizer : ITokenizer
 {
     // llama2.c ends a story at EOS (its generate loop also stops at BOS; the sample actor keeps that rule).
     private static readonly int[] LlamaEndIds = [TokenVocabulary.EosId];
@@ -63,12 +63,6 @@ public sealed class Tokenizer : ITokenizer
 
         return Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
     }
-
-    /// <summary>
-    /// A decoder for ids that follow <paramref name="previousTokenId"/>: for a completion, the last
-    /// prompt id (BOS for an empty prompt), so that llama2.c's leading-space rule applies.
-    /// </summary>
-    public StreamingDecoder CreateStreamingDecoder(int previousTokenId) => new(_vocabulary, previousTokenId);
 
     /// <summary>The bytes <paramref name="id"/> adds to the text when it follows <paramref name="previousId"/>.</summary>
     public ReadOnlySpan<byte> TokenBytes(int previousId, int id) => _vocabulary.DecodedBytes(previousId, id);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Pipeline.Inference.Sampling;
+using Pipeline.Inference.Text;
 
 namespace Pipeline.Server.Http;
 
@@ -44,7 +45,7 @@ internal sealed class ErrorResponses(RequestDelegate next, ILogger<ErrorResponse
     {
         ApiException a => (a.Status, ErrorBody.Create(a.Message, a.Type, a.Param, a.Code)),
         InvalidRequestException ire => (HttpStatusCode.BadRequest,
-            ErrorBody.Create(WithoutParamSuffix(ire), "invalid_request_error", ire.ParamName, "invalid_value")),
+            ErrorBody.Create(ExceptionText.WithoutParameterSuffix(ire), "invalid_request_error", ire.ParamName, "invalid_value")),
         PipelineBusyException busy => (HttpStatusCode.TooManyRequests,
             ErrorBody.Create(busy.Message, "rate_limit_error", null, "queue_full")),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (HttpStatusCode.RequestEntityTooLarge,
@@ -54,8 +55,4 @@ internal sealed class ErrorResponses(RequestDelegate next, ILogger<ErrorResponse
         _ => (HttpStatusCode.InternalServerError,
             ErrorBody.Create("The server failed to handle the request.", "server_error", null, null)),
     };
-
-    // ArgumentException appends " (Parameter 'x')" to its message; the param travels in its own field.
-    private static string WithoutParamSuffix(ArgumentException e)
-        => e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
 }

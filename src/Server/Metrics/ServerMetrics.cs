@@ -10,12 +10,12 @@ namespace Pipeline.Server.Metrics;
 internal sealed class ServerMetrics
 {
     /// <summary>From the request's arrival to its first sampled token, per sample.</summary>
-    public LatencyHistogram TimeToFirstToken { get; } = new("pipeline_time_to_first_token_seconds",
-        "Time from a request's arrival to its first generated token.", LatencyHistogram.DefaultBounds);
+    public PrometheusHistogram TimeToFirstToken { get; } = new("pipeline_time_to_first_token_seconds",
+        "Time from a request's arrival to its first generated token.", PrometheusHistogram.DefaultBounds);
 
     /// <summary>Between consecutive tokens of one sample.</summary>
-    public LatencyHistogram InterTokenLatency { get; } = new("pipeline_inter_token_latency_seconds",
-        "Time between two consecutive generated tokens of one sequence.", LatencyHistogram.DefaultBounds);
+    public PrometheusHistogram InterTokenLatency { get; } = new("pipeline_inter_token_latency_seconds",
+        "Time between two consecutive generated tokens of one sequence.", PrometheusHistogram.DefaultBounds);
 
     public string Render(PipelineHost host)
     {

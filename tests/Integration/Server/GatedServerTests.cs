@@ -1,7 +1,8 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline.Integration.Server;
 

@@ -16,7 +16,7 @@ public class ServerFixture : IAsyncLifetime
 {
     public const string ApiKey = "test-key";
 
-    public LoadedModel Model { get; private set; } = null!;
+    internal LoadedModel Model { get; private set; } = null!;
     public PipelineHost Host { get; private set; } = null!;
     /// <summary>Runs one request at a time: the reference a served request must match.</summary>
     public PipelineHost SoloHost { get; private set; } = null!;

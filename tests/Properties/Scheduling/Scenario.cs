@@ -1,4 +1,5 @@
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline.Properties.Scheduling;
 
@@ -29,7 +30,7 @@ public sealed record RequestCase(string Prompt, bool Unicode, float Temperature,
 /// <summary>A generated run: requests, how they arrive, and the shape of the pipeline they meet.</summary>
 public sealed record Scenario(RequestCase[] Requests, int MaxBatch, int MaxPrefillBatch, int[] Capacities, int Threads, ulong ScheduleSeed, int YieldPercent, int DelayPercent, int SplitPercent)
 {
-    public PipelineSettings Settings(ISchedulingHook hook) => new()
+    internal PipelineSettings Settings(ISchedulingHook hook) => new()
     {
         MaxBatch = MaxBatch,
         MaxPrefillBatch = MaxPrefillBatch,

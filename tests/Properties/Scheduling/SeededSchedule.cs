@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Wiring;
 
 namespace Pipeline.Properties.Scheduling;
 

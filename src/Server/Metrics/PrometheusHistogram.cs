@@ -8,7 +8,7 @@ namespace Pipeline.Server.Metrics;
 /// observation increments one bucket, the count and the sum with Interlocked; a scrape may see
 /// an observation in the count a moment before its bucket, which Prometheus tolerates.
 /// </summary>
-internal sealed class LatencyHistogram(string name, string help, IReadOnlyList<double> upperBoundsSeconds)
+internal sealed class PrometheusHistogram(string name, string help, IReadOnlyList<double> upperBoundsSeconds)
 {
     /// <summary>Bounds from a fast decode step (a millisecond) to a queued request (tens of seconds).</summary>
     public static readonly IReadOnlyList<double> DefaultBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -1,4 +1,4 @@
-namespace Pipeline.Actors;
+namespace Pipeline.Actors.Scheduling;
 
 /// <summary>The hand-offs between actors where a scheduling hook is consulted.</summary>
 public enum HandOff

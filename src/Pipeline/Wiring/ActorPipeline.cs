@@ -1,40 +1,53 @@
 using System.Threading.Channels;
+using Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 
-namespace Pipeline.Actors;
+namespace Pipeline.Wiring;
 
 /// <summary>
 /// The actors of one loaded model and the bounded channels between them:
 /// admission → tokenize → prefill → sample ⇄ decode-step, and every actor → detokenize.
+/// The one place where channels, capacities and the scheduling hook are chosen.
 /// </summary>
 internal sealed class ActorPipeline : IAsyncDisposable
 {
     private readonly Channel<Sequence> _admission;
+    private readonly ChannelWriter<Sequence> _admit;
     private readonly Channel<Emission> _detokenize;
     private readonly Task[] _stages;
     private readonly Task _detokenizer;
-    private readonly PipelineSettings _settings;
 
     public ActorPipeline(LoadedModel model, PipelineSettings settings, KvMemoryAccount kvAccount)
     {
         settings.Validate();
-        _settings = settings;
         Counters = new PipelineCounters();
-        Model = model;
         var decoder = model.Decoder;
         int context = decoder.Config.SeqLen;
-        _admission = Bounded<Sequence>(settings.AdmissionCapacity);
+        var hook = settings.Hook;
+        // Callers write admissions, every actor writes emissions; every other channel has one writer.
+        _admission = Bounded<Sequence>(settings.AdmissionCapacity, singleWriter: false);
         var prefill = Bounded<Sequence>(settings.PrefillCapacity);
         var prefilled = Bounded<PrefillDone>(settings.PrefilledCapacity);
         var joins = Bounded<Sequence>(settings.JoinCapacity);
         var steps = Bounded<StepDone>(settings.StepCapacity);
         var replies = Bounded<StepSampled>(settings.StepCapacity);
-        _detokenize = Bounded<Emission>(settings.DetokenizeCapacity);
+        _detokenize = Bounded<Emission>(settings.DetokenizeCapacity, singleWriter: false);
 
-        var tokenize = new TokenizeActor(_admission.Reader, prefill.Writer, _detokenize.Writer, model.Tokenizer, context, settings.Hook);
-        var prefiller = new PrefillActor(prefill.Reader, prefilled.Writer, _detokenize.Writer, decoder, kvAccount, settings);
-        var sampler = new SampleActor(prefilled.Reader, steps.Reader, replies.Writer, joins.Writer, _detokenize.Writer, model.Tokenizer, context, settings, Counters);
-        var decode = new DecodeStepActor(joins.Reader, steps.Writer, replies.Reader, _detokenize.Writer, decoder, settings, Counters);
+        // The scheduling hook (a test seam) is installed here and nowhere else: on the writing
+        // end of every channel, so each hand-off passes it once per request it carries.
+        _admit = Hooked(_admission.Writer, hook, HandOff.Admitted, s => [s.Id]);
+        var toPrefill = Hooked(prefill.Writer, hook, HandOff.Tokenized, s => [s.Id]);
+        var toSample = Hooked(prefilled.Writer, hook, HandOff.Prefilled, p => [p.Sequence.Id]);
+        var toJoin = Hooked(joins.Writer, hook, HandOff.Joined, s => [s.Id]);
+        var toSampleStep = Hooked(steps.Writer, hook, HandOff.Stepped, d => d.Sequences.Select(s => s.Id));
+        var toDecode = Hooked(replies.Writer, hook, HandOff.Sampled, r => r.Continuing.Select(s => s.Id));
+        var toDetokenize = Hooked(_detokenize.Writer, hook, HandOff.Emitted, e => [e.Request.Id]);
+
+        var tokenize = new TokenizeActor(_admission.Reader, toPrefill, toDetokenize, model.Tokenizer, context);
+        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook);
+        var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, context, Counters);
+        var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters);
         var detokenizer = new DetokenizeActor(_detokenize.Reader, model.Tokenizer);
 
         _stages =
@@ -48,7 +61,6 @@ internal sealed class ActorPipeline : IAsyncDisposable
         Completion = FinishAsync();
     }
 
-    public LoadedModel Model { get; }
     public PipelineCounters Counters { get; }
 
     /// <summary>Requests admitted but not yet tokenized.</summary>
@@ -59,17 +71,11 @@ internal sealed class ActorPipeline : IAsyncDisposable
 
     /// <summary>Admits a request, waiting while the admission queue is full.</summary>
     public ValueTask SubmitAsync(AdmittedRequest request, CancellationToken cancellation)
-        => WriteAsync(new Sequence(request, cancellation), cancellation);
+        => _admit.WriteAsync(new Sequence(request, cancellation), cancellation);
 
     /// <summary>Admits a request if the admission queue has room; false when it is full.</summary>
     public bool TrySubmit(AdmittedRequest request, CancellationToken cancellation)
-        => _admission.Writer.TryWrite(new Sequence(request, cancellation));
-
-    private async ValueTask WriteAsync(Sequence sequence, CancellationToken cancellation)
-    {
-        await _settings.Hook.BeforeHandOffAsync(HandOff.Admitted, sequence.Id);
-        await _admission.Writer.WriteAsync(sequence, cancellation);
-    }
+        => _admit.TryWrite(new Sequence(request, cancellation));
 
     /// <summary>Stops admitting; the actors finish the work they hold and stop.</summary>
     public void Shutdown() => _admission.Writer.TryComplete();
@@ -90,10 +96,14 @@ internal sealed class ActorPipeline : IAsyncDisposable
         await Completion;
     }
 
-    private static Channel<T> Bounded<T>(int capacity) => Channel.CreateBounded<T>(new BoundedChannelOptions(capacity)
+    private static ChannelWriter<T> Hooked<T>(ChannelWriter<T> writer, ISchedulingHook hook, HandOff point, Func<T, IEnumerable<long>> requestIds)
+        => hook is NoSchedulingHook ? writer : new HandOffWriter<T>(writer, hook, point, requestIds);
+
+    // Each channel has exactly one reading actor.
+    private static Channel<T> Bounded<T>(int capacity, bool singleWriter = true) => Channel.CreateBounded<T>(new BoundedChannelOptions(capacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
-        SingleReader = false,
-        SingleWriter = false,
+        SingleReader = true,
+        SingleWriter = singleWriter,
     });
 }

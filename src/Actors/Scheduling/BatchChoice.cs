@@ -1,4 +1,4 @@
-namespace Pipeline.Actors;
+namespace Pipeline.Actors.Scheduling;
 
 /// <summary>Applies a scheduling hook's batch choice to an actor's ready list.</summary>
 internal static class BatchChoice

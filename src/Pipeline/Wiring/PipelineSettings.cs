@@ -1,7 +1,9 @@
-namespace Pipeline.Actors;
+using Pipeline.Actors.Scheduling;
+
+namespace Pipeline.Wiring;
 
 /// <summary>Capacities and limits of one actor pipeline.</summary>
-public sealed record PipelineSettings
+internal sealed record PipelineSettings
 {
     /// <summary>Sequences per decode step.</summary>
     public int MaxBatch { get; init; } = 32;
