@@ -60,6 +60,16 @@ public sealed class TokenizerSourceTests
     }
 
     [Fact]
+    public void Load_of_a_llama2c_folder_gives_its_tok512_tokenizer()
+    {
+        var source = TokenizerSource.Load(RepoPaths.ModelDir);
+
+        Assert.Equal("llama2.c", source.Kind);
+        Assert.IsType<Tokenizer>(source.Tokenizer);
+        Assert.Equal([1, 403, 407, 261, 378], source.Tokenizer.Encode("Once upon a time", addSpecial: true));
+    }
+
+    [Fact]
     public void Load_of_a_folder_without_a_tokenizer_says_what_it_looked_for()
     {
         string folder = Directory.CreateTempSubdirectory("empty-model-").FullName;
