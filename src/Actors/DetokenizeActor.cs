@@ -1,5 +1,4 @@
 using System.Text;
-using System.Threading.Channels;
 using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
@@ -9,35 +8,33 @@ namespace Pipeline.Actors;
 /// Turns each sequence's tokens into events for its caller (text deltas of whole characters,
 /// never text that may yet begin a stop string, log-probabilities spelled as text and bytes) and
 /// ends each request with its result or its error. Owns one <see cref="GeneratedText"/> per live
-/// sequence.
+/// sequence; the wiring runs it as a Dataflow block that handles one message at a time, in order.
 /// </summary>
-internal sealed class DetokenizeActor(ChannelReader<Emission> inbox, ITokenizer tokenizer)
+internal sealed class DetokenizeActor(ITokenizer tokenizer)
 {
     private readonly Dictionary<long, GeneratedText> _texts = [];
 
-    public async Task RunAsync()
+    public void Handle(Emission e)
     {
-        await foreach (var e in inbox.ReadAllAsync())
+        ArgumentNullException.ThrowIfNull(e);
+        var sink = e.Request.Sink;
+        if (e.Error is { } error)
         {
-            var sink = e.Request.Sink;
-            if (e.Error is { } error)
-            {
-                _texts.Remove(e.Request.Id);
-                sink.Failed(error);
-                continue;
-            }
-            if (!_texts.TryGetValue(e.Request.Id, out var text))
-                _texts[e.Request.Id] = text = new GeneratedText(tokenizer);
-            if (e.TokenId >= 0) text.Add(e.PreviousId, e.TokenId);
-            string delta = e.Final is { } final ? text.ReleaseAll(final.StopAt) : text.Release(e.HeldBytes);
-            if (e.TokenId >= 0) sink.Token(Event(e, delta));
-            else if (delta.Length > 0) sink.Token(new TokenEvent(-1, delta));
+            _texts.Remove(e.Request.Id);
+            sink.Failed(error);
+            return;
+        }
+        if (!_texts.TryGetValue(e.Request.Id, out var text))
+            _texts[e.Request.Id] = text = new GeneratedText(tokenizer);
+        if (e.TokenId >= 0) text.Add(e.PreviousId, e.TokenId);
+        string delta = e.Final is { } final ? text.ReleaseAll(final.StopAt) : text.Release(e.HeldBytes);
+        if (e.TokenId >= 0) sink.Token(Event(e, delta));
+        else if (delta.Length > 0) sink.Token(new TokenEvent(-1, delta));
 
-            if (e.Final is { } done)
-            {
-                _texts.Remove(e.Request.Id);
-                sink.Finished(done.Result(e.Reason, text.Shown));
-            }
+        if (e.Final is { } done)
+        {
+            _texts.Remove(e.Request.Id);
+            sink.Finished(done.Result(e.Reason, text.Shown));
         }
     }
 

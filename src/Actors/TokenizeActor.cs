@@ -6,44 +6,36 @@ namespace Pipeline.Actors;
 
 /// <summary>
 /// Turns a request's text into prompt ids and checks everything about the request that can be
-/// checked before it costs model time. A bad request fails alone (through detokenize, the one
-/// route by which requests end); the loop goes on.
+/// checked before it costs model time. Stateless between messages, so the wiring runs it as a
+/// Dataflow block with a bounded degree of parallelism: one long prompt does not hold up the
+/// rest. A bad request fails alone (through detokenize, the one route by which requests end).
 /// </summary>
 internal sealed class TokenizeActor(
-    ChannelReader<Sequence> inbox,
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
     int contextLength)
 {
-    public async Task RunAsync()
+    /// <summary>Handles one admitted request: to prefill with its prompt ids, or to detokenize ending it.</summary>
+    public async Task TokenizeAsync(Sequence sequence)
     {
+        ArgumentNullException.ThrowIfNull(sequence);
+        if (sequence.IsCancelled)
+        {
+            await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled));
+            return;
+        }
         try
         {
-            await foreach (var sequence in inbox.ReadAllAsync())
-            {
-                if (sequence.IsCancelled)
-                {
-                    await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled));
-                    continue;
-                }
-                try
-                {
-                    sequence.Tokenized(Validate(sequence.Options));
-                }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-                {
-                    await detokenize.WriteAsync(Emission.Failure(sequence.Request, e));
-                    continue;
-                }
-                sequence.Request.Sink.Tokenized(sequence.PromptIds);
-                await prefill.WriteAsync(sequence);
-            }
+            sequence.Tokenized(Validate(sequence.Options));
         }
-        finally
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            prefill.TryComplete();
+            await detokenize.WriteAsync(Emission.Failure(sequence.Request, e));
+            return;
         }
+        sequence.Request.Sink.Tokenized(sequence.PromptIds);
+        await prefill.WriteAsync(sequence);
     }
 
     private int[] Validate(GenerationRequest request)

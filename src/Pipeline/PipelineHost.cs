@@ -27,6 +27,7 @@ public sealed class PipelineHost : IAsyncDisposable
         var settings = options.Settings ?? new PipelineSettings { MaxBatch = options.MaxBatch }.WithAllCapacities(options.ChannelCapacity) with
         {
             AdmissionCapacity = options.AdmissionCapacity,
+            TokenizeParallelism = options.TokenizeParallelism,
             StepCapacity = Math.Min(options.ChannelCapacity, 2),
         };
         if (options.Hook is { } hook) settings = settings with { Hook = hook };

@@ -12,6 +12,8 @@ public sealed record PipelineHostOptions
     public int MaxBatch { get; init; } = 32;
     /// <summary>Capacity of the bounded channels between actors.</summary>
     public int ChannelCapacity { get; init; } = 8;
+    /// <summary>Requests tokenized at once, so that one long prompt does not hold up the rest.</summary>
+    public int TokenizeParallelism { get; init; } = 2;
     /// <summary>Requests that may wait for tokenization.</summary>
     public int AdmissionCapacity { get; init; } = 64;
     /// <summary>When the admission queue is full: wait (default) or fail with <see cref="PipelineBusyException"/>.</summary>

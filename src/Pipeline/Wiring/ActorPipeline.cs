@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using System.Threading.Tasks.Dataflow;
 using Pipeline.Actors;
 using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
@@ -6,17 +7,23 @@ using Pipeline.Inference.Runtime;
 namespace Pipeline.Wiring;
 
 /// <summary>
-/// The actors of one loaded model and the bounded channels between them:
+/// The actors of one loaded model and the bounded stages between them:
 /// admission → tokenize → prefill → sample ⇄ decode-step, and every actor → detokenize.
-/// The one place where channels, capacities and the scheduling hook are chosen.
+/// The one place where channels, Dataflow blocks, capacities and the scheduling hook are chosen.
 /// </summary>
+/// <remarks>
+/// Tokenize and detokenize are Dataflow blocks: tokenize is stateless, so it runs with a bounded
+/// degree of parallelism (a long prompt does not hold up the rest), and detokenize handles one
+/// message at a time; Dataflow gives both their bounded input and carries completion and faults
+/// onward. Prefill, sample and decode stay channel loops: they own state across messages (caches,
+/// the running batch) and the decode ⇄ sample cycle has its one-message-in-flight protocol.
+/// </remarks>
 internal sealed class ActorPipeline : IAsyncDisposable
 {
-    private readonly Channel<Sequence> _admission;
+    private readonly ActionBlock<Sequence> _tokenize;
     private readonly ChannelWriter<Sequence> _admit;
-    private readonly Channel<Emission> _detokenize;
+    private readonly ActionBlock<Emission> _detokenize;
     private readonly Task[] _stages;
-    private readonly Task _detokenizer;
 
     public ActorPipeline(LoadedModel model, PipelineSettings settings, KvMemoryAccount kvAccount)
     {
@@ -25,46 +32,59 @@ internal sealed class ActorPipeline : IAsyncDisposable
         var decoder = model.Decoder;
         int context = decoder.Config.SeqLen;
         var hook = settings.Hook;
-        // Callers write admissions, every actor writes emissions; every other channel has one writer.
-        _admission = Bounded<Sequence>(settings.AdmissionCapacity, singleWriter: false);
-        var prefill = Bounded<Sequence>(settings.PrefillCapacity);
+        // Tokenize workers write to prefill and every actor writes emissions; each other channel has one writer.
+        var prefill = Bounded<Sequence>(settings.PrefillCapacity, singleWriter: false);
         var prefilled = Bounded<PrefillDone>(settings.PrefilledCapacity);
         var joins = Bounded<Sequence>(settings.JoinCapacity);
         var steps = Bounded<StepDone>(settings.StepCapacity);
         var replies = Bounded<StepSampled>(settings.StepCapacity);
-        _detokenize = Bounded<Emission>(settings.DetokenizeCapacity, singleWriter: false);
+
+        var detokenizer = new DetokenizeActor(model.Tokenizer);
+        _detokenize = new ActionBlock<Emission>(detokenizer.Handle, new ExecutionDataflowBlockOptions
+        {
+            BoundedCapacity = settings.DetokenizeCapacity,
+            MaxDegreeOfParallelism = 1, // one message at a time, in order: a request's events stay in order
+        });
 
         // The scheduling hook (a test seam) is installed here and nowhere else: on the writing
-        // end of every channel, so each hand-off passes it once per request it carries.
-        _admit = Hooked(_admission.Writer, hook, HandOff.Admitted, s => [s.Id]);
+        // end of every stage, so each hand-off passes it once per request it carries.
         var toPrefill = Hooked(prefill.Writer, hook, HandOff.Tokenized, s => [s.Id]);
         var toSample = Hooked(prefilled.Writer, hook, HandOff.Prefilled, p => [p.Sequence.Id]);
         var toJoin = Hooked(joins.Writer, hook, HandOff.Joined, s => [s.Id]);
         var toSampleStep = Hooked(steps.Writer, hook, HandOff.Stepped, d => d.Sequences.Select(s => s.Id));
         var toDecode = Hooked(replies.Writer, hook, HandOff.Sampled, r => r.Continuing.Select(s => s.Id));
-        var toDetokenize = Hooked(_detokenize.Writer, hook, HandOff.Emitted, e => [e.Request.Id]);
+        var toDetokenize = Hooked(new TargetBlockWriter<Emission>(_detokenize), hook, HandOff.Emitted, e => [e.Request.Id]);
 
-        var tokenize = new TokenizeActor(_admission.Reader, toPrefill, toDetokenize, model.Tokenizer, context);
+        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, context);
+        _tokenize = new ActionBlock<Sequence>(tokenize.TokenizeAsync, new ExecutionDataflowBlockOptions
+        {
+            MaxDegreeOfParallelism = settings.TokenizeParallelism,
+            // AdmissionCapacity requests may wait; the ones being tokenized come on top (as the
+            // one a single tokenize loop holds did).
+            BoundedCapacity = settings.AdmissionCapacity + settings.TokenizeParallelism,
+        });
+        _admit = Hooked(new TargetBlockWriter<Sequence>(_tokenize), hook, HandOff.Admitted, s => [s.Id]);
+        // Completion and faults flow on: prefill's channel completes when tokenize has, with its error if it faulted.
+        _ = _tokenize.Completion.ContinueWith(t => prefill.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
+
         var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook);
         var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, context, Counters);
         var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters);
-        var detokenizer = new DetokenizeActor(_detokenize.Reader, model.Tokenizer);
 
         _stages =
         [
-            Task.Run(tokenize.RunAsync),
+            _tokenize.Completion,
             Task.Run(prefiller.RunAsync),
             Task.Run(sampler.RunAsync),
             Task.Run(decode.RunAsync),
         ];
-        _detokenizer = Task.Run(detokenizer.RunAsync);
         Completion = FinishAsync();
     }
 
     public PipelineCounters Counters { get; }
 
     /// <summary>Requests admitted but not yet tokenized.</summary>
-    public int QueueDepth => _admission.Reader.Count;
+    public int QueueDepth => _tokenize.InputCount;
 
     /// <summary>Completes when every actor has stopped (after <see cref="Shutdown"/>).</summary>
     public Task Completion { get; }
@@ -78,15 +98,16 @@ internal sealed class ActorPipeline : IAsyncDisposable
         => _admit.TryWrite(new Sequence(request, cancellation));
 
     /// <summary>Stops admitting; the actors finish the work they hold and stop.</summary>
-    public void Shutdown() => _admission.Writer.TryComplete();
+    public void Shutdown() => _tokenize.Complete();
 
     private async Task FinishAsync()
     {
         try { await Task.WhenAll(_stages); }
         finally
         {
-            _detokenize.Writer.TryComplete();
-            await _detokenizer;
+            // Every writer has stopped: detokenize finishes what it holds, then completes.
+            _detokenize.Complete();
+            await _detokenize.Completion;
         }
     }
 

@@ -9,6 +9,8 @@ internal sealed record PipelineSettings
     public int MaxBatch { get; init; } = 32;
     /// <summary>Prompts whose prefill chunks share one model call.</summary>
     public int MaxPrefillBatch { get; init; } = 8;
+    /// <summary>Requests tokenized at once (tokenize is stateless, so one long prompt need not hold up the rest).</summary>
+    public int TokenizeParallelism { get; init; } = 2;
     public int AdmissionCapacity { get; init; } = 64;
     public int PrefillCapacity { get; init; } = 8;
     public int PrefilledCapacity { get; init; } = 8;
@@ -26,7 +28,7 @@ internal sealed record PipelineSettings
 
     public void Validate()
     {
-        foreach (var (name, value) in new[] { ("MaxBatch", MaxBatch), ("MaxPrefillBatch", MaxPrefillBatch), ("AdmissionCapacity", AdmissionCapacity),
+        foreach (var (name, value) in new[] { ("MaxBatch", MaxBatch), ("MaxPrefillBatch", MaxPrefillBatch), ("TokenizeParallelism", TokenizeParallelism), ("AdmissionCapacity", AdmissionCapacity),
                      ("PrefillCapacity", PrefillCapacity), ("PrefilledCapacity", PrefilledCapacity), ("JoinCapacity", JoinCapacity),
                      ("StepCapacity", StepCapacity), ("DetokenizeCapacity", DetokenizeCapacity) })
             if (value < 1) throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1");

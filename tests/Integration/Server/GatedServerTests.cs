@@ -13,7 +13,8 @@ public sealed class GatedServerFixture : ServerFixture
 
     protected override string? ServerApiKey => null;
 
-    private protected override PipelineHostOptions HostOptions => new() { RejectWhenFull = true, AdmissionCapacity = 1, Hook = Hook };
+    // One tokenizer, so a request held at tokenize leaves the next waiting in the one-place queue.
+    private protected override PipelineHostOptions HostOptions => new() { RejectWhenFull = true, AdmissionCapacity = 1, TokenizeParallelism = 1, Hook = Hook };
 }
 
 /// <summary>Behaviour that depends on the pipeline's state at a given moment: disconnects and a full admission queue.</summary>
@@ -22,7 +23,7 @@ public sealed class GatedServerTests(GatedServerFixture fixture) : IClassFixture
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task ClientDisconnectingMidRequest_CancelsItsRequestAndFreesItsKvMemory(bool stream)
+    public async Task Client_disconnecting_mid_request_cancels_its_request_and_frees_its_kv_memory(bool stream)
     {
         var request = new { prompt = "Once upon a time", max_tokens = 400, seed = 2, temperature = 0.5, stream };
         var uncancelled = await fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = request.prompt, MaxTokens = 400, Seed = 2, Sampling = new() { Temperature = 0.5f } });
@@ -67,7 +68,7 @@ public sealed class GatedServerTests(GatedServerFixture fixture) : IClassFixture
     }
 
     [Fact]
-    public async Task FullAdmissionQueue_Is429WithRetryAfter_AndTheQueuedRequestsStillFinish()
+    public async Task Full_admission_queue_is_429_with_retry_after_and_the_queued_requests_still_finish()
     {
         using var client = new HttpClient { BaseAddress = fixture.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         var body = new { prompt = "Lily", max_tokens = 3, seed = 1 };
