@@ -7,7 +7,7 @@ namespace Pipeline;
 /// A chat of one user message is therefore the same request as a completion of its text.
 /// Both the HTTP server and the IChatClient use this one template.
 /// </summary>
-public static class ChatTemplate
+internal static class ChatTemplate
 {
     public static string Render(IEnumerable<(string Role, string Content)> messages)
         => string.Join('\n', messages.Select(m => m.Content));

@@ -17,7 +17,7 @@ public sealed class BenchHarnessTests
     ];
 
     [Fact]
-    public async Task Run_TinyWorkloadAllModes_TokensMatchAndJsonHasFields()
+    public async Task Run_tiny_workload_all_modes_tokens_match_and_json_has_fields()
     {
         var options = new BenchOptions
         {
@@ -43,7 +43,7 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
-    public void Verify_OneTokenDiffers_ThrowsNamingTheRequest()
+    public void Verify_one_token_differs_throws_naming_the_request()
     {
         var reference = new RequestTrace(0);
         reference.TokenArrived(5);
@@ -59,7 +59,7 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
-    public void WriteTokenizer_SyntheticVocabulary_LoadsWithThatSize()
+    public void WriteTokenizer_synthetic_vocabulary_loads_with_that_size()
     {
         var path = Path.Combine(Path.GetTempPath(), $"synthetic-tok-{Guid.NewGuid():N}.bin");
         try

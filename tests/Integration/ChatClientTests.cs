@@ -31,7 +31,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     private static readonly ChatOptions Seeded = new() { Seed = 21, Temperature = 0.8f, MaxOutputTokens = 20 };
 
     [Fact]
-    public async Task GetResponseAsync_SeededOptions_MatchHostCompleteAsyncWithUsageAndFinishReason()
+    public async Task GetResponseAsync_seeded_options_match_host_complete_async_with_usage_and_finish_reason()
     {
         using IChatClient client = new PipelineChatClient(fixture.Host);
 
@@ -46,7 +46,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     }
 
     [Fact]
-    public async Task GetStreamingResponseAsync_Updates_ConcatenateToTheNonStreamedResponse()
+    public async Task GetStreamingResponseAsync_updates_concatenate_to_the_non_streamed_response()
     {
         using IChatClient client = new PipelineChatClient(fixture.Host);
         var updates = new List<ChatResponseUpdate>();
@@ -63,7 +63,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     }
 
     [Fact]
-    public async Task GetResponseAsync_StopSequence_EndsBeforeItWithFinishReasonStop()
+    public async Task GetResponseAsync_stop_sequence_ends_before_it_with_finish_reason_stop()
     {
         using IChatClient client = new PipelineChatClient(fixture.Host);
         var greedy = new ChatOptions { Temperature = 0, MaxOutputTokens = 30 };
@@ -78,7 +78,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     }
 
     [Fact]
-    public async Task GetResponseAsync_InvalidTopP_ThrowsNamingTheOption()
+    public async Task GetResponseAsync_invalid_top_p_throws_naming_the_option()
     {
         using IChatClient client = new PipelineChatClient(fixture.Host);
 
@@ -88,7 +88,7 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     }
 
     [Fact]
-    public async Task AddPipeline_RegistersHostAndChatClient_AndStoppingTheAppDisposesTheHost()
+    public async Task AddPipeline_registers_host_and_chat_client_and_stopping_the_app_disposes_the_host()
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Services.AddPipeline(o =>

@@ -25,7 +25,7 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void Encode_ReferencePromptWithBos_GivesLlama2cPromptIds(string prompt)
+    public void Encode_reference_prompt_with_bos_gives_llama2c_prompt_ids(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
 
@@ -34,7 +34,7 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void Decode_ReferenceGreedyIdsAfterPrompt_GivesCompletionText(string prompt)
+    public void Decode_reference_greedy_ids_after_prompt_gives_completion_text(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
         var ids = record.GreedyIds;
@@ -65,7 +65,7 @@ public sealed class TokenizerReferenceTests
 
     [Theory]
     [MemberData(nameof(Prompts))]
-    public void BothEncoders_ReferencePromptWithBos_GiveLlama2cPromptIds(string prompt)
+    public void Both_encoders_reference_prompt_with_bos_give_llama2c_prompt_ids(string prompt)
     {
         var record = ReadRecords().Single(r => r.Prompt == prompt);
         var vocabulary = TokenVocabulary.Read(Path.Combine(RepoPaths.ModelDir, "tok512.bin"));
@@ -75,7 +75,7 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void Decode_PromptIdsStartingWithBos_GivesPromptBack()
+    public void Decode_prompt_ids_starting_with_bos_gives_prompt_back()
     {
         foreach (var record in ReadRecords())
         {
@@ -84,14 +84,14 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void Encode_EmptyTextWithBos_GivesOnlyBos()
+    public void Encode_empty_text_with_bos_gives_only_bos()
     {
         Assert.Equal([Tokenizer.BosId!.Value], Tokenizer.Encode("", addSpecial: true));
         Assert.Empty(Tokenizer.Encode("", addSpecial: false));
     }
 
     [Fact]
-    public void Load_Tok512_HasLlama2cVocabularyAndSpecialIds()
+    public void Load_tok512_has_llama2c_vocabulary_and_special_ids()
     {
         Assert.Equal(512, Tokenizer.VocabSize);
         Assert.Equal(1, Tokenizer.BosId);
@@ -131,7 +131,7 @@ public sealed class TokenizerReferenceTests
     }
 
     [Fact]
-    public void Decode_ControlTokens_GiveNoText()
+    public void Decode_control_tokens_give_no_text()
     {
         Assert.Equal("", Tokenizer.Decode([0, 1, 2]));
     }

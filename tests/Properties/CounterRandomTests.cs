@@ -22,7 +22,7 @@ public sealed class CounterRandomTests
 
     [Theory]
     [MemberData(nameof(Random123KnownAnswers))]
-    public void Philox4x32_Random123KnownAnswerVector_IsReproducedExactly(int rounds, uint[] counter, uint[] key, uint[] expected)
+    public void Philox4x32_random123_known_answer_vector_is_reproduced_exactly(int rounds, uint[] counter, uint[] key, uint[] expected)
     {
         var block = Philox4x32.Block(new(counter[0], counter[1], counter[2], counter[3]), key[0], key[1], rounds);
 
@@ -30,7 +30,7 @@ public sealed class CounterRandomTests
     }
 
     [Fact]
-    public void NextDouble_SeedZeroDrawZero_IsTheTop53BitsOfTheZeroKnownAnswerBlock()
+    public void NextDouble_seed_zero_draw_zero_is_the_top_53_bits_of_the_zero_known_answer_block()
     {
         // Counter 0, key 0 is the first Philox4x32-10 known answer: X0 = 6627e8d5, X1 = e169c58d.
         const ulong word = 0x6627e8d5_e169c58dUL;
@@ -40,7 +40,7 @@ public sealed class CounterRandomTests
     }
 
     [Fact]
-    public void NextDouble_SeedAndIndex_AreTheKeyAndCounterWords()
+    public void NextDouble_seed_and_index_are_the_key_and_counter_words()
     {
         // The seed's low half is key word 0, the draw index's low half is counter word 0; pinned so
         // another implementation (or a GPU kernel) can replay a request's draws bit for bit.
@@ -53,7 +53,7 @@ public sealed class CounterRandomTests
     }
 
     [Property]
-    public Property NextDouble_AnySeedAndIndex_IsPureAndInUnitInterval() =>
+    public Property NextDouble_any_seed_and_index_is_pure_and_in_unit_interval() =>
         Prop.ForAll(SamplingGenerators.Seed.ToArbitrary(), SamplingGenerators.DrawIndex.ToArbitrary(), (seed, index) =>
         {
             var first = CounterRandom.NextDouble(seed, index);
@@ -62,7 +62,7 @@ public sealed class CounterRandomTests
         });
 
     [Property(MaxTest = 50)]
-    public Property NextDouble_ConsecutiveIndices_LookUniformAndUncorrelated() =>
+    public Property NextDouble_consecutive_indices_look_uniform_and_uncorrelated() =>
         Prop.ForAll(SamplingGenerators.Seed.ToArbitrary(), seed =>
         {
             // 4096 draws: the mean's standard error is 0.0045 and the lag-1 correlation's is 0.016, so the
@@ -77,7 +77,7 @@ public sealed class CounterRandomTests
         });
 
     [Fact]
-    public void NewSeed_CalledTwice_GivesDifferentSeeds()
+    public void NewSeed_called_twice_gives_different_seeds()
     {
         // 64 random bits: a collision here has probability 2^-64.
         Assert.NotEqual(SeedSource.NewSeed(), SeedSource.NewSeed());

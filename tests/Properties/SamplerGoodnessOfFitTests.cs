@@ -35,7 +35,7 @@ public sealed class SamplerGoodnessOfFitTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(FitCombinations))]
-    public void Sample_FixedLogits_FrequenciesFitTheFilteredSoftmax(string combination, SamplingOptions options, int[] history)
+    public void Sample_fixed_logits_frequencies_fit_the_filtered_softmax(string combination, SamplingOptions options, int[] history)
     {
         const int drawCount = 20_000;
         const ulong seed = 0x5eed_0f_5a_3b_1e5UL;
@@ -61,7 +61,7 @@ public sealed class SamplerGoodnessOfFitTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ChiSquareCriticalValue_WilsonHilferty_IsCloseToTabledValues()
+    public void ChiSquareCriticalValue_wilson_hilferty_is_close_to_tabled_values()
     {
         // Tabled upper 0.1% points of chi-square (e.g. NIST/SEMATECH e-Handbook, table 1.3.6.7.4).
         Assert.InRange(ChiSquareCriticalValue(4, 3.090232306167813), 18.467 * 0.97, 18.467 * 1.03);

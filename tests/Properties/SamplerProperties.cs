@@ -9,12 +9,12 @@ namespace Pipeline.Properties;
 public sealed class SamplerProperties
 {
     [Property]
-    public Property Sample_SameSeedAndDrawIndex_ReturnsSameToken() =>
+    public Property Sample_same_seed_and_draw_index_returns_same_token() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
             Sample(c) == Sample(c with { Logits = (float[])c.Logits.Clone(), History = (int[])c.History.Clone() }));
 
     [Property]
-    public Property Sample_AnyCase_ReturnsATokenTheFinalDistributionKeepsWithPositiveProbability() =>
+    public Property Sample_any_case_returns_a_token_the_final_distribution_keeps_with_positive_probability() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var token = Sample(c);
@@ -23,7 +23,7 @@ public sealed class SamplerProperties
         });
 
     [Property]
-    public Property Distribution_AnyCase_MatchesTheReferenceFilterChain() =>
+    public Property Distribution_any_case_matches_the_reference_filter_chain() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var actual = Sampler.Distribution(c.Logits, c.Options, c.History);
@@ -34,7 +34,7 @@ public sealed class SamplerProperties
         });
 
     [Property]
-    public Property Sample_TemperatureZero_ReturnsArgmaxWithLowestIdOnTiesWhateverTheSeed() =>
+    public Property Sample_temperature_zero_returns_argmax_with_lowest_id_on_ties_whatever_the_seed() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var greedy = c with { Options = c.Options with { Temperature = 0 } };
@@ -42,7 +42,7 @@ public sealed class SamplerProperties
         });
 
     [Property]
-    public Property Sample_TopKOne_ReturnsArgmaxWithLowestIdOnTiesWhateverTheSeed() =>
+    public Property Sample_top_k_one_returns_argmax_with_lowest_id_on_ties_whatever_the_seed() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var greedy = c with { Options = c.Options with { TopK = 1, Temperature = Math.Max(c.Options.Temperature, 0.5f) } };
@@ -50,7 +50,7 @@ public sealed class SamplerProperties
         });
 
     [Fact]
-    public void Sample_AllLogitsTied_GreedyReturnsTokenZero()
+    public void Sample_all_logits_tied_greedy_returns_token_zero()
     {
         var logits = new float[32];
 
@@ -58,7 +58,7 @@ public sealed class SamplerProperties
     }
 
     [Property(MaxTest = 50)]
-    public Property Sample_DifferentDrawIndices_SpreadOverAUniformVocabulary() =>
+    public Property Sample_different_draw_indices_spread_over_a_uniform_vocabulary() =>
         Prop.ForAll(SamplingGenerators.Seed.ToArbitrary(), seed =>
         {
             // 256 draws from 16 equally likely tokens: seeing fewer than 12 distinct tokens has
@@ -71,7 +71,7 @@ public sealed class SamplerProperties
         });
 
     [Fact]
-    public void Sample_VocabularyOf32000_SamplesTheDominantToken()
+    public void Sample_vocabulary_of_32000_samples_the_dominant_token()
     {
         var logits = new float[32000];
         logits[31999] = 50f;
@@ -80,7 +80,7 @@ public sealed class SamplerProperties
     }
 
     [Fact]
-    public void Sample_WarmCallOverVocabularyOf32000_AllocatesNothing()
+    public void Sample_warm_call_over_vocabulary_of_32000_allocates_nothing()
     {
         var logits = Enumerable.Range(0, 32000).Select(i => (float)Math.Sin(i)).ToArray();
         int[] history = [1, 2, 3, 3];
@@ -94,7 +94,7 @@ public sealed class SamplerProperties
     }
 
     [Fact]
-    public void Sample_RepetitionPenalty_DividesPositiveAndMultipliesNegativeLogitsOncePerDistinctToken()
+    public void Sample_repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_distinct_token()
     {
         // Token 0: 2 / 2 = 1; token 1: 1.5 (not in history); token 2 has -1 * 2 = -2. Applying the penalty
         // twice to token 0 (it appears twice) would give 0.5; either way greedy picks token 1.
@@ -111,13 +111,13 @@ public sealed class SamplerProperties
     }
 
     [Fact]
-    public void Sample_HistoryIdOutsideVocabulary_Throws()
+    public void Sample_history_id_outside_vocabulary_throws()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Sampler.Sample([1f, 2f], new SamplingOptions(), 0, 0, [2]));
     }
 
     [Fact]
-    public void Sample_NaNLogit_Throws()
+    public void Sample_nan_logit_throws()
     {
         Assert.Throws<ArgumentException>(() => Sampler.Sample([1f, float.NaN], new SamplingOptions(), 0, 0, []));
     }

@@ -28,7 +28,7 @@ public sealed class SamplingOptionsTests
 
     [Theory]
     [MemberData(nameof(InvalidOptions))]
-    public void Validate_InvalidValue_ThrowsNamingTheOptionAndTheValue(string option, SamplingOptions options, string value)
+    public void Validate_invalid_value_throws_naming_the_option_and_the_value(string option, SamplingOptions options, string value)
     {
         var error = Assert.Throws<InvalidRequestException>(() => options.Validate());
 
@@ -39,7 +39,7 @@ public sealed class SamplingOptionsTests
 
     [Theory]
     [MemberData(nameof(InvalidOptions))]
-    public void Sample_InvalidOptions_ThrowsBeforeSampling(string option, SamplingOptions options, string value)
+    public void Sample_invalid_options_throws_before_sampling(string option, SamplingOptions options, string value)
     {
         _ = value;
         var error = Assert.Throws<InvalidRequestException>(() => Sampler.Sample([0f, 1f], options, 0, 0, []));
@@ -48,7 +48,7 @@ public sealed class SamplingOptionsTests
     }
 
     [Fact]
-    public void Validate_Defaults_AreValidAndMeanPlainSoftmaxSampling()
+    public void Validate_defaults_are_valid_and_mean_plain_softmax_sampling()
     {
         var defaults = new SamplingOptions().Validate();
 
@@ -56,11 +56,11 @@ public sealed class SamplingOptionsTests
     }
 
     [Property]
-    public Property Validate_GeneratedValidOptions_ReturnsTheSameOptions() =>
+    public Property Validate_generated_valid_options_returns_the_same_options() =>
         Prop.ForAll(SamplingGenerators.Options.ToArbitrary(), options => ReferenceEquals(options, options.Validate()));
 
     [Fact]
-    public void InvalidRequestException_IsAnArgumentException()
+    public void InvalidRequestException_is_an_argument_exception()
     {
         Assert.IsAssignableFrom<ArgumentException>(new InvalidRequestException("top_k", "bad"));
     }

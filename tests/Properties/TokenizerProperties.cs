@@ -16,7 +16,7 @@ public sealed class TokenizerProperties
     private static readonly SentencePieceEncoder SentencePiece = SentencePieceEncoder.Create(Vocabulary);
 
     [Property]
-    public void Decode_OfEncodeWithBos_GivesTextBack(PrintableText text)
+    public void Decode_of_encode_with_bos_gives_text_back(PrintableText text)
     {
         Assert.Equal(text.Value, Tokenizer.Decode(Tokenizer.Encode(text.Value, addSpecial: true)));
     }
@@ -54,7 +54,7 @@ public sealed class TokenizerProperties
     }
 
     [Property(MaxTest = 5000)]
-    public void Llama2cEncoder_AndSentencePieceEncoder_GiveIdenticalIds(PrintableText text)
+    public void Llama2cEncoder_and_sentence_piece_encoder_give_identical_ids(PrintableText text)
     {
         Assert.Equal(Llama2c.Encode(text.Value, addBos: true), SentencePiece.Encode(text.Value, addBos: true));
     }
@@ -71,14 +71,14 @@ public sealed class TokenizerProperties
     [InlineData("<s></s><unk><0x0A>")]
     [InlineData("\u00a0non-breaking\u200a")]
     [InlineData("Once upon a time")]
-    public void Llama2cEncoder_AndSentencePieceEncoder_GiveIdenticalIdsForEdgeCases(string text)
+    public void Llama2cEncoder_and_sentence_piece_encoder_give_identical_ids_for_edge_cases(string text)
     {
         Assert.Equal(Llama2c.Encode(text, addBos: true), SentencePiece.Encode(text, addBos: true));
         Assert.Equal(Llama2c.Encode(text, addBos: false), SentencePiece.Encode(text, addBos: false));
     }
 
     [Fact]
-    public void SentencePieceEncoder_WhitespaceMarkerInText_ByteFallsBackLikeLlama2c()
+    public void SentencePieceEncoder_whitespace_marker_in_text_byte_falls_back_like_llama2c()
     {
         // The dummy prefix " " (410), then U+2581's three UTF-8 bytes E2 96 81 as byte pieces.
         Assert.Equal([1, 410, 229, 153, 132], Llama2c.Encode("\u2581", addBos: true));
@@ -86,7 +86,7 @@ public sealed class TokenizerProperties
     }
 
     [Fact]
-    public void SentencePieceEncoder_WithUsualWhitespaceMarking_ReadsMarkerAsSpaceUnlikeLlama2c()
+    public void SentencePieceEncoder_with_usual_whitespace_marking_reads_marker_as_space_unlike_llama2c()
     {
         // Why the production model keeps real spaces: with pieces spelt '▁' and escape_whitespaces
         // on, SentencePiece cannot tell a '▁' in the text from an escaped space.

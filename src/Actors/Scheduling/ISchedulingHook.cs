@@ -1,7 +1,7 @@
 namespace Pipeline.Actors.Scheduling;
 
 /// <summary>The hand-offs between actors where a scheduling hook is consulted.</summary>
-public enum HandOff
+internal enum HandOff
 {
     Admitted,
     Tokenized,
@@ -18,7 +18,7 @@ public enum HandOff
 /// message it sends, and the prefill and decode actors when they form a batch. Production uses
 /// <see cref="NoSchedulingHook"/>. A hook may delay or yield; it must not change messages.
 /// </summary>
-public interface ISchedulingHook
+internal interface ISchedulingHook
 {
     ValueTask BeforeHandOffAsync(HandOff point, long requestId);
 
@@ -29,7 +29,7 @@ public interface ISchedulingHook
     IReadOnlyList<int> FormBatch(HandOff kind, IReadOnlyList<long> ready);
 }
 
-public sealed class NoSchedulingHook : ISchedulingHook
+internal sealed class NoSchedulingHook : ISchedulingHook
 {
     public static readonly NoSchedulingHook Instance = new();
     private NoSchedulingHook() { }

@@ -24,7 +24,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
         => fixture.SoloHost.CompleteAsync(new GenerationRequest { Prompt = prompt, Seed = seed, MaxTokens = maxTokens, Sampling = new() { Temperature = temperature } });
 
     [Fact]
-    public async Task ChatCompletion_WithOpenAiClient_ReturnsTheSoloRunsTextWithUsageAndFinishReason()
+    public async Task Chat_completion_with_openai_client_returns_the_solo_runs_text_with_usage_and_finish_reason()
     {
         var chat = fixture.OpenAi().GetChatClient(ModelName);
 
@@ -40,7 +40,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task ChatCompletionStreaming_WithOpenAiClient_DeliversTokenByTokenThenFinishAndUsage()
+    public async Task Chat_completion_streaming_with_openai_client_delivers_token_by_token_then_finish_and_usage()
     {
         var chat = fixture.OpenAi().GetChatClient(ModelName);
         var text = new StringBuilder();
@@ -69,7 +69,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task SixteenConcurrentSeededClients_EachGetTheSameTokensAsASoloRun()
+    public async Task Sixteen_concurrent_seeded_clients_each_get_the_same_tokens_as_a_solo_run()
     {
         string[] prompts = ["Lily", "Tom", "Once upon a time", "The cat", "One day", "Sue", "A big dog", "The sun"];
         var client = fixture.OpenAi();
@@ -105,7 +105,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task Completion_OverHttp_ReturnsTextUsageFinishReasonAndSeed()
+    public async Task Completion_over_http_returns_text_usage_finish_reason_and_seed()
     {
         using var response = await fixture.Http.PostAsync("/v1/completions", Json(new { model = ModelName, prompt = "Once upon a time", max_tokens = 10, seed = 11, temperature = 0.8 }));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -122,7 +122,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task CompletionStreaming_OverHttp_SendsChunksThenUsageThenDone()
+    public async Task Completion_streaming_over_http_sends_chunks_then_usage_then_done()
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
@@ -146,7 +146,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task StreamedLogprobs_OfAnEmptyPrompt_SpellTokensAsTheCompleteResponseDoes()
+    public async Task Streamed_logprobs_of_an_empty_prompt_spell_tokens_as_the_complete_response_does()
     {
         var body = new { prompt = "", max_tokens = 6, seed = 11, logprobs = 1 };
         using var whole = await fixture.Http.PostAsync("/v1/completions", Json(body));
@@ -165,7 +165,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task ParallelSamples_n_RunEachSampleWithSeedPlusItsIndex()
+    public async Task Parallel_samples_n_run_each_sample_with_seed_plus_its_index()
     {
         using var response = await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = "Lily", max_tokens = 12, seed = 40, n = 3 }));
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
@@ -183,7 +183,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task ChatOfOneUserMessage_IsTheSameRequestAsACompletionOfItsText()
+    public async Task Chat_of_one_user_message_is_the_same_request_as_a_completion_of_its_text()
     {
         using var chat = await fixture.Http.PostAsync("/v1/chat/completions", Json(new { messages = new[] { new { role = "user", content = "The dog" } }, max_tokens = 12, seed = 9 }));
         using var completion = await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = "The dog", max_tokens = 12, seed = 9 }));
@@ -194,7 +194,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task StopString_EndsTheTextBeforeItWithFinishReasonStop()
+    public async Task Stop_string_ends_the_text_before_it_with_finish_reason_stop()
     {
         var solo = await SoloAsync("Once upon a time", 1, 30, 0f);
         var stop = solo.Text.Substring(10, 3);
@@ -206,7 +206,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task Models_WithOpenAiClient_ListTheLoadedModel()
+    public async Task Models_with_openai_client_list_the_loaded_model()
     {
         var models = (await fixture.OpenAi().GetOpenAIModelClient().GetModelsAsync()).Value;
 
@@ -214,7 +214,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task UnknownModel_WithOpenAiClient_Is404()
+    public async Task Unknown_model_with_openai_client_is_404()
     {
         var chat = fixture.OpenAi().GetChatClient("gpt-4o");
 
@@ -227,7 +227,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task UnknownUrlAndWrongMethod_AreErrorJson()
+    public async Task Unknown_url_and_wrong_method_are_error_json()
     {
         using var unknown = await fixture.Http.GetAsync("/v1/nothing-here");
         using var wrongMethod = await fixture.Http.GetAsync("/v1/completions");
@@ -239,7 +239,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task MissingOrWrongApiKey_Is401WithErrorJson()
+    public async Task Missing_or_wrong_api_key_is_401_with_error_json()
     {
         using var anonymous = new HttpClient { BaseAddress = fixture.BaseAddress };
         using var missing = await anonymous.PostAsync("/v1/completions", Json(new { prompt = "x" }));
@@ -257,7 +257,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task HealthAndMetrics_NeedNoKey_AndMetricsArePrometheusText()
+    public async Task Health_and_metrics_need_no_key_and_metrics_are_prometheus_text()
     {
         using var anonymous = new HttpClient { BaseAddress = fixture.BaseAddress };
         (await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = "Sue", max_tokens = 4 }))).Dispose();
@@ -302,7 +302,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
 
     [Theory]
     [MemberData(nameof(InvalidBodies))]
-    public async Task InvalidRequest_Is400NamingTheParameter(string path, string body, string? param)
+    public async Task Invalid_request_is_400_naming_the_parameter(string path, string body, string? param)
     {
         using var response = await fixture.Http.PostAsync(path, new StringContent(body, Encoding.UTF8, "application/json"));
         var text = await response.Content.ReadAsStringAsync();
@@ -316,7 +316,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
-    public async Task BodyOverOneMebibyte_Is413WithErrorJson()
+    public async Task Body_over_one_mebibyte_is_413_with_error_json()
     {
         var huge = """{"prompt":""" + "\"" + new string('a', 2 << 20) + "\"}";
         using var response = await fixture.Http.PostAsync("/v1/completions", new StringContent(huge, Encoding.UTF8, "application/json"));

@@ -3,7 +3,7 @@ using System.Collections.Concurrent;
 namespace Pipeline.Properties.Scheduling;
 
 /// <summary>What a property run actually explored, summed over its cases.</summary>
-public sealed class Exploration
+internal sealed class Exploration
 {
     private readonly ConcurrentDictionary<string, byte> _compositions = new();
     private readonly ConcurrentDictionary<string, byte> _orders = new();

@@ -9,7 +9,7 @@ namespace Pipeline.Properties.Scheduling;
 /// little; at every batch formation it may cut the batch short and reorder it. It records what it
 /// saw so that a property can show it explored more than one interleaving.
 /// </summary>
-public sealed class SeededSchedule(ulong seed, int yieldPercent, int delayPercent, int splitPercent) : ISchedulingHook
+internal sealed class SeededSchedule(ulong seed, int yieldPercent, int delayPercent, int splitPercent) : ISchedulingHook
 {
     private long _draws;
     private readonly ConcurrentQueue<string> _handOffs = new();
