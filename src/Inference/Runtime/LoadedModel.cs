@@ -1,3 +1,4 @@
+using Pipeline.Inference.Models.HuggingFace;
 using Pipeline.Inference.Models.Sources;
 using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Tokenization;
@@ -33,6 +34,10 @@ internal sealed class LoadedModel : IDisposable
         ITokenizer tokenizer = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
             ? Tokenization.Tokenizer.Load(tokenizerPath)
             : TokenizerSource.Load(tokenizerPath).Tokenizer;
+        // A Hugging Face model's eos_token_id (config.json, generation_config.json) stops it too.
+        var source = ModelSource.Detect(directory);
+        if (source.Format == ModelFormat.HuggingFace && HuggingFaceConfig.Read(source.Directory).EndTokenIds is { Count: > 0 } modelEnds)
+            tokenizer = new ModelEndIdsTokenizer(tokenizer, modelEnds);
         var decoder = DecoderModel.Load(onnx, options);
         // Hugging Face models often pad the embedding past the tokenizer's ids (Qwen: 151936 rows
         // for 151665 tokens); only a tokenizer that can produce ids the model lacks is wrong.
