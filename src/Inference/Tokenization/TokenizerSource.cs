@@ -8,7 +8,7 @@ namespace Pipeline.Inference.Tokenization;
 /// bos/eos token texts a chat template renders.
 /// </summary>
 /// <param name="Tokenizer">The tokenizer.</param>
-/// <param name="Kind">"tokenizer.json" or "gguf:llama" / "gguf:gpt2" (for <c>pipeline inspect</c>).</param>
+/// <param name="Kind">"tokenizer.json", "gguf:llama" / "gguf:gpt2", or "llama2.c" (for <c>pipeline inspect</c>).</param>
 /// <param name="Path">The file it was read from.</param>
 /// <param name="ChatTemplate">The model's Jinja chat template, or null.</param>
 /// <param name="BosToken">The bos token's text, or null.</param>
@@ -17,7 +17,8 @@ internal sealed record TokenizerSource(ITokenizer Tokenizer, string Kind, string
 {
     /// <summary>
     /// Finds and reads the tokenizer of a model: a GGUF file, a <c>tokenizer.json</c>, or a folder
-    /// holding a <c>tokenizer.json</c> (with its <c>tokenizer_config.json</c>) or one GGUF file.
+    /// holding a <c>tokenizer.json</c> (with its <c>tokenizer_config.json</c>), one GGUF file, or a
+    /// llama2.c tokenizer (<c>tokenizer.bin</c> or <c>tok*.bin</c>), in that order of preference.
     /// </summary>
     public static TokenizerSource Load(string path)
     {
@@ -41,11 +42,17 @@ internal sealed record TokenizerSource(ITokenizer Tokenizer, string Kind, string
         var ggufs = Directory.GetFiles(path, "*.gguf").Order(StringComparer.Ordinal).ToArray();
         // A model split into shards ("-00001-of-00003.gguf") keeps its metadata in the first.
         var firsts = ggufs.Where(f => !IsLaterShard(f)).ToArray();
+        string? llama2c = firsts.Length == 0 ? Runtime.LoadedModel.FindTokenizer(path) : null;
+        if (llama2c is not null)
+        {
+            return new TokenizerSource(Pipeline.Inference.Tokenization.Tokenizer.Load(llama2c), "llama2.c", llama2c, null, null, null);
+        }
+
         return firsts.Length switch
         {
             1 => LoadFile(firsts[0]),
             0 => throw new FileNotFoundException(
-                $"'{path}' holds no tokenizer: neither tokenizer.json nor a .gguf file (a llama2.c folder's tok512.bin is read by Tokenizer.Load).", json),
+                $"'{path}' holds no tokenizer: no tokenizer.json, no .gguf file, no llama2.c tokenizer.bin or tok*.bin.", json),
             _ => throw new InvalidDataException(
                 $"'{path}' holds several GGUF files ({string.Join(", ", firsts.Select(System.IO.Path.GetFileName))}); name the one to use."),
         };

@@ -149,6 +149,84 @@ public sealed class GgufFileTests
     }
 
     [Fact]
+    public void Open_a_v2_file_reads_every_metadata_type_a_custom_alignment_and_each_tensor_in_place()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"every-type-{Guid.NewGuid():N}.gguf");
+        byte[] f32 = [.. Enumerable.Range(0, 6).SelectMany(i => BitConverter.GetBytes(i * 0.5f))];
+        byte[] q8 = [.. Enumerable.Range(0, 2 * 34).Select(i => (byte)i)];
+        try
+        {
+            new GgufTestWriter { Version = 2, Alignment = 64 }
+                .Add("u8", (byte)200).Add("i8", (sbyte)-7).Add("u16", (ushort)60000).Add("i16", (short)-30000)
+                .Add("u32", 4_000_000_000u).Add("i32", -2_000_000_000).Add("f32", 1.5f).Add("bool", true)
+                .Add("str", "héllo ▁ 🙂").Add("u64", ulong.MaxValue).Add("i64", long.MinValue).Add("f64", Math.PI)
+                .Add("strings", new[] { "a", "", "ccc" }).Add("floats", new[] { -1f, 2.25f }).Add("u16s", new ushort[] { 1, 65535 })
+                .Add("nested", new object[] { new[] { 1, 2 }, new[] { 3 } }).Add("empty", Array.Empty<int>())
+                .AddTensor("a.weight", [3, 2], (uint)GgmlType.F32, f32)
+                .AddTensor("b.weight", [32, 2], (uint)GgmlType.Q8_0, q8)
+                .AddTensor("c.mystery", [4], 99, new byte[4])
+                .Write(path);
+
+            using var gguf = GgufFile.Open(path);
+
+            Assert.Equal(2, gguf.Version);
+            Assert.Equal(64, gguf.Alignment);
+            Assert.Equal(0, gguf.DataOffset % 64);
+            Assert.Equal((byte)200, gguf.GetValue("u8").Value);
+            Assert.Equal(-7, gguf.GetValue("i8").AsInt32());
+            Assert.Equal(60000, gguf.GetValue("u16").AsInt32());
+            Assert.Equal(-30000, gguf.GetValue("i16").AsInt64());
+            Assert.Equal(4_000_000_000L, gguf.GetValue("u32").AsInt64());
+            Assert.Throws<InvalidDataException>(() => gguf.GetValue("u32").AsInt32());
+            Assert.Equal(-2_000_000_000, gguf.GetValue("i32").AsInt32());
+            Assert.Equal(1.5f, gguf.GetValue("f32").AsSingle());
+            Assert.True(gguf.GetValue("bool").AsBool());
+            Assert.Equal("héllo ▁ 🙂", gguf.GetValue("str").AsString());
+            Assert.Equal(ulong.MaxValue, gguf.GetValue("u64").Value);
+            Assert.Throws<InvalidDataException>(() => gguf.GetValue("u64").AsInt64());
+            Assert.Equal(long.MinValue, gguf.GetValue("i64").AsInt64());
+            Assert.Equal(Math.PI, gguf.GetValue("f64").AsDouble());
+            Assert.Equal(["a", "", "ccc"], gguf.GetValue("strings").AsStringArray());
+            Assert.Equal([-1f, 2.25f], gguf.GetValue("floats").AsSingleArray());
+            Assert.Equal([1, 65535], gguf.GetValue("u16s").AsInt32Array());
+            var nested = Assert.IsType<GgufValue[]>(gguf.GetValue("nested").Value);
+            Assert.Equal([3], nested[1].AsInt32Array());
+            Assert.Equal(0, gguf.GetValue("empty").ArrayLength);
+
+            var a = gguf.GetTensor("a.weight");
+            var b = gguf.GetTensor("b.weight");
+            Assert.Equal((0L, 24L, 6L), (a.Offset, a.ByteCount, a.ElementCount));
+            Assert.Equal((64L, 68L, GgmlType.Q8_0), (b.Offset, b.ByteCount, b.Type));
+            Assert.True(gguf.GetTensorBytes(a).SequenceEqual(f32));
+            Assert.True(gguf.GetTensorBytes(b).SequenceEqual(q8));
+            var mystery = gguf.GetTensor("c.mystery");
+            Assert.False(mystery.IsKnownType);
+            Assert.Contains("99", Assert.Throws<NotSupportedException>(() => gguf.GetTensorBytes(mystery).Length).Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Open_a_file_whose_tensor_rows_do_not_fill_their_blocks_names_the_tensor()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"bad-block-{Guid.NewGuid():N}.gguf");
+        try
+        {
+            new GgufTestWriter().AddTensor("odd.weight", [30, 2], (uint)GgmlType.Q8_0, new byte[68]).Write(path);
+
+            var error = Assert.Throws<InvalidDataException>(() => GgufFile.Open(path).Dispose());
+            Assert.Contains("odd.weight", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Tensor_bytes_after_Dispose_throw_ObjectDisposedException()
     {
         var gguf = GgufFile.Open(StoriesGguf);

@@ -27,11 +27,16 @@ public sealed class LoadedModelSourceTests : IDisposable
     public void A_hugging_face_folder_loads_with_its_tokenizer_json()
     {
         var spec = new TinySpec { Architecture = "Qwen2ForCausalLM", Vocab = 32000, Dim = 32, Layers = 1, WeightScale = 0.1f };
-        var folder = TinyModelFiles.WriteHuggingFace(new TinyModel(spec), Path.Combine(_dir, "hf"), "BF16");
+        var folder = TinyModelFiles.WriteHuggingFace(new TinyModel(spec), Path.Combine(_dir, "hf"), "BF16", eos: [2, 31999]);
+        File.WriteAllText(Path.Combine(folder, "generation_config.json"), "{\"eos_token_id\": 31998}");
         foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
             File.Copy(Path.Combine(RepoPaths.Root, "tests", "fixtures", "tokenizers", "spm-bpe-32k", f), Path.Combine(folder, f));
         using var model = LoadedModel.Load(folder, new RunnerOptions { IntraOpThreads = 1, MaxContext = 64 }, Path.Combine(_dir, "cache"));
         Assert.Equal(64, model.Decoder.Config.SeqLen);
+        // The tokenizer's eos and every eos_token_id of config.json and generation_config.json stop.
+        Assert.Contains(2, model.Tokenizer.EndIds);
+        Assert.Contains(31999, model.Tokenizer.EndIds);
+        Assert.Contains(31998, model.Tokenizer.EndIds);
         var ids = model.Tokenizer.Encode("Hello world", addSpecial: true).ToArray();
         Assert.NotEmpty(ids);
         Assert.Equal(3, Greedy(model.Decoder, ids, 3).Length);

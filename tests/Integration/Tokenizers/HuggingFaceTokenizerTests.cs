@@ -146,6 +146,25 @@ public sealed class HuggingFaceTokenizerTests
     }
 
     [Fact]
+    public void Load_of_an_older_file_whose_model_has_no_type_reads_it_as_BPE()
+    {
+        var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(TokenizerFixtures.TokenizerFolder("spm-bpe-32k"), "tokenizer.json")))!;
+        root["model"]!.AsObject().Remove("type");
+        string folder = Directory.CreateTempSubdirectory("tok-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(folder, "tokenizer.json"), root.ToJsonString());
+            var untyped = HuggingFaceTokenizer.LoadFolder(folder);
+
+            Assert.Equal(TokenizerFixtures.HuggingFaceNamed("llama2").Encode("Hello, world!", addSpecial: true), untyped.Encode("Hello, world!", addSpecial: true));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Load_of_malformed_json_throws_InvalidDataException_naming_the_file()
     {
         string folder = Directory.CreateTempSubdirectory("tok-").FullName;

@@ -42,6 +42,34 @@ public sealed class TokenizerSourceTests
     }
 
     [Fact]
+    public void Load_of_a_bare_tokenizer_json_takes_the_usual_end_tokens_among_its_special_ones()
+    {
+        string folder = Directory.CreateTempSubdirectory("bare-tokenizer-").FullName;
+        try
+        {
+            File.Copy(Path.Combine(TokenizerFixtures.TokenizerFolder("qwen3"), "tokenizer.json"), Path.Combine(folder, "tokenizer.json"));
+            var source = TokenizerSource.Load(folder);
+
+            Assert.Null(source.ChatTemplate);
+            Assert.Equal([151643, 151645], source.Tokenizer.EndIds); // <|endoftext|>, <|im_end|>
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Load_of_a_llama2c_folder_gives_its_tok512_tokenizer()
+    {
+        var source = TokenizerSource.Load(RepoPaths.ModelDir);
+
+        Assert.Equal("llama2.c", source.Kind);
+        Assert.IsType<Tokenizer>(source.Tokenizer);
+        Assert.Equal([1, 403, 407, 261, 378], source.Tokenizer.Encode("Once upon a time", addSpecial: true));
+    }
+
+    [Fact]
     public void Load_of_a_folder_without_a_tokenizer_says_what_it_looked_for()
     {
         string folder = Directory.CreateTempSubdirectory("empty-model-").FullName;

@@ -281,7 +281,7 @@ internal sealed unsafe class GgufFile : IDisposable
         public string String(string what)
         {
             ulong byteCount = UInt64();
-            if (byteCount > (ulong)(length - Position))
+            if (byteCount > (ulong)(length - Position) || byteCount > int.MaxValue)
             {
                 throw new InvalidDataException($"GGUF file '{path}' is truncated or corrupt: {what} claims {byteCount} bytes at byte {Position - 8}, past the end of the file.");
             }

@@ -109,13 +109,16 @@ internal sealed class GgufTokenizer : ITokenizer
         var pieces = new string[count];
         var bytes = new byte[count][];
         var matched = new List<AddedToken>();
+        // llama.cpp gives Phi-3's special tokens rstrip (as its tokenizer.json does): whitespace after them is swallowed.
+        bool phi3 = gguf.Architecture is "phi3" or "phi-3";
         for (int id = 0; id < count; id++)
         {
             pieces[id] = tokens[id];
             special[id] = type[id] is GgufTokenType.Control or GgufTokenType.Unknown;
             if (type[id] is GgufTokenType.Control or GgufTokenType.Unknown or GgufTokenType.UserDefined)
             {
-                matched.Add(new AddedToken(tokens[id], id));
+                bool stripRight = phi3 && tokens[id] is not ("<unk>" or "<s>" or "<|endoftext|>");
+                matched.Add(new AddedToken(tokens[id], id, StripRight: stripRight));
             }
 
             bytes[id] = special[id] || type[id] == GgufTokenType.Unused ? []

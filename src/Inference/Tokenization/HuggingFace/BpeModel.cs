@@ -34,7 +34,9 @@ internal sealed class BpeModel
 
     public static BpeModel Read(JsonComponent c)
     {
-        if (c.Type != "BPE")
+        // Older files leave the model's type out; Hugging Face then reads a model with merges as BPE.
+        bool untypedBpe = c.OptionalString("type") is null && !c.Child("merges").IsNull;
+        if (!untypedBpe && c.Type != "BPE")
         {
             throw c.Unsupported();
         }

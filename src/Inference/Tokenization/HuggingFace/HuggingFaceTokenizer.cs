@@ -11,6 +11,9 @@ namespace Pipeline.Inference.Tokenization.HuggingFace;
 /// </summary>
 internal sealed class HuggingFaceTokenizer : ITokenizer
 {
+    private static readonly string[] EndTokenTexts =
+        ["</s>", "<|endoftext|>", "<|end_of_text|>", "<|eot_id|>", "<|im_end|>", "<|end|>", "<eos>", "<end_of_turn>"];
+
     private readonly AddedTokenSplitter _addedTokens;
     private readonly TextNormalizer _normalizer;
     private readonly PreTokenizer _preTokenizer;
@@ -138,19 +141,21 @@ internal sealed class HuggingFaceTokenizer : ITokenizer
         int? configEos = Lookup(settings.EosToken, idOfContent, tokenizerConfigPath, "eos_token");
         var (prefix, suffix) = PostProcessor.Read(root.Child("post_processor"));
         // LlamaTokenizer-style configs decide BOS/EOS themselves (transformers rebuilds the template from them).
-        if (settings.AddBosToken is bool addBos)
+        if (settings.FlagsDecideSpecialTokens && settings.AddBosToken is bool addBos)
         {
             prefix = addBos && configBos is int b ? [b] : [];
         }
 
-        if (settings.AddEosToken is bool addEos)
+        if (settings.FlagsDecideSpecialTokens && settings.AddEosToken is bool addEos)
         {
             suffix = addEos && configEos is int e ? [e] : [];
         }
 
         int startMarker = configBos ?? (prefix.Length > 0 ? prefix[0] : -1);
         var table = new TokenTable(pieces, bytes, bytesAtStart, special, startMarker);
-        int[] endIds = configEos is int eos ? [eos] : [];
+        // Without a configured eos (a bare tokenizer.json), the usual end tokens among the special ones end generation.
+        int[] endIds = configEos is int eos ? [eos]
+            : [.. EndTokenTexts.Where(idOfContent.ContainsKey).Select(t => idOfContent[t]).Where(id => special[id]).Distinct()];
         return new HuggingFaceTokenizer(new AddedTokenSplitter(added), normalizer, preTokenizer, model, table, prefix, suffix, endIds)
         {
             ChatTemplate = settings.ChatTemplate,

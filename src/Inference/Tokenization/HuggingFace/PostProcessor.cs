@@ -46,7 +46,9 @@ internal static class PostProcessor
                             throw c.Child("special_tokens").Malformed($"does not define \"{name}\"");
                         }
 
-                        var ids = entry.Items("ids").Select(i => i.Element.GetInt32());
+                        var ids = entry.Items("ids").Select(i => i.Element.ValueKind == System.Text.Json.JsonValueKind.Number && i.Element.TryGetInt32(out int id)
+                            ? id
+                            : throw i.Malformed("is not a token id"));
                         (sequenceSeen ? suffix : prefix).AddRange(ids);
                     }
                     else if (!item.Child("Sequence").IsNull)

@@ -3,13 +3,20 @@ using System.Text.Json;
 namespace Pipeline.Inference.Tokenization.HuggingFace;
 
 /// <summary>What a tokenizer needs from <c>tokenizer_config.json</c>; all null when there is no such file.</summary>
-internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken, string? ChatTemplate)
+internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken, string? ChatTemplate, string? TokenizerClass)
 {
+    /// <summary>
+    /// Whether transformers rebuilds the post-processor from add_bos_token/add_eos_token for this
+    /// tokenizer class (LlamaTokenizerFast, GemmaTokenizerFast and kin); other classes keep tokenizer.json's.
+    /// </summary>
+    public bool FlagsDecideSpecialTokens => TokenizerClass is { } name
+        && (name.StartsWith("Llama", StringComparison.Ordinal) || name.StartsWith("CodeLlama", StringComparison.Ordinal) || name.StartsWith("Gemma", StringComparison.Ordinal));
+
     public static TokenizerConfig Read(string? path)
     {
         if (path is null)
         {
-            return new TokenizerConfig(null, null, null, null, null);
+            return new TokenizerConfig(null, null, null, null, null, null);
         }
 
         using var document = HuggingFaceTokenizer.ParseJson(path);
@@ -24,7 +31,8 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
             TokenText(root.Child("eos_token")),
             OptionalBool(root.Child("add_bos_token")),
             OptionalBool(root.Child("add_eos_token")),
-            ChatTemplateOf(root.Child("chat_template")));
+            ChatTemplateOf(root.Child("chat_template")),
+            root.OptionalString("tokenizer_class"));
     }
 
     /// <summary>A token written as a string or as an object with "content".</summary>
