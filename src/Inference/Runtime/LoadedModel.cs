@@ -1,4 +1,4 @@
-using Pipeline.Inference.Models.HuggingFace;
+using Pipeline.Inference.Chat;
 using Pipeline.Inference.Models.Sources;
 using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Tokenization;
@@ -13,16 +13,22 @@ namespace Pipeline.Inference.Runtime;
 /// </summary>
 internal sealed class LoadedModel : IDisposable
 {
-    private LoadedModel(string name, DecoderModel decoder, ITokenizer tokenizer)
+    private LoadedModel(string name, DecoderModel decoder, ITokenizer tokenizer, ModelChatFormat chat)
     {
         Name = name;
         Decoder = decoder;
         Tokenizer = tokenizer;
+        Chat = chat;
     }
 
     public string Name { get; }
     public DecoderModel Decoder { get; }
+
+    /// <summary>The model's tokenizer; its <see cref="ITokenizer.EndIds"/> include the end ids the model's configuration adds.</summary>
     public ITokenizer Tokenizer { get; }
+
+    /// <summary>How a conversation becomes this model's prompt (its chat template, or a plain join).</summary>
+    public ModelChatFormat Chat { get; }
 
     /// <summary>The model shipped with the library: stories260K, next to the binaries.</summary>
     public static string EmbeddedModelDirectory => Path.Combine(AppContext.BaseDirectory, "models", "stories260k");
@@ -30,14 +36,16 @@ internal sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
         var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext);
-        // A llama2.c tokenizer.bin beside the weights wins; otherwise tokenizer.json or the GGUF's own.
-        ITokenizer tokenizer = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
-            ? Tokenization.Tokenizer.Load(tokenizerPath)
-            : TokenizerSource.Load(tokenizerPath).Tokenizer;
-        // A Hugging Face model's eos_token_id (config.json, generation_config.json) stops it too.
         var source = ModelSource.Detect(directory);
-        if (source.Format == ModelFormat.HuggingFace && HuggingFaceConfig.Read(source.Directory).EndTokenIds is { Count: > 0 } modelEnds)
-            tokenizer = new ModelEndIdsTokenizer(tokenizer, modelEnds);
+        // A llama2.c tokenizer.bin beside the weights wins; otherwise tokenizer.json or the GGUF's own.
+        TokenizerSource? described = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
+            ? null
+            : TokenizerSource.Load(tokenizerPath);
+        ITokenizer tokenizer = described?.Tokenizer ?? Tokenization.Tokenizer.Load(tokenizerPath);
+        // generation_config.json / config.json (or GGUF eot/eom) may name more end ids than the tokenizer's eos: all stop.
+        if (source.Format is ModelFormat.HuggingFace or ModelFormat.Gguf)
+            tokenizer = WithEndIds.Extend(tokenizer, source.Inspect(options?.MaxContext).EndTokenIds);
+        var chat = ModelChatFormat.Load(source.Directory, described?.ChatTemplate, described?.BosToken, described?.EosToken);
         var decoder = DecoderModel.Load(onnx, options);
         // Hugging Face models often pad the embedding past the tokenizer's ids (Qwen: 151936 rows
         // for 151665 tokens); only a tokenizer that can produce ids the model lacks is wrong.
@@ -46,7 +54,7 @@ internal sealed class LoadedModel : IDisposable
             decoder.Dispose();
             throw new InvalidDataException($"tokenizer has {tokenizer.VocabSize} pieces but the model's vocabulary is {decoder.Config.VocabSize}");
         }
-        return new LoadedModel(name, decoder, tokenizer);
+        return new LoadedModel(name, decoder, tokenizer, chat);
     }
 
     /// <summary>Finds the ONNX graph (converting the weights if that is what the path holds) and the tokenizer.</summary>
