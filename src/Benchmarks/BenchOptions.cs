@@ -15,7 +15,7 @@ internal sealed record BenchOptions
     public IReadOnlyList<BenchMode> Modes { get; init; } = BenchModes.All;
     /// <summary>
     /// ONNX Runtime intra-op threads for the one shared session; 0 (the default) is the runner's
-    /// choice by model size, the same as the host's (one for small models, every core for large).
+    /// choice by model size, the same as the host's (one below 256 MB of weights, every core above).
     /// </summary>
     public int IntraOpThreads { get; init; }
     public string? CacheDirectory { get; init; }

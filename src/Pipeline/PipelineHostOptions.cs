@@ -23,7 +23,7 @@ public sealed record PipelineHostOptions
     public int AdmissionCapacity { get; init; } = 64;
     /// <summary>When the admission queue is full: wait (default) or fail with <see cref="PipelineBusyException"/>.</summary>
     public bool RejectWhenFull { get; init; }
-    /// <summary>ONNX Runtime intra-op threads; 0 (the default) picks by model size: one for small models, every core for large ones.</summary>
+    /// <summary>ONNX Runtime intra-op threads; 0 (the default) picks by model size: one below 256 MB of weights, every core above.</summary>
     public int IntraOpThreads { get; init; }
     public bool UseCuda { get; init; }
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>).</summary>

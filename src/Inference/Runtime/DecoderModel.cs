@@ -123,9 +123,11 @@ internal sealed class DecoderModel : IDisposable
     /// <summary>
     /// Weights at or above this many bytes get every core as intra-op threads by default; below it
     /// one thread: a step of a small model is ONNX Runtime's per-node dispatch, which more threads
-    /// only lengthen (measured in docs/PERFORMANCE.md, "CPU speed").
+    /// only lengthen, and with prefill and decode running side by side one thread each already
+    /// fills two cores. Measured on 2 cores (docs/PERFORMANCE.md, "CPU speed"): two threads lost at
+    /// every concurrency on the 15M shape (24 MB) and won only at concurrency 1 on the 110M (343 MB).
     /// </summary>
-    internal const long ParallelWeightBytes = 16L << 20;
+    internal const long ParallelWeightBytes = 256L << 20;
 
     /// <summary>
     /// The intra-op thread count: the caller's when given, else one for a small model and every

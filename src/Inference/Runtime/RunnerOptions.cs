@@ -4,8 +4,8 @@ namespace Pipeline.Inference.Runtime;
 internal sealed record RunnerOptions
 {
     /// <summary>
-    /// ONNX Runtime intra-op threads; 0 (the default) picks by model size: one for small models,
-    /// every core for large ones (see DecoderModel.IntraOpThreadsFor).
+    /// ONNX Runtime intra-op threads; 0 (the default) picks by model size: one below
+    /// 256 MB of weights, every core above (see DecoderModel.IntraOpThreadsFor).
     /// </summary>
     public int IntraOpThreads { get; init; }
 
