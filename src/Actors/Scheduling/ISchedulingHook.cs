@@ -11,12 +11,16 @@ internal enum HandOff
     Sampled,
     Joined,
     Emitted,
+    /// <summary>Detokenize is about to deliver a message to the caller's sink.</summary>
+    Delivered,
 }
 
 /// <summary>
 /// The seam through which tests steer the interleaving: every actor calls it before each
 /// message it sends, and the prefill and decode actors when they form a batch. Production uses
 /// <see cref="NoSchedulingHook"/>. A hook may delay or yield; it must not change messages.
+/// A hook that throws is a fault of the actor handing off (outside that actor's filters): the
+/// one seam through which tests inject faults into each actor (tests/Integration/SupervisionTests).
 /// </summary>
 internal interface ISchedulingHook
 {
