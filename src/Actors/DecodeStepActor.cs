@@ -87,6 +87,7 @@ internal sealed class DecodeStepActor(
         var logits = new float[count * model.Config.VocabSize];
         try
         {
+            hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
             model.Step(rows, _workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -81,6 +81,7 @@ internal sealed class PrefillActor(
         var logits = new float[chunks.Length * vocab];
         try
         {
+            hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());
             model.Step(rows, _workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -24,6 +24,7 @@ internal sealed class SampleActor(
     ChannelWriter<Sequence> joins,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
+    ISchedulingHook hook,
     int contextLength,
     PipelineCounters counters,
     FaultBoundary boundary)
@@ -133,11 +134,15 @@ internal sealed class SampleActor(
     private const int ParallelDrawVocabulary = 4096;
 
     /// <summary>The next token of <paramref name="s"/>: draw number (tokens so far) of its own seed; -1 when cancelled.</summary>
-    private static int Choose(Sequence s, ReadOnlySpan<float> logits) =>
-        s.IsCancelled ? -1 : Sampler.Sample(logits, s.Options.Sampling, s.Request.Seed, s.Completion.Count, s.History);
+    private int Choose(Sequence s, ReadOnlySpan<float> logits)
+    {
+        if (s.IsCancelled) return -1;
+        hook.BeforeWork(HandOff.Sampled, [s.Id]);
+        return Sampler.Sample(logits, s.Options.Sampling, s.Request.Seed, s.Completion.Count, s.History);
+    }
 
     /// <summary>As <see cref="Choose"/>, but a sampler that throws (non-finite logits, say) fails only its own sequence.</summary>
-    private static int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
+    private int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
     {
         error = null;
         try { return Choose(s, logits); }

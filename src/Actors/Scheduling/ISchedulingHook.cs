@@ -31,6 +31,15 @@ internal interface ISchedulingHook
     /// <paramref name="ready"/>, distinct, at least one. The rest wait for the next call.
     /// </summary>
     IReadOnlyList<int> FormBatch(HandOff kind, IReadOnlyList<long> ready);
+
+    /// <summary>
+    /// Just before the work of a stage on <paramref name="requestIds"/>: a prefill model call
+    /// (<see cref="HandOff.PrefillChunk"/>), a decode model call (<see cref="HandOff.Stepped"/>)
+    /// or one draw (<see cref="HandOff.Sampled"/>). Throwing an <see cref="ArgumentException"/> or
+    /// <see cref="InvalidOperationException"/> here is that work failing (only those requests
+    /// fail); anything else is a fault of the actor. Production does nothing.
+    /// </summary>
+    void BeforeWork(HandOff stage, IReadOnlyList<long> requestIds) { }
 }
 
 internal sealed class NoSchedulingHook : ISchedulingHook
