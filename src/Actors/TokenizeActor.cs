@@ -87,6 +87,9 @@ internal sealed class TokenizeActor(
         }
         if (ids.Length > contextLength)
             throw new InvalidRequestException("prompt", $"prompt is {ids.Length} tokens, longer than the model's context of {contextLength} tokens.");
+        if (request.MaxTokensMustFit && (long)ids.Length + request.MaxTokens > contextLength)
+            throw new InvalidRequestException("max_tokens",
+                $"the prompt is {ids.Length} tokens and max_tokens is {request.MaxTokens}: {(long)ids.Length + request.MaxTokens} tokens exceed the model's context of {contextLength} tokens.");
         return ids;
     }
 }

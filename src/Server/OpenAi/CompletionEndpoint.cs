@@ -35,7 +35,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
     {
         long arrived = Stopwatch.GetTimestamp();
         using var body = await ReadJsonAsync(context);
-        var request = parse(body.RootElement, options.MaxSamplesPerRequest);
+        var request = ApiLimits.Check(body.RootElement, parse(body.RootElement, options.MaxSamplesPerRequest));
         if (request.Model is { } model && model != host.Model.Name) throw ApiException.ModelNotFound(model);
         ulong seed = request.Seed ?? SeedSource.NewSeed();
 
@@ -175,16 +175,27 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             : throw new ApiException(HttpStatusCode.ServiceUnavailable, "The server is shutting down.", "server_error"),
     };
 
-    private static async Task<JsonDocument> ReadJsonAsync(HttpContext context)
+    private async Task<JsonDocument> ReadJsonAsync(HttpContext context)
     {
+        var bytes = await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes);
+        // JSON strings are read lazily; invalid UTF-8 would surface later as a 500.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+            throw ApiException.InvalidBody("The request body is not valid UTF-8.");
+        JsonDocument document;
         try
         {
-            return await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
+            document = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
             throw ApiException.InvalidBody($"The request body is not valid JSON: {e.Message}");
         }
+        if (RequestBody.FirstLoneSurrogate(document.RootElement) is { } where)
+        {
+            document.Dispose();
+            throw ApiException.InvalidBody($"The request body holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair) in {where}.");
+        }
+        return document;
     }
 
     /// <summary>A token of sample <see cref="Index"/>, or its result once it has ended.</summary>
