@@ -72,14 +72,14 @@ internal sealed class TokenizeActor(
         if (request.PromptIds is { } given)
         {
             ids = given.ToArray();
-            if (ids.Length == 0) throw new InvalidRequestException("prompt", "prompt ids must not be empty (start with BOS, id 1).");
+            if (ids.Length == 0) throw new InvalidRequestException("prompt", "prompt ids must not be empty.");
             foreach (var id in ids)
                 if (id < 0 || id >= tokenizer.VocabSize)
                     throw new InvalidRequestException("prompt", $"prompt id {id} is outside the vocabulary (0..{tokenizer.VocabSize - 1}).");
         }
         else if (request.Prompt is { } text)
         {
-            ids = tokenizer.Encode(text, addSpecial: true).ToArray();
+            ids = tokenizer.Encode(text, request.AddSpecialTokens).ToArray();
         }
         else
         {

@@ -4,7 +4,10 @@ namespace Pipeline.Benchmarks;
 internal sealed record BenchOptions
 {
     /// <summary>A model folder (llama2.c checkpoint + tokenizer, or model.onnx + tokenizer).</summary>
-    public required string ModelDirectory { get; init; }
+    /// <summary>Any model path the loader recognises (Hugging Face folder, GGUF file, llama2.c folder, model.onnx folder).</summary>
+    public required string ModelPath { get; init; }
+    /// <summary>Caps the model's context (<c>--context</c>); null keeps the model's.</summary>
+    public int? ContextLength { get; init; }
     /// <summary>How the model is named in the report.</summary>
     public string? ModelDescription { get; init; }
     public Workload Workload { get; init; } = new();

@@ -47,7 +47,10 @@ internal static class BatchMode
             if (node["id"] is { } given) id = given.DeepClone();
             var request = new GenerationRequest
             {
-                Prompt = node["prompt"]?.GetValue<string>() ?? throw new FormatException("missing \"prompt\""),
+                // "prompt_ids" are used as given (nothing added); otherwise "prompt" is encoded with the tokenizer's specials.
+                Prompt = node["prompt_ids"] is null ? node["prompt"]?.GetValue<string>() ?? throw new FormatException("missing \"prompt\" (or \"prompt_ids\")") : null,
+                PromptIds = node["prompt_ids"] is JsonArray ids ? ids.Select(i => i?.GetValue<int>() ?? throw new FormatException("\"prompt_ids\" must hold integers")).ToArray()
+                    : node["prompt_ids"] is null ? null : throw new FormatException("\"prompt_ids\" must be an array of integers"),
                 MaxTokens = node["max_tokens"]?.GetValue<int>() ?? GenerationRequest.DefaultMaxTokens,
                 Sampling = new SamplingOptions
                 {

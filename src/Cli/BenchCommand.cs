@@ -15,7 +15,8 @@ internal static class BenchCommand
     public static Command Create()
     {
         var quick = new Option<bool>("--quick") { Description = "a small sweep (concurrency 1,4,16; 16 requests; 16 prompt and 32 generated tokens) that ends within minutes" };
-        var model = new Option<string?>("--model") { Description = "model folder (default: the embedded stories260K)" };
+        var model = ModelOptions.Model();
+        var context = ModelOptions.Context();
         var synthetic = new Option<string?>("--synthetic") { Description = "a synthetic model with random weights: 15m, 110m, or dim=..,layers=..,heads=..,kv_heads=..,hidden=..,vocab=..,seq_len=.." };
         var concurrency = new Option<string?>("--concurrency") { Description = "comma-separated concurrency levels (default 1,2,4,8,16,32,64)" };
         var modes = new Option<string>("--modes") { Description = "comma-separated: serial, global-lock, pipeline", DefaultValueFactory = _ => "serial,global-lock,pipeline" };
@@ -32,7 +33,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart, stall,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -41,7 +42,7 @@ internal static class BenchCommand
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
             if (parse.GetValue(stall) is { } longPrompt)
             {
-                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads) });
+                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context) });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
                 Console.WriteLine("|---|---:|---:|");
@@ -52,7 +53,8 @@ internal static class BenchCommand
             }
             var options = new BenchOptions
             {
-                ModelDirectory = directory,
+                ModelPath = directory,
+                ContextLength = parse.GetValue(context),
                 ModelDescription = description,
                 Concurrency = parse.GetValue(concurrency) is { } levels ? ParseLevels(levels) : isQuick ? [1, 4, 16] : [1, 2, 4, 8, 16, 32, 64],
                 Modes = BenchModes.Parse(parse.GetValue(modes)!),

@@ -23,7 +23,8 @@ internal static class GenerateCommand
         var repetition = new Option<float>("--repetition-penalty") { DefaultValueFactory = _ => SamplingOptions.Default.RepetitionPenalty };
         var seed = new Option<ulong?>("--seed") { Description = "random seed; picked and reported when absent" };
         var stop = new Option<string[]>("--stop") { Description = "stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var model = new Option<string?>("--model") { Description = "model folder (default: the embedded stories260K)" };
+        var model = ModelOptions.Model();
+        var context = ModelOptions.Context();
         var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var concurrency = new Option<int>("--concurrency") { Description = "batch mode: requests in flight at once (default: all)", DefaultValueFactory = _ => 0 };
@@ -32,13 +33,14 @@ internal static class GenerateCommand
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, format, concurrency, threads, cuda,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
             var options = new PipelineHostOptions
             {
-                ModelDirectory = parse.GetValue(model),
+                ModelPath = parse.GetValue(model),
+                ContextLength = parse.GetValue(context),
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
             };

@@ -14,7 +14,8 @@ internal static class ServeCommand
     public static Command Create()
     {
         var urls = new Option<string[]>("--urls") { Description = "addresses to listen on (default: http://127.0.0.1:8080, loopback only)", DefaultValueFactory = _ => ["http://127.0.0.1:8080"], AllowMultipleArgumentsPerToken = true };
-        var model = new Option<string?>("--model") { Description = "model folder (default: the embedded stories260K)" };
+        var model = ModelOptions.Model();
+        var context = ModelOptions.Context();
         var apiKey = new Option<string?>("--api-key") { Description = $"require 'Authorization: Bearer KEY' on /v1 (default: ${ApiKeyVariable})" };
         var maxBatch = new Option<int>("--max-batch") { Description = "sequences per decode step", DefaultValueFactory = _ => 32 };
         var admission = new Option<int>("--queue") { Description = "requests that may wait for admission before 429", DefaultValueFactory = _ => 64 };
@@ -23,13 +24,14 @@ internal static class ServeCommand
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, apiKey, maxBatch, admission, threads, cuda,
+            urls, model, context, apiKey, maxBatch, admission, threads, cuda,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
             var hostOptions = new PipelineHostOptions
             {
-                ModelDirectory = parse.GetValue(model),
+                ModelPath = parse.GetValue(model),
+                ContextLength = parse.GetValue(context),
                 MaxBatch = parse.GetValue(maxBatch),
                 AdmissionCapacity = parse.GetValue(admission),
                 RejectWhenFull = true,

@@ -6,7 +6,7 @@ namespace Pipeline.Extensions.AI;
 
 /// <summary>
 /// An <see cref="IChatClient"/> over an in-process <see cref="PipelineHost"/>. The chat becomes
-/// one prompt through <see cref="ChatTemplate"/>, the same template the HTTP server uses.
+/// one prompt through the model's chat template (<see cref="PipelineHost.CreateChatRequest"/>), as the HTTP server does.
 /// Maps <see cref="ChatOptions"/> MaxOutputTokens, Temperature, TopP, TopK, Seed and
 /// StopSequences; the seed used is reported in AdditionalProperties["seed"]. Does not own the
 /// host: disposing the client leaves the host running.
@@ -74,9 +74,12 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
         // One model per host: a request for another model is a mistake, not something to ignore.
         if (options?.ModelId is { } model && model != host.ModelName)
             throw new ArgumentException($"this client serves '{host.ModelName}', not '{model}'", nameof(options));
-        return new GenerationRequest
+        // The model's chat template renders the conversation (a plain newline join when it has none).
+        var turns = new System.Text.Json.Nodes.JsonArray();
+        foreach (var m in messages)
+            turns.Add(new System.Text.Json.Nodes.JsonObject { ["role"] = m.Role.Value, ["content"] = m.Text });
+        return host.CreateChatRequest(turns) with
         {
-            Prompt = ChatTemplate.Render(messages.Select(m => (m.Role.Value, m.Text))),
             MaxTokens = options?.MaxOutputTokens ?? GenerationRequest.DefaultMaxTokens,
             Sampling = new SamplingOptions
             {

@@ -8,6 +8,6 @@ public sealed class PipelineServiceOptions
     /// <summary>How to start the host. A record: replace it whole, <c>o.Host = o.Host with { MaxBatch = 8 }</c>.</summary>
     public PipelineHostOptions Host { get; set; } = new();
 
-    /// <summary>An already loaded model to run on instead of loading <see cref="PipelineHostOptions.ModelDirectory"/>; its owner keeps it (tests share one).</summary>
+    /// <summary>An already loaded model to run on instead of loading <see cref="PipelineHostOptions.ModelPath"/>; its owner keeps it (tests share one).</summary>
     internal LoadedModel? Model { get; set; }
 }

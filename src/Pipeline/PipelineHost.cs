@@ -99,6 +99,21 @@ public sealed class PipelineHost : IAsyncDisposable
     /// <summary>The loaded model's name (the checkpoint's file name), as the server and IChatClient report it.</summary>
     public string ModelName => Model.Name;
 
+    /// <summary>Whether the model brings its own chat template (else a chat is its messages joined by newlines).</summary>
+    public bool HasChatTemplate => Model.Chat.HasTemplate;
+
+    /// <summary>
+    /// A request whose prompt is the conversation <paramref name="messages"/> (OpenAI-style objects
+    /// with <c>role</c> and <c>content</c>) rendered by the model's chat template, the assistant's turn
+    /// opened; <paramref name="templateVariables"/> (for example <c>tools</c>) reach the template too.
+    /// Throws <see cref="ArgumentException"/> with the template's message when the template refuses the chat.
+    /// </summary>
+    public GenerationRequest CreateChatRequest(System.Text.Json.Nodes.JsonArray messages, System.Text.Json.Nodes.JsonObject? templateVariables = null)
+    {
+        var prompt = Model.Chat.Format(messages, templateVariables);
+        return new GenerationRequest { Prompt = prompt.Text, AddSpecialTokens = prompt.AddSpecialTokens };
+    }
+
     /// <summary>Requests admitted but not yet tokenized.</summary>
     public int QueueDepth => _pipeline.QueueDepth;
 
@@ -111,8 +126,10 @@ public sealed class PipelineHost : IAsyncDisposable
     public static PipelineHost Start(PipelineHostOptions? options = null)
     {
         options ??= new PipelineHostOptions();
-        var model = LoadedModel.Load(options.ModelDirectory ?? LoadedModel.EmbeddedModelDirectory,
-            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda }, options.CacheDirectory);
+        if (options.ContextLength is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"context length must be at least 1; got {options.ContextLength}");
+        var model = LoadedModel.Load(options.ModelPath ?? LoadedModel.EmbeddedModelDirectory,
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);
     }
 

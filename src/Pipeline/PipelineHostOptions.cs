@@ -6,8 +6,13 @@ namespace Pipeline;
 /// <summary>What to load and how to run it.</summary>
 public sealed record PipelineHostOptions
 {
-    /// <summary>A model folder; null means the embedded stories260K.</summary>
-    public string? ModelDirectory { get; init; }
+    /// <summary>
+    /// The model: a Hugging Face folder, a GGUF file (or a folder holding one), a llama2.c folder,
+    /// or a folder with an exported model.onnx; null means the embedded stories260K.
+    /// </summary>
+    public string? ModelPath { get; init; }
+    /// <summary>Caps the context (positions per sequence) below the model's own maximum, bounding KV memory; null keeps the model's.</summary>
+    public int? ContextLength { get; init; }
     /// <summary>Sequences per decode step.</summary>
     public int MaxBatch { get; init; } = 32;
     /// <summary>Capacity of the bounded channels between actors.</summary>

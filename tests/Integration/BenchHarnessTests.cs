@@ -21,7 +21,7 @@ public sealed class BenchHarnessTests
     {
         var options = new BenchOptions
         {
-            ModelDirectory = RepoPaths.ModelDir,
+            ModelPath = RepoPaths.ModelDir,
             Concurrency = [1, 2],
             Modes = BenchModes.All,
             Workload = new Workload { RequestCount = 4, PromptTokens = 70, MaxTokens = 8, Seed = 7 },

@@ -16,7 +16,7 @@ public sealed class CliTests
         }
     }
 
-    private static async Task<(int Code, string Out, string Err)> Run(string stdin, params string[] args)
+    internal static async Task<(int Code, string Out, string Err)> Run(string stdin, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         start.ArgumentList.Add(CliDll);

@@ -23,7 +23,13 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
         .ToArbitrary();
 
     [Fact]
-    public void A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step()
+    public void A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step() => CheckBatching(SharedModel.WithThreads, "P6");
+
+    [Fact]
+    public void A_batched_step_on_a_hugging_face_layout_qwen2_model_with_gqa_gives_each_row_its_solo_logits_and_cache() =>
+        CheckBatching(HuggingFaceLayoutModel.WithThreads, "P6 (Qwen2 layout)");
+
+    private void CheckBatching(Func<int, DecoderModel> modelWithThreads, string label)
     {
         int ragged = 0, multiBlock = 0, multiToken = 0;
         var sizes = new HashSet<int>();
@@ -33,8 +39,8 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
             if (rows.Select(r => r.Past).Distinct().Count() > 1) ragged++;
             if (rows.Any(r => r.Past > 64) && rows.Any(r => r.Past <= 64)) multiBlock++;
             if (rows.Any(r => r.Fed > 1) && rows.Any(r => r.Fed == 1)) multiToken++;
-            var model = SharedModel.WithThreads(threads);
-            var solo = SharedModel.WithThreads(3 - threads);
+            var model = modelWithThreads(threads);
+            var solo = modelWithThreads(3 - threads);
             int vocab = model.Config.VocabSize;
             var caches = rows.Select(r => Prefilled(solo, r)).ToArray();
             var batchCaches = caches.Select(c => c.Clone()).ToArray();
@@ -56,7 +62,7 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
             return true.ToProperty();
         });
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(Scheduling.PropertyBudget.Cases(30)).WithQuietOnSuccess(true), property);
-        output.WriteLine($"P6 explored: {sizes.Count} batch sizes, {ragged} ragged batches, {multiBlock} mixing one-block and multi-block pasts, {multiToken} mixing prefill chunks with decode rows");
+        output.WriteLine($"{label} explored: {sizes.Count} batch sizes, {ragged} ragged batches, {multiBlock} mixing one-block and multi-block pasts, {multiToken} mixing prefill chunks with decode rows");
         Assert.True(sizes.Count >= 5 && ragged >= 10 && multiBlock >= 5 && multiToken >= 5, "P6 explored too little");
     }
 

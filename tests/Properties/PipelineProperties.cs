@@ -30,6 +30,18 @@ public sealed class PipelineProperties(ITestOutputHelper output)
     }
 
     [Fact]
+    public void P1_holds_on_a_hugging_face_layout_qwen2_model_with_biases_and_gqa()
+    {
+        var explored = new Exploration();
+        // Solo runs are not memoized: the memo is keyed by request, and belongs to the embedded model.
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 16, maxTokens: 32, cancelOthers: false),
+            s => Isolation(s, ScenarioRunner.RealOnHuggingFaceLayout, explored, memoizeSolo: false));
+        Check.One(Budget(10), property);
+        output.WriteLine($"P1 (Qwen2 layout) explored: {explored}");
+        Assert.True(explored.DistinctBatchCompositions >= 10 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+    }
+
+    [Fact]
     public void P2_every_request_finishes_within_the_bound_for_any_capacities()
     {
         var explored = new Exploration();

@@ -26,6 +26,31 @@ public static class Llama2Checkpoint
         return Parse(bytes, path);
     }
 
+    /// <summary>Reads only the header of the checkpoint at <paramref name="path"/> (for inspection).</summary>
+    public static LlamaConfig ReadConfig(string path)
+    {
+        var header = new byte[VersionedHeaderBytes];
+        int length;
+        using (var file = File.OpenRead(path)) length = file.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        var bytes = header.AsSpan(0, length);
+        if (bytes.Length < LegacyHeaderBytes)
+            throw new InvalidDataException($"{path}: {bytes.Length} bytes is too short for a llama2.c header");
+        LlamaConfig config;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(bytes) == VersionedMagic)
+        {
+            if (bytes.Length < VersionedHeaderBytes) throw new InvalidDataException($"{path}: too short for a versioned llama2.c header");
+            var p = MemoryMarshal.Cast<byte, int>(bytes.Slice(8, 7 * sizeof(int)));
+            config = new LlamaConfig(p[0], p[1], p[2], p[3], p[4], p[5], p[6], bytes[8 + 7 * sizeof(int)] != 0);
+        }
+        else
+        {
+            var h = MemoryMarshal.Cast<byte, int>(bytes[..LegacyHeaderBytes]);
+            config = new LlamaConfig(h[0], h[1], h[2], h[3], h[4], Math.Abs(h[5]), h[6], h[5] > 0);
+        }
+        config.Validate();
+        return config;
+    }
+
     public static LlamaWeights Parse(ReadOnlySpan<byte> bytes, string nameForErrors = "checkpoint")
     {
         if (bytes.Length < LegacyHeaderBytes)

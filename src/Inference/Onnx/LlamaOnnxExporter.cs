@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Pipeline.Inference.Models;
+using Pipeline.Inference.Models.Sources;
 using Pipeline.Inference.Onnx.Schema;
 using static Pipeline.Inference.Onnx.OnnxGraphBuilder;
 using DataType = Pipeline.Inference.Onnx.Schema.TensorProto.Types.DataType;
@@ -22,12 +23,15 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama2c-onnx-6";
+    public const string ConverterVersion = "llama-onnx-7";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
 
     public const string AttentionBlockMetadataKey = "pipeline.attention_block";
+
+    /// <summary>Weights above this many bytes go to an external-data file: protobuf cannot serialize a message over 2 GB.</summary>
+    public const long ExternalDataThresholdBytes = 1L << 30;
 
     /// <param name="optimumOutputs">
     /// True for an exported model: <c>present.*</c> outputs (past + new, the Optimum layout) and any
@@ -36,9 +40,19 @@ public static class LlamaOnnxExporter
     /// </param>
     internal static ModelProto Export(LlamaWeights weights, bool optimumOutputs = true)
     {
+        using var source = new LlamaWeightsSource(weights);
+        return Export(source, optimumOutputs, externalData: null);
+    }
+
+    /// <summary>
+    /// Builds the graph, reading one tensor at a time from <paramref name="weights"/>; with
+    /// <paramref name="externalData"/> every weight is streamed there instead of kept inline.
+    /// </summary>
+    internal static ModelProto Export(IWeightSource weights, bool optimumOutputs, OnnxExternalData? externalData)
+    {
         var c = weights.Config;
         c.Validate();
-        var g = new OnnxGraphBuilder("llama_decoder");
+        var g = new OnnxGraphBuilder("llama_decoder") { ExternalData = externalData };
         int hd = c.HeadDim, half = hd / 2, kb = AttentionBlock;
 
         var inputIds = g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
@@ -82,14 +96,15 @@ public static class LlamaOnnxExporter
         var maskBias = g.Node("Expand", [g.Node("Where", [g.Node("Unsqueeze", [visible, g.ConstInt64(1, 2)]), g.ScalarFloat(0f), g.ScalarFloat(float.NegativeInfinity)]), biasShape], "attention_bias");
 
         // Rotary embedding as run.c does it, on interleaved pairs: x·cos + (x·R)·sin, where R maps
-        // each pair (a, b) to (-b, a). The tables repeat each pair's cos and sin twice.
+        // each pair (a, b) to (-b, a). The tables repeat each pair's cos and sin twice; theta and any
+        // frequency scaling are folded into them, so the graph is the same for every RoPE variant.
+        var inverseFrequencies = RopeInverseFrequencies(weights);
         var cosTable = new float[c.SeqLen * hd];
         var sinTable = new float[c.SeqLen * hd];
         for (int pos = 0; pos < c.SeqLen; pos++)
             for (int p = 0; p < half; p++)
             {
-                float freq = 1.0f / MathF.Pow(LlamaConfig.RopeTheta, (2 * p) / (float)hd);
-                float val = pos * freq;
+                float val = pos * inverseFrequencies[p];
                 cosTable[pos * hd + 2 * p] = cosTable[pos * hd + 2 * p + 1] = MathF.Cos(val);
                 sinTable[pos * hd + 2 * p] = sinTable[pos * hd + 2 * p + 1] = MathF.Sin(val);
             }
@@ -103,20 +118,29 @@ public static class LlamaOnnxExporter
         var cos = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_cos", cosTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "cos");
         var sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
 
-        var x = g.Node("Gather", [g.Weight("embed_tokens", weights.TokenEmbedding, c.VocabSize, c.Dim), inputIds], "embedding");
+        var x = g.Node("Gather", [g.Weight("embed_tokens", weights.Read(WeightRole.TokenEmbedding, 0), c.VocabSize, c.Dim), inputIds], "embedding");
         var scale = g.ScalarFloat(MathF.Sqrt(hd));
         var ones = g.ConstFloat(Enumerable.Repeat(1f, kb).ToArray(), kb, 1);
         int group = c.QueriesPerKvHead;
+        float eps = c.RmsNormEpsilon;
 
         for (int l = 0; l < c.Layers; l++)
         {
             string P(string n) => $"layers.{l}.{n}";
-            var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), Slice(weights.RmsAttention, l, c.Dim), c.Dim), P("attn_norm"));
-            var q = g.Node("MatMul", [xn, g.Weight(P("wq"), Transposed(weights.Wq, l, c.Dim, c.Dim), c.Dim, c.Dim)], P("q"));
-            var k = g.Node("MatMul", [xn, g.Weight(P("wk"), Transposed(weights.Wk, l, c.KvDim, c.Dim), c.Dim, c.KvDim)], P("k"));
-            var v = g.Node("MatMul", [xn, g.Weight(P("wv"), Transposed(weights.Wv, l, c.KvDim, c.Dim), c.Dim, c.KvDim)], P("v"));
-            var qr = Rope(g, q, c.Heads, hd, cos, sin, rotation, P("q_rope"));
-            var kr = Rope(g, k, c.KvHeads, hd, cos, sin, rotation, P("k_rope"));
+            var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim), eps, P("attn_norm"));
+            var q = Projection(g, weights, xn, WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, l, c.QDim, c.Dim, P("q"), P("wq"));
+            var k = Projection(g, weights, xn, WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, l, c.KvDim, c.Dim, P("k"), P("wk"));
+            var v = Projection(g, weights, xn, WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, l, c.KvDim, c.Dim, P("v"), P("wv"));
+            var qHeads = g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)], P("q_rope.heads"));
+            var kHeads = g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_rope.heads"));
+            if (c.QkNorm)
+            {
+                // Qwen3: each head's query and key RMS-normalised over head_dim before RoPE.
+                qHeads = RmsNorm(g, qHeads, g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"));
+                kHeads = RmsNorm(g, kHeads, g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"));
+            }
+            var qr = Rope(g, qHeads, cos, sin, rotation, P("q_rope"));
+            var kr = Rope(g, kHeads, cos, sin, rotation, P("k_rope"));
             var vh = g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"));
 
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
@@ -153,16 +177,16 @@ public static class LlamaOnnxExporter
             var perBlock = g.Node("Concat", [g.Node("MatMul", [expPast, pastValueBlocks]), g.Node("MatMul", [expNew, newValueBlocks])], null, null, Attr("axis", 2L));
             var numerator = LastOfCumSum(g, perBlock, P("numerator"));
             var attention = g.Node("Div", [numerator, denominator], P("attention")); // [B, kv_heads, 1, group*S, hd]
-            var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, 0, group, -1, hd)])], null, null, Ints("perm", 0L, 3, 1, 2, 4)), g.ConstInt64(0, 0, c.Dim)], P("attention_merged"));
-            var o = g.Node("MatMul", [merged, g.Weight(P("wo"), Transposed(weights.Wo, l, c.Dim, c.Dim), c.Dim, c.Dim)], P("o"));
+            var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, 0, group, -1, hd)])], null, null, Ints("perm", 0L, 3, 1, 2, 4)), g.ConstInt64(0, 0, c.QDim)], P("attention_merged"));
+            var o = Projection(g, weights, merged, WeightRole.Wo, null, l, c.Dim, c.QDim, P("o"), P("wo"));
             x = g.Node("Add", [x, o], P("residual_attn"));
 
-            var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), Slice(weights.RmsFfn, l, c.Dim), c.Dim), P("ffn_norm"));
-            var h1 = g.Node("MatMul", [xf, g.Weight(P("w1"), Transposed(weights.W1, l, c.HiddenDim, c.Dim), c.Dim, c.HiddenDim)], P("w1"));
-            var h3 = g.Node("MatMul", [xf, g.Weight(P("w3"), Transposed(weights.W3, l, c.HiddenDim, c.Dim), c.Dim, c.HiddenDim)], P("w3"));
+            var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"));
+            var h1 = Projection(g, weights, xf, WeightRole.W1, null, l, c.HiddenDim, c.Dim, P("w1"), P("w1"));
+            var h3 = Projection(g, weights, xf, WeightRole.W3, null, l, c.HiddenDim, c.Dim, P("w3"), P("w3"));
             var silu = g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
             var h = g.Node("Mul", [silu, h3], P("swiglu"));
-            var down = g.Node("MatMul", [h, g.Weight(P("w2"), Transposed(weights.W2, l, c.Dim, c.HiddenDim), c.HiddenDim, c.Dim)], P("w2"));
+            var down = Projection(g, weights, h, WeightRole.W2, null, l, c.Dim, c.HiddenDim, P("w2"), P("w2"));
             x = g.Node("Add", [x, down], P("residual_ffn"));
 
             if (optimumOutputs)
@@ -176,8 +200,8 @@ public static class LlamaOnnxExporter
             g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
         }
 
-        var final = RmsNorm(g, x, g.Weight("final_norm", weights.RmsFinal, c.Dim), "final_norm");
-        var classifier = g.Weight("lm_head", Transposed(weights.Classifier, 0, c.VocabSize, c.Dim), c.Dim, c.VocabSize);
+        var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm");
+        var classifier = g.Weight("lm_head", Transposed(weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim), c.Dim, c.VocabSize);
         var logits = g.Node("MatMul", [final, classifier], "lm_head_out", "logits");
         g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
 
@@ -202,23 +226,98 @@ public static class LlamaOnnxExporter
         model.WriteTo(file);
     }
 
+    /// <summary>
+    /// Writes the decoder graph to <paramref name="path"/>, reading one tensor at a time. When the
+    /// weights exceed <paramref name="externalDataThresholdBytes"/> they are streamed into
+    /// <paramref name="externalDataPath"/> (default: beside the graph, its name + ".data"), which the
+    /// graph names by <paramref name="externalDataLocation"/> (default: that file's name), so the
+    /// graph may be written under a temporary name and renamed. Returns the data file, or null.
+    /// </summary>
+    internal static string? Write(IWeightSource weights, string path, bool optimumOutputs, long externalDataThresholdBytes = ExternalDataThresholdBytes,
+        string? externalDataPath = null, string? externalDataLocation = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        string? dataPath = null;
+        OnnxExternalData? external = null;
+        try
+        {
+            if (WeightBytes(weights.Config) > externalDataThresholdBytes)
+            {
+                dataPath = externalDataPath ?? path + ".data";
+                external = new OnnxExternalData(dataPath, externalDataLocation ?? Path.GetFileName(dataPath));
+            }
+            var model = Export(weights, optimumOutputs, external);
+            external?.Dispose();
+            using var file = File.Create(path);
+            model.WriteTo(file);
+            return dataPath;
+        }
+        finally
+        {
+            external?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Writes the exported (Optimum-layout) graph of any model path <see cref="ModelSource.Detect"/>
+    /// recognises to <paramref name="path"/>, with external data beside it when the weights pass
+    /// the protobuf limit (for <c>pipeline convert</c>). Returns the external-data file, or null.
+    /// </summary>
+    internal static string? Write(ModelSource source, string path, int? maxContext = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        using var weights = source.OpenWeights(maxContext);
+        return Write(weights, path, optimumOutputs: true);
+    }
+
+    /// <summary>Float32 bytes of every weight the graph will hold (the classifier counted twice when shared: the graph stores it transposed).</summary>
+    internal static long WeightBytes(LlamaConfig c) =>
+        sizeof(float) * (c.ParameterCount + (c.SharedClassifier ? (long)c.VocabSize * c.Dim : 0) + 2L * c.SeqLen * c.HeadDim);
+
     private static void AddMetadata(ModelProto model, string key, string value)
         => model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
 
-    /// <summary>run.c's rmsnorm: weight * (x / sqrt(mean(x²) + eps)).</summary>
-    private static string RmsNorm(OnnxGraphBuilder g, string x, string weight, string name)
+    /// <summary>run.c's rmsnorm over the last axis: weight * (x / sqrt(mean(x²) + eps)).</summary>
+    private static string RmsNorm(OnnxGraphBuilder g, string x, string weight, float eps, string name)
     {
         var meanSquare = g.Node("ReduceMean", [g.Node("Mul", [x, x])], $"{name}.mean_square", null, Ints("axes", -1L), Attr("keepdims", 1L));
-        var inverse = g.Node("Reciprocal", [g.Node("Sqrt", [g.Node("Add", [meanSquare, g.ScalarFloat(LlamaConfig.RmsNormEpsilon)])])], $"{name}.inv_rms");
+        var inverse = g.Node("Reciprocal", [g.Node("Sqrt", [g.Node("Add", [meanSquare, g.ScalarFloat(eps)])])], $"{name}.inv_rms");
         return g.Node("Mul", [g.Node("Mul", [x, inverse]), weight], name);
     }
 
-    /// <summary>Rotates interleaved pairs (x[2p], x[2p+1]) of each head, as run.c does; returns [B, S, heads, hd].</summary>
-    private static string Rope(OnnxGraphBuilder g, string x, int heads, int hd, string cos, string sin, string rotation, string name)
+    /// <summary>x·Wᵀ (+ bias) for the [rows, cols] weight <paramref name="role"/> of layer <paramref name="layer"/>: [B, S, cols] → [B, S, rows].</summary>
+    private static string Projection(OnnxGraphBuilder g, IWeightSource weights, string x, WeightRole role, WeightRole? bias, int layer, int rows, int cols, string name, string weightName)
     {
-        var perHead = g.Node("Reshape", [x, g.ConstInt64(0, 0, heads, hd)], $"{name}.heads");
+        var product = g.Node("MatMul", [x, g.Weight(weightName, Transposed(weights.Read(role, layer), rows, cols), cols, rows)], bias is null ? name : $"{name}.matmul");
+        return bias is { } b ? g.Node("Add", [product, g.Weight($"{weightName}_bias", weights.Read(b, layer), rows)], name) : product;
+    }
+
+    /// <summary>Rotates interleaved pairs (x[2p], x[2p+1]) of each head of [B, S, heads, hd], as run.c does.</summary>
+    private static string Rope(OnnxGraphBuilder g, string perHead, string cos, string sin, string rotation, string name)
+    {
         var rotated = g.Node("MatMul", [perHead, rotation], $"{name}.rotated");
         return g.Node("Add", [g.Node("Mul", [perHead, cos]), g.Node("Mul", [rotated, sin])], name);
+    }
+
+    /// <summary>
+    /// RoPE inverse frequencies [head_dim / 2]: theta^(-2p/hd) as run.c computes it in float, then
+    /// the configured scaling, then any per-frequency divisors the file ships (GGUF rope_freqs).
+    /// </summary>
+    internal static float[] RopeInverseFrequencies(IWeightSource weights)
+    {
+        var c = weights.Config;
+        int hd = c.HeadDim;
+        var result = new float[hd / 2];
+        for (int p = 0; p < result.Length; p++) result[p] = 1.0f / MathF.Pow(c.RopeTheta, (2 * p) / (float)hd);
+        c.RopeScaling?.Apply(result);
+        if (weights.Has(WeightRole.RopeFrequencyFactors))
+        {
+            var factors = weights.Read(WeightRole.RopeFrequencyFactors, 0);
+            if (factors.Length != result.Length)
+                throw new InvalidDataException($"rope frequency factors: {factors.Length} values for head_dim {hd} (expected {result.Length})");
+            for (int p = 0; p < result.Length; p++) result[p] /= factors[p];
+        }
+        return result;
     }
 
     /// <summary>(n rounded up to a multiple of <paramref name="block"/>, the padding that takes).</summary>
@@ -246,16 +345,15 @@ public static class LlamaOnnxExporter
         return g.Node("Slice", [running, g.ConstInt64(-1), g.ConstInt64(long.MaxValue), g.ConstInt64(2)], name);
     }
 
-    private static float[] Slice(float[] stacked, int layer, int size) => stacked.AsSpan(layer * size, size).ToArray();
-
-    /// <summary>Layer <paramref name="layer"/> of a stacked [rows, cols] matrix, transposed to [cols, rows] for x·Wᵀ.</summary>
-    private static float[] Transposed(float[] stacked, int layer, int rows, int cols)
+    /// <summary>A [rows, cols] matrix transposed to [cols, rows] for x·Wᵀ.</summary>
+    private static float[] Transposed(float[] matrix, int rows, int cols)
     {
-        var result = new float[rows * cols];
-        var src = stacked.AsSpan((long)layer * rows * cols > int.MaxValue ? throw new NotSupportedException("tensor too large") : layer * rows * cols, rows * cols);
-        for (int r = 0; r < rows; r++)
-            for (int col = 0; col < cols; col++)
-                result[col * rows + r] = src[r * cols + col];
+        if (matrix.LongLength != (long)rows * cols)
+            throw new InvalidDataException($"weight has {matrix.LongLength} floats, expected [{rows}, {cols}]");
+        var result = new float[matrix.LongLength];
+        for (long r = 0; r < rows; r++)
+            for (long col = 0; col < cols; col++)
+                result[col * rows + r] = matrix[r * cols + col];
         return result;
     }
 }

@@ -63,12 +63,18 @@ internal sealed class OnnxGraphBuilder
         return outs;
     }
 
+    /// <summary>Where weights go when the graph keeps its data outside the protobuf; null keeps them inline.</summary>
+    public OnnxExternalData? ExternalData { get; init; }
+
     public string Weight(string name, float[] data, params long[] dims)
     {
         name = Unique($"{name}.weight");
         var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
         t.Dims.AddRange(dims);
-        t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
+        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
+            throw new InvalidOperationException($"weight {name}: {data.LongLength} floats for shape [{string.Join(", ", dims)}]");
+        if (ExternalData is { } external) external.Store(t, data);
+        else t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
         _graph.Initializer.Add(t);
         return name;
     }

@@ -18,8 +18,14 @@ public sealed record GenerationRequest
     /// <summary>The text to continue (encoded with the tokenizer's special tokens). Ignored when <see cref="PromptIds"/> is set.</summary>
     public string? Prompt { get; init; }
 
-    /// <summary>Token ids to continue, BOS included.</summary>
+    /// <summary>Token ids to continue, used as given (the tokenizer adds nothing, BOS included if wanted).</summary>
     public IReadOnlyList<int>? PromptIds { get; init; }
+
+    /// <summary>
+    /// Whether encoding <see cref="Prompt"/> adds the tokenizer's special tokens (BOS for Llama 2
+    /// style tokenizers). False for a prompt that spells them itself, such as a rendered chat template.
+    /// </summary>
+    public bool AddSpecialTokens { get; init; } = true;
 
     public int MaxTokens { get; init; } = DefaultMaxTokens;
 

@@ -11,6 +11,8 @@ internal sealed record ApiRequest
     public string? Model { get; init; }
     /// <summary>The generation of sample 0 (its seed, when given, is the base seed).</summary>
     public required GenerationRequest Generation { get; init; }
+    /// <summary>Every prompt of the request (a completion may send several); each is continued <see cref="SampleCount"/> times.</summary>
+    public required IReadOnlyList<GenerationRequest> Prompts { get; init; }
     public bool Stream { get; init; }
     public bool IncludeUsage { get; init; }
     /// <summary>Parallel samples of the one prompt; sample i runs with seed + i.</summary>
@@ -19,6 +21,12 @@ internal sealed record ApiRequest
     public ulong? Seed => Generation.Seed;
     public bool Logprobs => Generation.Logprobs;
 
-    /// <summary>Sample <paramref name="index"/>'s request: the base seed plus its index, so each sample is replayable alone.</summary>
-    public GenerationRequest ToGeneration(ulong baseSeed, int index) => Generation with { Seed = unchecked(baseSeed + (ulong)index) };
+    /// <summary>Choices in the response: every prompt times its samples.</summary>
+    public int ChoiceCount => Prompts.Count * SampleCount;
+
+    /// <summary>
+    /// Choice <paramref name="index"/>'s request (prompt index / n, as OpenAI orders choices): the base
+    /// seed plus the choice index, so each choice is replayable alone.
+    /// </summary>
+    public GenerationRequest ToGeneration(ulong baseSeed, int index) => Prompts[index / SampleCount] with { Seed = unchecked(baseSeed + (ulong)index) };
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Pipeline.Inference.Sampling;
 using Pipeline.Server.Http;
 
@@ -17,34 +18,82 @@ internal static class ApiRequestParser
     public static ApiRequest ParseCompletion(JsonElement body, int maxSamples)
     {
         RequireObject(body);
-        var prompt = Property(body, "prompt") switch
-        {
-            { ValueKind: JsonValueKind.String } s => s.GetString()!,
-            { ValueKind: JsonValueKind.Array } a when a.GetArrayLength() == 1 && a[0].ValueKind == JsonValueKind.String => a[0].GetString()!,
-            { ValueKind: JsonValueKind.Array } => throw ApiException.InvalidParameter("prompt", "prompt must be a string or an array of one string; batched prompts are not supported."),
-            null => throw ApiException.InvalidParameter("prompt", "prompt is required."),
-            _ => throw ApiException.InvalidParameter("prompt", "prompt must be a string."),
-        };
+        var prompts = Prompts(body);
         // Legacy completions spell "how many alternatives" as logprobs itself; check it under that name.
         int? logprobs = OptionalInt(body, "logprobs");
         if (logprobs is < 0 or > MaxTopLogprobs)
             throw ApiException.InvalidParameter("logprobs", $"logprobs must be between 0 and {MaxTopLogprobs}; got {logprobs}.");
-        var request = Common(body, prompt, maxSamples);
-        return request with { Generation = request.Generation with { Logprobs = logprobs is not null, TopLogprobs = logprobs ?? 0 } };
+        var request = Common(body, prompts[0], maxSamples);
+        var generations = prompts.Select(p => p with
+        {
+            MaxTokens = request.Generation.MaxTokens, Sampling = request.Generation.Sampling, Seed = request.Generation.Seed,
+            Stop = request.Generation.Stop, Logprobs = logprobs is not null, TopLogprobs = logprobs ?? 0,
+        }).ToArray();
+        if (generations.Length * request.SampleCount > maxSamples)
+            throw ApiException.InvalidParameter("prompt", $"prompts × n must be at most {maxSamples}; got {generations.Length} × {request.SampleCount}.");
+        return request with { Generation = generations[0], Prompts = generations };
     }
 
-    public static ApiRequest ParseChat(JsonElement body, int maxSamples)
+    /// <summary>
+    /// The OpenAI API's four prompt shapes: a string, an array of strings, an array of token ids,
+    /// or an array of token-id arrays. Token ids are used as given (the tokenizer adds nothing).
+    /// </summary>
+    private static GenerationRequest[] Prompts(JsonElement body) => Property(body, "prompt") switch
     {
+        { ValueKind: JsonValueKind.String } s => [new GenerationRequest { Prompt = s.GetString()! }],
+        { ValueKind: JsonValueKind.Array } a when a.GetArrayLength() == 0 => throw ApiException.InvalidParameter("prompt", "prompt must not be an empty array."),
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String)
+            => a.EnumerateArray().Select(e => new GenerationRequest { Prompt = e.GetString()! }).ToArray(),
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Number)
+            => [new GenerationRequest { PromptIds = TokenIds(a, "prompt") }],
+        { ValueKind: JsonValueKind.Array } a when a.EnumerateArray().All(e => e.ValueKind == JsonValueKind.Array)
+            => a.EnumerateArray().Select((e, i) => new GenerationRequest { PromptIds = TokenIds(e, $"prompt[{i}]") }).ToArray(),
+        { ValueKind: JsonValueKind.Array } => throw ApiException.InvalidParameter("prompt", "prompt must be a string, an array of strings, an array of token ids, or an array of token-id arrays."),
+        null => throw ApiException.InvalidParameter("prompt", "prompt is required."),
+        _ => throw ApiException.InvalidParameter("prompt", "prompt must be a string, an array of strings, or token ids."),
+    };
+
+    private static int[] TokenIds(JsonElement array, string param)
+    {
+        if (array.GetArrayLength() == 0) throw ApiException.InvalidParameter("prompt", $"{param} must not be an empty list of token ids.");
+        return array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) && id >= 0
+            ? id
+            : throw ApiException.InvalidParameter("prompt", $"{param} must hold non-negative integer token ids.")).ToArray();
+    }
+
+    /// <summary>
+    /// A chat request: the messages are checked here (types), then rendered into a prompt by
+    /// <paramref name="createChat"/> (the model's chat template; it throws an ArgumentException,
+    /// answered as a 400 with the template's message, when the template refuses the conversation).
+    /// </summary>
+    public static ApiRequest ParseChat(JsonElement body, int maxSamples, Func<JsonArray, JsonObject?, GenerationRequest> createChat)
+    {
+        ArgumentNullException.ThrowIfNull(createChat);
         RequireObject(body);
         if (Property(body, "messages") is not { ValueKind: JsonValueKind.Array } messages || messages.GetArrayLength() == 0)
             throw ApiException.InvalidParameter("messages", "messages must be a non-empty array.");
-        var turns = messages.EnumerateArray().Select((m, i) => ReadMessage(m, i)).ToList();
+        var turns = new JsonArray();
+        int index = 0;
+        foreach (var m in messages.EnumerateArray())
+        {
+            var (role, content) = ReadMessage(m, index++);
+            // The message as sent (tool_calls, name, ...), with its content as one string.
+            var turn = JsonNode.Parse(m.GetRawText())!.AsObject();
+            turn["role"] = role;
+            turn["content"] = content;
+            turns.Add(turn);
+        }
+        JsonObject? variables = null;
+        if (Present(body, "tools") is { ValueKind: JsonValueKind.Array } tools)
+            variables = new JsonObject { ["tools"] = JsonNode.Parse(tools.GetRawText()) };
+        var chat = createChat(turns, variables);
         bool logprobs = OptionalBool(body, "logprobs") ?? false;
         int? top = OptionalInt(body, "top_logprobs");
         if (top is not null && !logprobs)
             throw ApiException.InvalidParameter("top_logprobs", "top_logprobs requires logprobs to be true.");
-        var request = Common(body, ChatTemplate.Render(turns), maxSamples);
-        return request with { Generation = request.Generation with { Logprobs = logprobs, TopLogprobs = top ?? 0 } };
+        var request = Common(body, chat, maxSamples);
+        var generation = request.Generation with { Logprobs = logprobs, TopLogprobs = top ?? 0 };
+        return request with { Generation = generation, Prompts = [generation] };
     }
 
     private static (string Role, string Content) ReadMessage(JsonElement message, int index)
@@ -65,7 +114,7 @@ internal static class ApiRequestParser
         return (role, content);
     }
 
-    private static ApiRequest Common(JsonElement body, string prompt, int maxSamples)
+    private static ApiRequest Common(JsonElement body, GenerationRequest prompt, int maxSamples)
     {
         int samples = OptionalInt(body, "n") ?? 1;
         if (samples < 1 || samples > maxSamples) throw ApiException.InvalidParameter("n", $"n must be between 1 and {maxSamples}; got {samples}.");
@@ -82,9 +131,8 @@ internal static class ApiRequestParser
             includeUsage = OptionalBool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
         }
         string? model = OptionalString(body, "model");
-        var generation = new GenerationRequest
+        var generation = prompt with
         {
-            Prompt = prompt,
             MaxTokens = maxTokens ?? GenerationRequest.DefaultMaxTokens,
             Sampling = new SamplingOptions
             {
@@ -101,6 +149,7 @@ internal static class ApiRequestParser
         {
             Model = model,
             Generation = generation,
+            Prompts = [generation],
             Stream = OptionalBool(body, "stream") ?? false,
             IncludeUsage = includeUsage,
             SampleCount = samples,

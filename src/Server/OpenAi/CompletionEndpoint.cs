@@ -22,7 +22,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
 
     public Task CompletionsAsync(HttpContext context) => HandleAsync(context, Text, ApiRequestParser.ParseCompletion);
 
-    public Task ChatCompletionsAsync(HttpContext context) => HandleAsync(context, Chat, ApiRequestParser.ParseChat);
+    public Task ChatCompletionsAsync(HttpContext context) => HandleAsync(context, Chat, (body, max) => ApiRequestParser.ParseChat(body, max, host.CreateChatRequest));
 
     /// <summary>
     /// Design: every sample is admitted and must yield its first token (or its error) before the
@@ -42,7 +42,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         try
         {
-            var samples = new GenerationStream[request.SampleCount];
+            var samples = new GenerationStream[request.ChoiceCount];
             for (int i = 0; i < samples.Length; i++)
                 samples[i] = await host.StartAsync(request.ToGeneration(seed, i), cancel.Token);
             foreach (var sample in samples) await sample.WaitForFirstAsync(cancel.Token);
@@ -70,7 +70,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             choices.Add(choice);
         }
         var response = header.Object(header.Shape.ObjectName, choices);
-        response["usage"] = Usage(results);
+        response["usage"] = Usage(results, request.SampleCount);
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(ApiJson.Write(response), cancellation);
     }
@@ -110,7 +110,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             if (request.IncludeUsage)
             {
                 var last = header.Object(header.Shape.ChunkObjectName, []);
-                last["usage"] = Usage(results);
+                last["usage"] = Usage(results, request.SampleCount);
                 await sse.WriteAsync(last);
             }
             await sse.WriteDoneAsync();
@@ -150,10 +150,12 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
         return chunk;
     }
 
-    private static JsonObject Usage(GenerationResult[] results)
+    private static JsonObject Usage(GenerationResult[] results, int samplesPerPrompt)
     {
-        // The prompt is read once however many samples continue it.
-        int prompt = results[0].PromptIds.Count, completion = results.Sum(r => r.CompletionIds.Count);
+        // Each prompt is read once however many samples continue it.
+        int prompt = 0;
+        for (int i = 0; i < results.Length; i += samplesPerPrompt) prompt += results[i].PromptIds.Count;
+        int completion = results.Sum(r => r.CompletionIds.Count);
         return new JsonObject { ["prompt_tokens"] = prompt, ["completion_tokens"] = completion, ["total_tokens"] = prompt + completion };
     }
 

@@ -22,6 +22,10 @@ internal static class ScenarioRunner
     public static IGenerationSystem Real(Scenario s, ISchedulingHook hook) =>
         new RealPipeline(PipelineHost.Start(Model(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
 
+    /// <summary>The real pipeline on the Hugging Face-layout Qwen2 test model.</summary>
+    public static IGenerationSystem RealOnHuggingFaceLayout(Scenario s, ISchedulingHook hook) =>
+        new RealPipeline(PipelineHost.Start(HuggingFaceLayoutModel.Loaded(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
+
     public static IGenerationSystem SharedGenerator(Scenario s, ISchedulingHook hook) =>
         new SharedGeneratorPipeline(PipelineHost.Start(Model(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
 
