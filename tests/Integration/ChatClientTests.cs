@@ -35,7 +35,8 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     {
         // Unread, this request runs to the end of the context (400 tokens, no end token: see the check).
         var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 400 };
-        var whole = await fixture.Host.CompleteAsync(new GenerationRequest { Prompt = ChatTemplate.Render([("user", "Lily")]), MaxTokens = 400, Sampling = new() { Temperature = 0 } });
+        var chat = fixture.Host.CreateChatRequest([new System.Text.Json.Nodes.JsonObject { ["role"] = "user", ["content"] = "Lily" }]);
+        var whole = await fixture.Host.CompleteAsync(chat with { MaxTokens = 400, Sampling = new() { Temperature = 0 } });
         await using var host = PipelineHost.Start(fixture.Model, new PipelineHostOptions { Settings = new Wiring.PipelineSettings { Hook = new StageHook { OnHandOff = (_, _) => Thread.Sleep(1) } } });
         using IChatClient client = new PipelineChatClient(host);
         int read = 0;
