@@ -44,7 +44,13 @@ internal static class ApiLimits
         // A client that names max_tokens wants that many or a 400 (as OpenAI and vLLM answer);
         // without it, generation runs to the end of the context.
         bool named = Named(body, "max_tokens") || Named(body, "max_completion_tokens");
-        return named ? request with { Generation = generation with { MaxTokensMustFit = true } } : request;
+        return named
+            ? request with
+            {
+                Generation = generation with { MaxTokensMustFit = true },
+                Prompts = request.Prompts.Select(p => p with { MaxTokensMustFit = true }).ToArray(),
+            }
+            : request;
     }
 
     private static bool Named(JsonElement body, string name) => body.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;

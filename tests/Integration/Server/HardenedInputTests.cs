@@ -128,3 +128,30 @@ public sealed class FaultedServerTests
         Assert.Equal(0, host.KvMemory.Bytes);
     }
 }
+
+/// <summary>With n &gt; 1, a sample that fails cancels its siblings instead of letting them run on for a response that cannot succeed.</summary>
+public sealed class FailedSampleTests
+{
+    [Fact]
+    public async Task A_sample_that_fails_cancels_its_siblings_and_frees_their_kv_memory()
+    {
+        var whole = await Workloads.SoloAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 300, Sampling = new() { Temperature = 0 } });
+        Assert.True(whole.CompletionIds.Count >= 40, $"the reference run is too short to show anything: {whole.CompletionIds.Count} tokens");
+        // The sixth draw (both samples have begun by then) fails; every hand-off is slowed so the sibling cannot finish first.
+        var hook = new StageHook
+        {
+            OnHandOff = (_, _) => Thread.Sleep(1),
+            OnWork = (stage, n) => { if (stage == HandOff.Sampled && n == 6) throw new InvalidOperationException("injected draw failure"); },
+        };
+        await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { RejectWhenFull = true, Settings = new PipelineSettings { Hook = hook, MaxPrefillBatch = 1 } });
+        await using var server = await PipelineServer.StartAsync(host, new PipelineServerOptions { Urls = ["http://127.0.0.1:0"] });
+        using var http = new HttpClient { BaseAddress = server.Addresses.Single(), Timeout = TimeSpan.FromSeconds(60) };
+
+        using var response = await http.PostAsync("/v1/completions", new StringContent("""{"prompt":"Lily","max_tokens":300,"temperature":0,"n":2}""", Encoding.UTF8, "application/json"));
+        Assert.False(response.IsSuccessStatusCode);
+        await host.DrainAsync();
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.True(host.Counters.TokensGenerated < whole.CompletionIds.Count / 2,
+            $"the sibling ran on to {host.Counters.TokensGenerated} tokens of {whole.CompletionIds.Count}");
+    }
+}
