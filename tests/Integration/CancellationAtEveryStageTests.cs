@@ -13,7 +13,7 @@ public sealed class CancellationAtEveryStageTests
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     // Long enough for several 64-token prefill chunks (the model's context is 512).
-    private static readonly string LongPrompt = string.Concat(Enumerable.Repeat("Once upon a time, there was a little girl named Lily who loved to play outside. ", 5));
+    private static readonly string LongPrompt = string.Concat(Enumerable.Repeat("Once upon a time, there was a little girl named Lily who loved to play outside. ", 10));
 
     private static async Task<(GenerationResult? Result, Exception? Error, PipelineHost Host)> Run(StageHook hook, CancellationTokenSource cancel, string prompt = "Lily", int maxTokens = 40)
     {
@@ -71,7 +71,7 @@ public sealed class CancellationAtEveryStageTests
         using var cancel = new CancellationTokenSource();
         var hook = new StageHook { OnWork = (stage, n) => { if (stage == HandOff.PrefillChunk && n == 2) cancel.Cancel(); } };
         await AssertCancelledAndFreed(hook, cancel, LongPrompt);
-        Assert.Equal(2, hook.Seen(HandOff.PrefillChunk)); // cut after its second chunk, before the rest
+        Assert.Equal(2, hook.WorkSeen(HandOff.PrefillChunk)); // cut after its second chunk, before the rest
     }
 
     [Fact]

@@ -138,17 +138,18 @@ public sealed class FailedSampleTests
         var whole = await Workloads.SoloAsync(new GenerationRequest { Prompt = "Lily", MaxTokens = 300, Sampling = new() { Temperature = 0 } });
         Assert.True(whole.CompletionIds.Count >= 40, $"the reference run is too short to show anything: {whole.CompletionIds.Count} tokens");
         // The sixth draw (both samples have begun by then) fails; every hand-off is slowed so the sibling cannot finish first.
+        int draws = 0;
         var hook = new StageHook
         {
             OnHandOff = (_, _) => Thread.Sleep(1),
-            OnWork = (stage, n) => { if (stage == HandOff.Sampled && n == 6) throw new InvalidOperationException("injected draw failure"); },
+            OnWork = (stage, _) => { if (stage == HandOff.Sampled && Interlocked.Increment(ref draws) == 6) throw new InvalidOperationException("injected draw failure"); },
         };
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { RejectWhenFull = true, Settings = new PipelineSettings { Hook = hook, MaxPrefillBatch = 1 } });
         await using var server = await PipelineServer.StartAsync(host, new PipelineServerOptions { Urls = ["http://127.0.0.1:0"] });
         using var http = new HttpClient { BaseAddress = server.Addresses.Single(), Timeout = TimeSpan.FromSeconds(60) };
 
         using var response = await http.PostAsync("/v1/completions", new StringContent("""{"prompt":"Lily","max_tokens":300,"temperature":0,"n":2}""", Encoding.UTF8, "application/json"));
-        Assert.False(response.IsSuccessStatusCode);
+        Assert.False(response.IsSuccessStatusCode, $"{response.StatusCode}: {await response.Content.ReadAsStringAsync()}; {draws} draws");
         await host.DrainAsync();
         Assert.Equal(0, host.KvMemory.Bytes);
         Assert.True(host.Counters.TokensGenerated < whole.CompletionIds.Count / 2,
