@@ -158,6 +158,10 @@ public sealed class ModelSourceTests : IDisposable
         e = Assert.Throws<InvalidDataException>(() => ModelSource.Detect(hf).Inspect());
         Assert.Contains("yarn", e.Message, StringComparison.Ordinal);
 
+        File.WriteAllText(config, model.Spec.ConfigJson().Replace("\"hidden_act\"", "\"attention_bias\": true, \"hidden_act\"", StringComparison.Ordinal));
+        e = Assert.Throws<InvalidDataException>(() => ModelSource.Detect(hf).Inspect());
+        Assert.Contains("attention_bias", e.Message, StringComparison.Ordinal);
+
         var empty = Directory.CreateDirectory(Path.Combine(_dir, "empty")).FullName;
         Assert.Throws<FileNotFoundException>(() => ModelSource.Detect(empty));
         var truncatedGguf = Path.Combine(_dir, "cut.gguf");

@@ -39,6 +39,9 @@ internal sealed record HuggingFaceConfig(LlamaConfig Config, int MaxPositionEmbe
             throw new InvalidDataException($"{path}: hidden_act '{act.GetString()}' is not supported (silu)");
         if (Bool(root, "mlp_bias"))
             throw new InvalidDataException($"{path}: mlp_bias is not supported");
+        // Llama/Mistral/Qwen3's attention_bias also puts a bias on o_proj, which the graph lacks.
+        if (architecture != "qwen2" && Bool(root, "attention_bias"))
+            throw new InvalidDataException($"{path}: attention_bias (biases on q/k/v and o_proj) is not supported for {architecture}");
 
         var config = new LlamaConfig(
             dim,
@@ -54,8 +57,8 @@ internal sealed record HuggingFaceConfig(LlamaConfig Config, int MaxPositionEmbe
             RopeTheta = OptionalFloat(root, "rope_theta") ?? LlamaConfig.DefaultRopeTheta,
             RmsNormEpsilon = OptionalFloat(root, "rms_norm_eps") ?? 1e-6f,
             RopeScaling = RopeScalingOf(root, path),
-            // Qwen2 always has q/k/v biases; a Llama config may ask for them with attention_bias.
-            AttentionBias = architecture == "qwen2" || Bool(root, "attention_bias"),
+            // Qwen2 always has q/k/v biases (and none on o_proj).
+            AttentionBias = architecture == "qwen2",
             QkNorm = architecture == "qwen3",
             ExplicitHeadDim = OptionalInt(root, "head_dim") is int hd && hd != dim / heads ? hd : 0,
         };
