@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Pipeline.Actors.Scheduling;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
@@ -19,41 +20,26 @@ internal sealed class DecodeStepActor(
     DecoderModel model,
     int maxBatch,
     ISchedulingHook hook,
-    PipelineCounters counters)
+    PipelineCounters counters,
+    FaultBoundary boundary)
 {
     private readonly StepWorkspace _workspace = new();
     private readonly DecodeBatch _batch = new(maxBatch, hook);
 
+    /// <summary>Runs until joins complete and the batch is empty, or the pipeline aborts. The actor's one fault boundary.</summary>
     public async Task RunAsync()
     {
-        bool joinsOpen = true;
-        long lastStepEnd = 0;
         try
         {
-            while (true)
-            {
-                while (_batch.HasRoom && joins.TryRead(out var joined))
-                {
-                    counters.SequenceStarted();
-                    _batch.Join(joined);
-                }
-                foreach (var cancelled in _batch.RemoveCancelled())
-                {
-                    cancelled.ReleaseCache();
-                    counters.SequenceEnded();
-                    await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
-                }
-                if (_batch.Count == 0)
-                {
-                    lastStepEnd = 0;
-                    if (!joinsOpen) break;
-                    if (!await joins.WaitToReadAsync()) joinsOpen = false;
-                    continue;
-                }
-                if (lastStepEnd != 0) counters.DecodeGap(Stopwatch.GetElapsedTime(lastStepEnd));
-                await StepAsync();
-                lastStepEnd = Stopwatch.GetTimestamp();
-            }
+            await LoopAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
+        {
+            boundary.Report(ActorName.Decode, e, _batch.Rows.Select(s => s.Id));
+        }
+        catch (OperationCanceledException)
+        {
+            // The pipeline aborted: the wiring fails what this actor held.
         }
         finally
         {
@@ -61,7 +47,38 @@ internal sealed class DecodeStepActor(
         }
     }
 
-    private async Task StepAsync()
+    private async Task LoopAsync()
+    {
+        var abort = boundary.Abort;
+        bool joinsOpen = true;
+        long lastStepEnd = 0;
+        while (true)
+        {
+            while (_batch.HasRoom && joins.TryRead(out var joined))
+            {
+                counters.SequenceStarted();
+                _batch.Join(joined);
+            }
+            foreach (var cancelled in _batch.RemoveCancelled())
+            {
+                cancelled.ReleaseCache();
+                counters.SequenceEnded();
+                await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled), abort);
+            }
+            if (_batch.Count == 0)
+            {
+                lastStepEnd = 0;
+                if (!joinsOpen) break;
+                if (!await joins.WaitToReadAsync(abort)) joinsOpen = false;
+                continue;
+            }
+            if (lastStepEnd != 0) counters.DecodeGap(Stopwatch.GetElapsedTime(lastStepEnd));
+            await StepAsync(abort);
+            lastStepEnd = Stopwatch.GetTimestamp();
+        }
+    }
+
+    private async Task StepAsync(CancellationToken abort)
     {
         var batch = _batch.NextStep();
         int count = batch.Count;
@@ -70,6 +87,7 @@ internal sealed class DecodeStepActor(
         var logits = new float[count * model.Config.VocabSize];
         try
         {
+            hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
             model.Step(rows, _workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -79,14 +97,14 @@ internal sealed class DecodeStepActor(
             {
                 s.ReleaseCache();
                 counters.SequenceEnded();
-                await detokenize.WriteAsync(Emission.Failure(s.Request, e));
+                await detokenize.WriteAsync(Emission.Failure(s.Request, e), abort);
             }
             _batch.Leave(batch.ToHashSet());
             return;
         }
         counters.StepRan(count);
-        await steps.WriteAsync(new StepDone(batch, logits));
-        var reply = await replies.ReadAsync();
+        await steps.WriteAsync(new StepDone(batch, logits), abort);
+        var reply = await replies.ReadAsync(abort);
         var ended = batch.Except(reply.Continuing).ToHashSet();
         foreach (var _ in ended) counters.SequenceEnded();
         _batch.Leave(ended);

@@ -1,4 +1,6 @@
 using System.Text;
+using Pipeline.Actors.Scheduling;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Text;
 using Pipeline.Inference.Tokenization;
 
@@ -9,14 +11,34 @@ namespace Pipeline.Actors;
 /// never text that may yet begin a stop string, log-probabilities spelled as text and bytes) and
 /// ends each request with its result or its error. Owns one <see cref="GeneratedText"/> per live
 /// sequence; the wiring runs it as a Dataflow block that handles one message at a time, in order.
+/// The caller's sink runs here, so a sink that throws is this actor's fault.
 /// </summary>
-internal sealed class DetokenizeActor(ITokenizer tokenizer)
+internal sealed class DetokenizeActor(ITokenizer tokenizer, ISchedulingHook hook, LiveSequences live, FaultBoundary boundary)
 {
     private readonly Dictionary<long, GeneratedText> _texts = [];
 
-    public void Handle(Emission e)
+    /// <summary>Handles one emission. The actor's one fault boundary: what escapes is reported (this request is what it held).</summary>
+    public async Task HandleAsync(Emission e)
     {
         ArgumentNullException.ThrowIfNull(e);
+        try
+        {
+            await hook.BeforeHandOffAsync(HandOff.Delivered, e.Request.Id);
+            Deliver(e);
+            if (e.Ends) live.Ended(e.Request.Id);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !boundary.IsAborting)
+        {
+            boundary.Report(ActorName.Detokenize, ex, [e.Request.Id]);
+        }
+        catch (OperationCanceledException)
+        {
+            // The pipeline aborted: the wiring fails this request.
+        }
+    }
+
+    private void Deliver(Emission e)
+    {
         var sink = e.Request.Sink;
         if (e.Error is { } error)
         {

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Pipeline.Actors.Scheduling;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Actors;
@@ -16,34 +17,28 @@ internal sealed class PrefillActor(
     DecoderModel model,
     KvMemoryAccount account,
     int maxPrefillBatch,
-    ISchedulingHook hook)
+    ISchedulingHook hook,
+    FaultBoundary boundary)
 {
     private readonly PrefillScheduler _scheduler = new(maxPrefillBatch, model.AttentionBlock, hook);
     private readonly StepWorkspace _workspace = new();
+    // The prompts of the model call in progress (they leave the scheduler as they finish).
+    private PrefillChunk[] _call = [];
 
+    /// <summary>Runs until the inbox completes, or the pipeline aborts. The actor's one fault boundary.</summary>
     public async Task RunAsync()
     {
         try
         {
-            while (true)
-            {
-                while (_scheduler.HasRoom && inbox.TryRead(out var next))
-                {
-                    next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
-                    _scheduler.Admit(next);
-                }
-                foreach (var cancelled in _scheduler.RemoveCancelled())
-                {
-                    cancelled.ReleaseCache();
-                    await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled));
-                }
-                if (_scheduler.InProgress.Count == 0)
-                {
-                    if (!await inbox.WaitToReadAsync()) break;
-                    continue;
-                }
-                await RunCallAsync(_scheduler.NextCall());
-            }
+            await LoopAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
+        {
+            boundary.Report(ActorName.Prefill, e, _scheduler.InProgress.Concat(_call.Select(c => c.Sequence)).Select(s => s.Id));
+        }
+        catch (OperationCanceledException)
+        {
+            // The pipeline aborted: the wiring fails what this actor held.
         }
         finally
         {
@@ -51,7 +46,33 @@ internal sealed class PrefillActor(
         }
     }
 
-    private async Task RunCallAsync(PrefillChunk[] chunks)
+    private async Task LoopAsync()
+    {
+        var abort = boundary.Abort;
+        while (true)
+        {
+            while (_scheduler.HasRoom && inbox.TryRead(out var next))
+            {
+                next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
+                _scheduler.Admit(next);
+            }
+            foreach (var cancelled in _scheduler.RemoveCancelled())
+            {
+                cancelled.ReleaseCache();
+                await detokenize.WriteAsync(Emission.End(cancelled, FinishReason.Cancelled), abort);
+            }
+            if (_scheduler.InProgress.Count == 0)
+            {
+                if (!await inbox.WaitToReadAsync(abort)) break;
+                continue;
+            }
+            _call = _scheduler.NextCall();
+            await RunCallAsync(_call, abort);
+            _call = [];
+        }
+    }
+
+    private async Task RunCallAsync(PrefillChunk[] chunks, CancellationToken abort)
     {
         var rows = new SequenceStep[chunks.Length];
         for (int i = 0; i < chunks.Length; i++)
@@ -60,6 +81,7 @@ internal sealed class PrefillActor(
         var logits = new float[chunks.Length * vocab];
         try
         {
+            hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());
             model.Step(rows, _workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -68,7 +90,7 @@ internal sealed class PrefillActor(
             foreach (var chunk in chunks)
             {
                 chunk.Sequence.ReleaseCache();
-                await detokenize.WriteAsync(Emission.Failure(chunk.Sequence.Request, e));
+                await detokenize.WriteAsync(Emission.Failure(chunk.Sequence.Request, e), abort);
             }
             return;
         }
@@ -77,7 +99,7 @@ internal sealed class PrefillActor(
         {
             var s = chunks[i].Sequence;
             if (finished.Contains(s))
-                await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()));
+                await prefilled.WriteAsync(new PrefillDone(s, logits.AsSpan(i * vocab, vocab).ToArray()), abort);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Pipeline.Actors.Scheduling;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Sampling;
 using Pipeline.Inference.Tokenization;
 
@@ -23,50 +24,28 @@ internal sealed class SampleActor(
     ChannelWriter<Sequence> joins,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
+    ISchedulingHook hook,
     int contextLength,
-    PipelineCounters counters)
+    PipelineCounters counters,
+    FaultBoundary boundary)
 {
+    // The sequences this actor holds: the step being sampled, or the one waiting to join.
+    private IReadOnlyList<Sequence> _holding = [];
+
+    /// <summary>Runs until prefill and decode have both finished, or the pipeline aborts. The actor's one fault boundary.</summary>
     public async Task RunAsync()
     {
-        Sequence? waitingToJoin = null;
-        bool prefillOpen = true;
         try
         {
-            while (true)
-            {
-                if (steps.TryRead(out var step))
-                {
-                    await SampleStepAsync(step);
-                    continue;
-                }
-                if (waitingToJoin is not null)
-                {
-                    if (joins.TryWrite(waitingToJoin)) { waitingToJoin = null; continue; }
-                    await Task.WhenAny(steps.WaitToReadAsync().AsTask(), joins.WaitToWriteAsync().AsTask());
-                    continue;
-                }
-                if (prefillOpen && prefilled.TryRead(out var done))
-                {
-                    if (await SampleAsync(done.Sequence, done.Logits))
-                    {
-                        // Joining must not block (see remarks), so the hook, if any, acts before the offer.
-                        await joins.AnnounceAsync(done.Sequence);
-                        waitingToJoin = done.Sequence;
-                    }
-                    continue;
-                }
-                if (prefillOpen && prefilled.Completion.IsCompleted)
-                {
-                    prefillOpen = false;
-                    joins.TryComplete();
-                }
-                if (!prefillOpen)
-                {
-                    if (!await steps.WaitToReadAsync()) break;
-                    continue;
-                }
-                await Task.WhenAny(steps.WaitToReadAsync().AsTask(), prefilled.WaitToReadAsync().AsTask());
-            }
+            await LoopAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
+        {
+            boundary.Report(ActorName.Sample, e, _holding.Select(s => s.Id));
+        }
+        catch (OperationCanceledException)
+        {
+            // The pipeline aborted: the wiring fails what this actor held.
         }
         finally
         {
@@ -75,7 +54,66 @@ internal sealed class SampleActor(
         }
     }
 
-    private async Task SampleStepAsync(StepDone step)
+    private async Task LoopAsync()
+    {
+        var abort = boundary.Abort;
+        Sequence? waitingToJoin = null;
+        bool prefillOpen = true;
+        while (true)
+        {
+            if (steps.TryRead(out var step))
+            {
+                _holding = waitingToJoin is null ? step.Sequences : [.. step.Sequences, waitingToJoin];
+                await SampleStepAsync(step, abort);
+                _holding = waitingToJoin is null ? [] : [waitingToJoin];
+                continue;
+            }
+            if (waitingToJoin is not null)
+            {
+                if (joins.TryWrite(waitingToJoin)) { waitingToJoin = null; _holding = []; continue; }
+                var ready = await Task.WhenAny(steps.WaitToReadAsync(abort).AsTask(), joins.WaitToWriteAsync(abort).AsTask());
+                // A closed channel here is no reason to look again (that would spin): decode has
+                // stopped while a sequence waits to join it, which only an abort explains.
+                if (!await ready)
+                {
+                    abort.ThrowIfCancellationRequested();
+                    throw new InvalidOperationException("the decode actor stopped while a sequence waited to join it");
+                }
+                continue;
+            }
+            if (prefillOpen && prefilled.TryRead(out var done))
+            {
+                _holding = [done.Sequence];
+                if (await SampleAsync(done.Sequence, done.Logits, abort))
+                {
+                    // Joining must not block (see remarks), so the hook, if any, acts before the offer.
+                    await joins.AnnounceAsync(done.Sequence);
+                    waitingToJoin = done.Sequence;
+                }
+                else _holding = [];
+                continue;
+            }
+            if (prefillOpen && prefilled.Completion.IsCompleted)
+            {
+                prefillOpen = false;
+                joins.TryComplete();
+            }
+            if (!prefillOpen)
+            {
+                if (!await steps.WaitToReadAsync(abort)) break;
+                continue;
+            }
+            var stepping = steps.WaitToReadAsync(abort).AsTask();
+            var woke = await Task.WhenAny(stepping, prefilled.WaitToReadAsync(abort).AsTask());
+            if (woke == stepping && !await stepping)
+            {
+                abort.ThrowIfCancellationRequested();
+                throw new InvalidOperationException("the decode actor stopped while prefill was still running");
+            }
+        }
+    }
+
+    private async Task SampleStepAsync(StepDone step, CancellationToken abort)
     {
         int vocab = tokenizer.VocabSize, count = step.Sequences.Count;
         var chosen = new int[count];
@@ -88,19 +126,23 @@ internal sealed class SampleActor(
             for (int i = 0; i < count; i++) chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]);
         var continuing = new List<Sequence>(count);
         for (int i = 0; i < count; i++)
-            if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i]))
+            if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i], abort))
                 continuing.Add(step.Sequences[i]);
-        await replies.WriteAsync(new StepSampled(continuing));
+        await replies.WriteAsync(new StepSampled(continuing), abort);
     }
 
     private const int ParallelDrawVocabulary = 4096;
 
     /// <summary>The next token of <paramref name="s"/>: draw number (tokens so far) of its own seed; -1 when cancelled.</summary>
-    private static int Choose(Sequence s, ReadOnlySpan<float> logits) =>
-        s.IsCancelled ? -1 : Sampler.Sample(logits, s.Options.Sampling, s.Request.Seed, s.Completion.Count, s.History);
+    private int Choose(Sequence s, ReadOnlySpan<float> logits)
+    {
+        if (s.IsCancelled) return -1;
+        hook.BeforeWork(HandOff.Sampled, [s.Id]);
+        return Sampler.Sample(logits, s.Options.Sampling, s.Request.Seed, s.Completion.Count, s.History);
+    }
 
     /// <summary>As <see cref="Choose"/>, but a sampler that throws (non-finite logits, say) fails only its own sequence.</summary>
-    private static int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
+    private int TryChoose(Sequence s, ReadOnlySpan<float> logits, out Exception? error)
     {
         error = null;
         try { return Choose(s, logits); }
@@ -111,24 +153,24 @@ internal sealed class SampleActor(
         }
     }
 
-    private Task<bool> SampleAsync(Sequence s, ReadOnlyMemory<float> logits)
+    private Task<bool> SampleAsync(Sequence s, ReadOnlyMemory<float> logits, CancellationToken abort)
     {
         int token = TryChoose(s, logits.Span, out var error);
-        return ApplyAsync(s, logits, token, error);
+        return ApplyAsync(s, logits, token, error, abort);
     }
 
     /// <summary>Records the chosen token and decides whether the sequence goes on to another decode step.</summary>
-    private async Task<bool> ApplyAsync(Sequence s, ReadOnlyMemory<float> logitsMemory, int token, Exception? error)
+    private async Task<bool> ApplyAsync(Sequence s, ReadOnlyMemory<float> logitsMemory, int token, Exception? error, CancellationToken abort)
     {
         if (error is not null)
         {
             s.ReleaseCache();
-            await detokenize.WriteAsync(Emission.Failure(s.Request, error));
+            await detokenize.WriteAsync(Emission.Failure(s.Request, error), abort);
             return false;
         }
         if (token < 0 || s.IsCancelled)
         {
-            await EndAsync(s, FinishReason.Cancelled);
+            await EndAsync(s, FinishReason.Cancelled, abort);
             return false;
         }
         var logits = logitsMemory.Span;
@@ -137,7 +179,7 @@ internal sealed class SampleActor(
         // generate loop treats as the start of the next story.
         if (token == tokenizer.BosId || IsEndId(token))
         {
-            await EndAsync(s, FinishReason.Stop);
+            await EndAsync(s, FinishReason.Stop, abort);
             return false;
         }
         var logprobs = s.Options.WantsLogprobs ? Logprobs.Of(logits, token, s.Options.TopLogprobs) : null;
@@ -150,7 +192,7 @@ internal sealed class SampleActor(
             : null;
         if (end is not null) s.ReleaseCache();
         var emission = new Emission(s.Request) { PreviousId = previous, TokenId = token, Logprobs = logprobs, HeldBytes = s.HeldBytes };
-        await detokenize.WriteAsync(end is { } reason ? emission with { Final = s, Reason = reason } : emission);
+        await detokenize.WriteAsync(end is { } reason ? emission with { Final = s, Reason = reason } : emission, abort);
         return end is null;
     }
 
@@ -161,9 +203,9 @@ internal sealed class SampleActor(
         return false;
     }
 
-    private async Task EndAsync(Sequence s, FinishReason reason)
+    private async Task EndAsync(Sequence s, FinishReason reason, CancellationToken abort)
     {
         s.ReleaseCache();
-        await detokenize.WriteAsync(Emission.End(s, reason));
+        await detokenize.WriteAsync(Emission.End(s, reason), abort);
     }
 }

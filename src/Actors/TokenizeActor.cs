@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Sampling;
 using Pipeline.Inference.Tokenization;
 
@@ -14,15 +15,36 @@ internal sealed class TokenizeActor(
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
-    int contextLength)
+    int contextLength,
+    FaultBoundary boundary)
 {
-    /// <summary>Handles one admitted request: to prefill with its prompt ids, or to detokenize ending it.</summary>
+    /// <summary>
+    /// Handles one admitted request: to prefill with its prompt ids, or to detokenize ending it.
+    /// The actor's one fault boundary: what escapes is reported (this request is what it held),
+    /// never thrown into the Dataflow block.
+    /// </summary>
     public async Task TokenizeAsync(Sequence sequence)
     {
         ArgumentNullException.ThrowIfNull(sequence);
+        try
+        {
+            await HandleAsync(sequence, boundary.Abort);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
+        {
+            boundary.Report(ActorName.Tokenize, e, [sequence.Id]);
+        }
+        catch (OperationCanceledException)
+        {
+            // The pipeline aborted: the wiring fails this request.
+        }
+    }
+
+    private async Task HandleAsync(Sequence sequence, CancellationToken abort)
+    {
         if (sequence.IsCancelled)
         {
-            await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled));
+            await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled), abort);
             return;
         }
         try
@@ -31,11 +53,11 @@ internal sealed class TokenizeActor(
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
-            await detokenize.WriteAsync(Emission.Failure(sequence.Request, e));
+            await detokenize.WriteAsync(Emission.Failure(sequence.Request, e), abort);
             return;
         }
         sequence.Request.Sink.Tokenized(sequence.PromptIds);
-        await prefill.WriteAsync(sequence);
+        await prefill.WriteAsync(sequence, abort);
     }
 
     private int[] Validate(GenerationRequest request)
@@ -65,6 +87,9 @@ internal sealed class TokenizeActor(
         }
         if (ids.Length > contextLength)
             throw new InvalidRequestException("prompt", $"prompt is {ids.Length} tokens, longer than the model's context of {contextLength} tokens.");
+        if (request.MaxTokensMustFit && (long)ids.Length + request.MaxTokens > contextLength)
+            throw new InvalidRequestException("max_tokens",
+                $"the prompt is {ids.Length} tokens and max_tokens is {request.MaxTokens}: {(long)ids.Length + request.MaxTokens} tokens exceed the model's context of {contextLength} tokens.");
         return ids;
     }
 }

@@ -23,15 +23,11 @@ internal static class ChatTemplateCommand
         {
             if (parse.GetValue(input) != "-") throw new ArgumentException("use '-' to read JSON lines from stdin");
             var (template, bos, eos) = Load(parse.GetValue(model), parse.GetValue(templateFile));
-            int failures = 0;
-            while (await Console.In.ReadLineAsync(ct) is { } line)
+            return await JsonLinesLoop.RunAsync(line =>
             {
-                if (line.Length == 0) continue;
                 var output = ChatTemplateJsonLine.Render(template, line, bos, eos);
-                if (output.StartsWith("{\"error\"", StringComparison.Ordinal)) failures++;
-                Console.WriteLine(output);
-            }
-            return failures == 0 ? 0 : 1;
+                return (output, output.StartsWith("{\"error\"", StringComparison.Ordinal));
+            }, ct);
         }));
         return command;
     }

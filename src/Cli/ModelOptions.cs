@@ -12,6 +12,6 @@ internal static class ModelOptions
 
     public static Option<int?> Context() => new("--context")
     {
-        Description = "cap the context (positions per sequence) below the model's maximum; bounds KV memory",
+        Description = "context in positions per sequence: caps the model's (bounding KV memory); for GGUF and llama2.c files it may also extend the stated one, as llama.cpp's -c",
     };
 }

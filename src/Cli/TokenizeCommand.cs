@@ -22,10 +22,8 @@ internal static class TokenizeCommand
         {
             if (parse.GetValue(input) != "-") throw new ArgumentException("use '-' to read JSON lines from stdin");
             var tokenizer = Load(parse.GetValue(model) ?? LoadedModel.EmbeddedModelDirectory);
-            int failures = 0;
-            while (await Console.In.ReadLineAsync(ct) is { } line)
+            return await JsonLinesLoop.RunAsync(line =>
             {
-                if (line.Length == 0) continue;
                 var result = new JsonObject();
                 try
                 {
@@ -33,15 +31,14 @@ internal static class TokenizeCommand
                     string text = request["text"]?.GetValue<string>() ?? throw new FormatException("missing \"text\"");
                     bool addSpecial = request["add_special"]?.GetValue<bool>() ?? false;
                     result["ids"] = new JsonArray(tokenizer.Encode(text, addSpecial).Select(i => (JsonNode)i).ToArray());
+                    return (result.ToJsonString(), false);
                 }
                 catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
                 {
                     result["error"] = e.Message;
-                    failures++;
+                    return (result.ToJsonString(), true);
                 }
-                Console.WriteLine(result.ToJsonString());
-            }
-            return failures == 0 ? 0 : 1;
+            }, ct);
         }));
         return command;
     }

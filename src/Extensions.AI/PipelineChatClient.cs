@@ -35,21 +35,29 @@ public sealed class PipelineChatClient(PipelineHost host) : IChatClient
     {
         var stream = await host.StartAsync(ToRequest(messages, options), cancellationToken);
         string responseId = NewResponseId();
-        await foreach (var token in stream.ReadAllAsync(cancellationToken))
+        try
         {
-            if (token.Text.Length == 0) continue;
-            yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = responseId, MessageId = responseId, ModelId = host.ModelName };
+            await foreach (var token in stream.ReadAllAsync(cancellationToken))
+            {
+                if (token.Text.Length == 0) continue;
+                yield return new ChatResponseUpdate(ChatRole.Assistant, token.Text) { ResponseId = responseId, MessageId = responseId, ModelId = host.ModelName };
+            }
+            var result = await stream.Result;
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result))])
+            {
+                ResponseId = responseId,
+                MessageId = responseId,
+                ModelId = host.ModelName,
+                FinishReason = ToFinishReason(result.FinishReason),
+                AdditionalProperties = new() { ["seed"] = result.Seed },
+            };
         }
-        var result = await stream.Result;
-        cancellationToken.ThrowIfCancellationRequested();
-        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result))])
+        finally
         {
-            ResponseId = responseId,
-            MessageId = responseId,
-            ModelId = host.ModelName,
-            FinishReason = ToFinishReason(result.FinishReason),
-            AdditionalProperties = new() { ["seed"] = result.Seed },
-        };
+            // A consumer that stops early (break, an exception, disposal) no longer wants the rest: free its sequence.
+            if (!stream.Result.IsCompleted) stream.Cancel();
+        }
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null) => serviceKey is not null ? null

@@ -27,6 +27,9 @@ public sealed class GenerationStream
     public async ValueTask WaitForFirstAsync(CancellationToken cancellation = default)
         => await _handle.Events.WaitToReadAsync(cancellation);
 
+    /// <summary>Cancels the generation (its caller stopped reading): the actors end it and free its KV cache.</summary>
+    public void Cancel() => _handle.Cancel();
+
     /// <summary>The tokens, in order; the sequence ends when the request does and throws its error if it failed.</summary>
     public async IAsyncEnumerable<TokenEvent> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellation = default)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Pipeline.Actors;
+using Pipeline.Actors.Supervision;
 using Pipeline.Wiring;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Sampling;
@@ -11,13 +12,27 @@ namespace Pipeline;
 /// Runs many concurrent generations on one loaded model. Thread-safe: call
 /// <see cref="GenerateAsync"/> and <see cref="CompleteAsync"/> from anywhere.
 /// </summary>
+/// <remarks>
+/// The host supervises its pipeline: when an actor faults, every request in flight fails with a
+/// clear error, new requests fail at once with <see cref="PipelineUnavailableException"/>, and a
+/// fresh pipeline replaces the faulted one, at most <see cref="PipelineHostOptions.MaxRestarts"/>
+/// times; after that the host stays faulted (and says why in <see cref="FaultReason"/>).
+/// </remarks>
 public sealed class PipelineHost : IAsyncDisposable
 {
-    private readonly ActorPipeline _pipeline;
+    private readonly Lock _gate = new();
+    private ActorPipeline _pipeline;
+    private readonly PipelineSettings _settings;
     private readonly PipelineHostOptions _options;
     private readonly CancellationTokenSource _stopping = new();
     private readonly bool _ownsModel;
     private long _nextId;
+    private long _faults;
+    private int _restarts;
+    // Non-null while no pipeline takes requests: the fault being handled, or the one the host stays in.
+    private volatile string? _faultReason;
+    private volatile bool _draining;
+    private Task _supervising;
 
     private PipelineHost(LoadedModel model, bool ownsModel, PipelineHostOptions options)
     {
@@ -31,8 +46,55 @@ public sealed class PipelineHost : IAsyncDisposable
             StepCapacity = Math.Min(options.ChannelCapacity, 2),
         };
         if (options.Hook is { } hook) settings = settings with { Hook = hook };
+        _settings = settings;
         _pipeline = new ActorPipeline(model, settings, KvMemory);
+        _supervising = SuperviseAsync(_pipeline);
     }
+
+    /// <summary>Why the host takes no requests now (a fault being recovered from, or the last one), or null when it does.</summary>
+    public string? FaultReason => _faultReason;
+
+    /// <summary>True once <see cref="DrainAsync"/> was called: the host finishes what it has and takes nothing new.</summary>
+    public bool IsDraining => _draining;
+
+    /// <summary>Actor faults since the host started (each one aborted a pipeline).</summary>
+    public long Faults => Interlocked.Read(ref _faults);
+
+    /// <summary>Pipelines started to replace faulted ones.</summary>
+    public int Restarts => Volatile.Read(ref _restarts);
+
+    /// <summary>Requests admitted and not yet ended (on the current pipeline).</summary>
+    internal int LiveRequests => _pipeline.LiveRequests;
+
+    /// <summary>
+    /// Waits for a fault of <paramref name="pipeline"/>; then fails what it held, and restarts or
+    /// stays faulted. The actors only report faults; this is where the decision is made.
+    /// </summary>
+    private async Task SuperviseAsync(ActorPipeline pipeline)
+    {
+        var fault = await pipeline.Faulted.ConfigureAwait(false);
+        Interlocked.Increment(ref _faults);
+        _faultReason = $"{fault.Reason}; restarting";
+        await pipeline.AbortAsync(fault, Failure).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested || _draining) return;
+            if (_restarts >= _options.MaxRestarts)
+            {
+                _faultReason = $"{fault.Reason}; the pipeline stays faulted after {_restarts} restart(s)";
+                return;
+            }
+            _restarts++;
+            _pipeline = new ActorPipeline(Model, _settings, KvMemory);
+            _faultReason = null;
+            _supervising = SuperviseAsync(_pipeline);
+        }
+    }
+
+    /// <summary>The error a request in flight gets when the pipeline aborts.</summary>
+    private static PipelineUnavailableException Failure(ActorFault fault, bool heldByFaultingActor) => heldByFaultingActor
+        ? new PipelineUnavailableException($"this request failed because {fault.Reason} while processing it", fault.Error)
+        : new PipelineUnavailableException($"this request was aborted because {fault.Reason}; the pipeline is restarting", fault.Error);
 
     /// <summary>The loaded model's name (the checkpoint's file name), as the server and IChatClient report it.</summary>
     public string ModelName => Model.Name;
@@ -58,6 +120,7 @@ public sealed class PipelineHost : IAsyncDisposable
     internal LoadedModel Model { get; }
     internal KvMemoryAccount KvMemory { get; } = new();
     internal PipelineCounters Counters => _pipeline.Counters;
+    internal Task<ActorFault> CurrentFault => _pipeline.Faulted;
 
     /// <summary>Loads the model named by the options (the embedded one by default) and starts the actors.</summary>
     public static PipelineHost Start(PipelineHostOptions? options = null)
@@ -112,18 +175,27 @@ public sealed class PipelineHost : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
+        if (_draining) throw new PipelineUnavailableException("the host is draining: it finishes the requests it has and takes no new ones");
+        if (_faultReason is { } reason) throw new PipelineUnavailableException($"the pipeline is unavailable: {reason}");
+        var pipeline = _pipeline;
         var handle = new RequestHandle(CancellationTokenSource.CreateLinkedTokenSource(cancellation, _stopping.Token));
         var admitted = new AdmittedRequest(Interlocked.Increment(ref _nextId), request, request.Seed ?? SeedSource.NewSeed(), handle, Stopwatch.GetTimestamp());
         try
         {
             if (_options.RejectWhenFull)
             {
-                if (!_pipeline.TrySubmit(admitted, handle.Cancellation)) throw new PipelineBusyException(_options.AdmissionCapacity);
+                if (!pipeline.TrySubmit(admitted, handle.Cancellation))
+                    throw pipeline.IsClosed ? Unavailable() : new PipelineBusyException(_options.AdmissionCapacity);
             }
             else
             {
-                await _pipeline.SubmitAsync(admitted, handle.Cancellation);
+                await pipeline.SubmitAsync(admitted, handle.Cancellation);
             }
+        }
+        catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException && pipeline.IsClosed)
+        {
+            handle.Abandon();
+            throw Unavailable();
         }
         catch
         {
@@ -133,20 +205,40 @@ public sealed class PipelineHost : IAsyncDisposable
         return handle;
     }
 
+    private PipelineUnavailableException Unavailable() => _draining
+        ? new PipelineUnavailableException("the host is draining: it finishes the requests it has and takes no new ones")
+        : new PipelineUnavailableException($"the pipeline is unavailable: {_faultReason ?? "it has stopped"}");
+
     /// <summary>Stops admitting, cancels what is running, and waits for every actor to stop.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stopping.IsCancellationRequested) return;
-        _stopping.Cancel();
-        await _pipeline.DisposeAsync();
+        ActorPipeline pipeline;
+        Task supervising;
+        lock (_gate)
+        {
+            if (_stopping.IsCancellationRequested) return;
+            _stopping.Cancel();
+            pipeline = _pipeline;
+            supervising = _supervising;
+        }
+        // A faulted pipeline has stopped already (its actors observed the abort); this never waits on a dead actor.
+        await pipeline.DisposeAsync();
+        // If it faulted, its supervision is failing what it held: wait for that (it restarts nothing now).
+        if (pipeline.Faulted.IsCompleted) await supervising;
         if (_ownsModel) Model.Dispose();
         _stopping.Dispose();
     }
 
-    /// <summary>Stops admitting and lets every admitted request finish, then stops.</summary>
+    /// <summary>Stops admitting (new requests get <see cref="PipelineUnavailableException"/>) and lets every admitted request finish, then stops.</summary>
     public async Task DrainAsync()
     {
-        _pipeline.Shutdown();
-        await _pipeline.Completion;
+        ActorPipeline pipeline;
+        lock (_gate)
+        {
+            _draining = true;
+            pipeline = _pipeline;
+        }
+        pipeline.Shutdown();
+        await pipeline.Completion;
     }
 }

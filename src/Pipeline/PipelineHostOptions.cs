@@ -29,6 +29,12 @@ public sealed record PipelineHostOptions
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>).</summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>
+    /// Pipelines started to replace faulted ones before the host stays faulted (every request then
+    /// fails at once with <see cref="PipelineUnavailableException"/>). A fault that recurs is a bug
+    /// or a machine without memory; restarting forever would hide it.
+    /// </summary>
+    public int MaxRestarts { get; init; } = 3;
 
     /// <summary>Test seam: steers hand-offs and batch formation. Production leaves it null.</summary>
     internal ISchedulingHook? Hook { get; init; }

@@ -78,7 +78,21 @@ public sealed class PipelineServer : IAsyncDisposable
         app.MapGet("/v1/models/{id}", context => (string?)context.Request.RouteValues["id"] == host.Model.Name
             ? WriteJsonAsync(context, ModelObject(host))
             : throw ApiException.ModelNotFound((string?)context.Request.RouteValues["id"] ?? ""));
-        app.MapGet("/health", context => WriteJsonAsync(context, new JsonObject { ["status"] = "ok", ["model"] = host.Model.Name }));
+        app.MapGet("/health", context =>
+        {
+            // A faulted pipeline (restarting, or faulted for good) or a draining host takes no requests: say so, and why.
+            if (host.FaultReason is { } reason)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return WriteJsonAsync(context, new JsonObject { ["status"] = "faulted", ["reason"] = reason, ["model"] = host.Model.Name });
+            }
+            if (host.IsDraining)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return WriteJsonAsync(context, new JsonObject { ["status"] = "draining", ["model"] = host.Model.Name });
+            }
+            return WriteJsonAsync(context, new JsonObject { ["status"] = "ok", ["model"] = host.Model.Name });
+        });
         var metrics = app.Services.GetRequiredService<ServerMetrics>();
         app.MapGet("/metrics", context =>
         {

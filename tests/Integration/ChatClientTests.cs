@@ -31,6 +31,24 @@ public sealed class ChatClientTests(ChatClientFixture fixture) : IClassFixture<C
     private static readonly ChatOptions Seeded = new() { Seed = 21, Temperature = 0.8f, MaxOutputTokens = 20 };
 
     [Fact]
+    public async Task GetStreamingResponseAsync_consumer_that_stops_early_cancels_its_request_and_frees_its_kv_memory()
+    {
+        // Unread, this request runs to the end of the context (400 tokens, no end token: see the check).
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 400 };
+        var chat = fixture.Host.CreateChatRequest([new System.Text.Json.Nodes.JsonObject { ["role"] = "user", ["content"] = "Lily" }]);
+        var whole = await fixture.Host.CompleteAsync(chat with { MaxTokens = 400, Sampling = new() { Temperature = 0 } });
+        await using var host = PipelineHost.Start(fixture.Model, new PipelineHostOptions { Settings = new Wiring.PipelineSettings { Hook = new StageHook { OnHandOff = (_, _) => Thread.Sleep(1) } } });
+        using IChatClient client = new PipelineChatClient(host);
+        int read = 0;
+        await foreach (var _ in client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "Lily")], options))
+            if (++read == 3) break;
+        await host.DrainAsync();
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.True(host.Counters.TokensGenerated < whole.CompletionIds.Count / 2,
+            $"the abandoned request ran on to {host.Counters.TokensGenerated} tokens of {whole.CompletionIds.Count}");
+    }
+
+    [Fact]
     public async Task GetResponseAsync_seeded_options_match_host_complete_async_with_usage_and_finish_reason()
     {
         using IChatClient client = new PipelineChatClient(fixture.Host);

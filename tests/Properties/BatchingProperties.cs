@@ -28,7 +28,15 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
 
     [Fact]
     public void A_batched_step_on_a_hugging_face_layout_qwen2_model_with_gqa_gives_each_row_its_solo_logits_and_cache() =>
-        CheckBatching(HuggingFaceLayoutModel.WithThreads, "P6 (Qwen2 layout)");
+        CheckBatching(HuggingFaceLayoutModel.Qwen2.WithThreads, "P6 (Qwen2 layout)");
+
+    [Fact]
+    public void A_batched_step_on_a_qwen3_layout_model_with_per_head_q_k_norms_gives_each_row_its_solo_logits_and_cache() =>
+        CheckBatching(HuggingFaceLayoutModel.Qwen3.WithThreads, "P6 (Qwen3 layout)");
+
+    [Fact]
+    public void A_batched_step_on_a_llama3_layout_model_with_scaled_rope_gives_each_row_its_solo_logits_and_cache() =>
+        CheckBatching(HuggingFaceLayoutModel.Llama3.WithThreads, "P6 (Llama 3 layout)");
 
     [Theory]
     [InlineData(WeightQuantization.Q8)]

@@ -29,6 +29,13 @@ public sealed record GenerationRequest
 
     public int MaxTokens { get; init; } = DefaultMaxTokens;
 
+    /// <summary>
+    /// When true, a prompt whose length plus <see cref="MaxTokens"/> exceeds the model's context is
+    /// refused (the server sets it when the client names max_tokens, as OpenAI does); when false,
+    /// generation simply stops at the full context.
+    /// </summary>
+    public bool MaxTokensMustFit { get; init; }
+
     /// <summary>When absent, the host picks one and reports it in the result so the run can be replayed.</summary>
     public ulong? Seed { get; init; }
 

@@ -78,7 +78,12 @@ internal sealed class LoadedModel : IDisposable
             ?? (source.Format == ModelFormat.Gguf ? source.ModelPath : null)
             ?? (File.Exists(Path.Combine(source.Directory, "tokenizer.json")) ? Path.Combine(source.Directory, "tokenizer.json") : null)
             ?? throw new FileNotFoundException($"model '{directory}' has no tokenizer (tokenizer.bin, tok*.bin, tokenizer.json, or a GGUF's own)");
-        return (OnnxModelCache.GetOrConvert(source, maxContext, quantization, cacheDirectory), tokenizer, source.Name);
+        // GGUF and llama2.c files state a context their converters chose (llama.cpp's llama2.c
+        // converter writes 128 whatever the model saw), so --context N may also extend theirs, as
+        // llama.cpp's -c does; only the RoPE tables depend on it. A Hugging Face config's limit
+        // (or Mistral's sliding window) is a real one: there N only caps.
+        int? extend = source.Format is ModelFormat.Gguf or ModelFormat.Llama2c ? maxContext : null;
+        return (OnnxModelCache.GetOrConvert(source, maxContext, cacheDirectory, extend, quantization), tokenizer, source.Name);
     }
 
     /// <summary>Throws the one "does not exist" error every command gives for a missing model path (a folder, or a model file).</summary>

@@ -15,13 +15,34 @@ internal static class Logprobs
         foreach (var l in logits) sum += Math.Exp(l - max);
         double logZ = max + Math.Log(sum);
         var best = new List<(int, float)>(top);
-        if (top > 0)
-        {
-            var order = Enumerable.Range(0, logits.Length).ToArray();
-            var copy = logits.ToArray();
-            Array.Sort(order, (a, b) => copy[b] != copy[a] ? copy[b].CompareTo(copy[a]) : a.CompareTo(b));
-            foreach (var id in order.Take(top)) best.Add((id, (float)(copy[id] - logZ)));
-        }
+        foreach (int id in TopIds(logits, top)) best.Add((id, (float)(logits[id] - logZ)));
         return new SampledLogprobs(chosen, (float)(logits[chosen] - logZ), best);
+    }
+
+    /// <summary>
+    /// The <paramref name="top"/> ids of highest logit, best first (ties by the smaller id), by
+    /// partial selection: one pass over the vocabulary keeping a sorted buffer of at most
+    /// <paramref name="top"/> ids (top is at most 20), instead of sorting the whole vocabulary for
+    /// every token. NaN counts as lowest, as <see cref="float.CompareTo(float)"/> orders it.
+    /// </summary>
+    internal static int[] TopIds(ReadOnlySpan<float> logits, int top)
+    {
+        int k = Math.Min(Math.Max(top, 0), logits.Length);
+        var ids = new int[k];
+        int count = 0;
+        for (int id = 0; id < logits.Length; id++)
+        {
+            float l = logits[id];
+            // Ids arrive in increasing order, so a tie with the worst kept never displaces it.
+            if (count == k && (k == 0 || l.CompareTo(logits[ids[k - 1]]) <= 0)) continue;
+            int at = count < k ? count++ : k - 1;
+            while (at > 0 && l.CompareTo(logits[ids[at - 1]]) > 0)
+            {
+                ids[at] = ids[at - 1];
+                at--;
+            }
+            ids[at] = id;
+        }
+        return ids;
     }
 }

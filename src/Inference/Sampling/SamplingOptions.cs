@@ -29,6 +29,9 @@ public sealed record SamplingOptions
     /// <summary>CTRL-style penalty on tokens already in the history; 1 is off. Must be finite and > 0.</summary>
     public float RepetitionPenalty { get; init; } = 1f;
 
+    /// <summary>The bounds of <see cref="RepetitionPenalty"/>: a logit scaled by at most 100 stays finite.</summary>
+    public const float MinRepetitionPenalty = 0.01f, MaxRepetitionPenalty = 100f;
+
     /// <summary>True when the result is the argmax and no random draw is used.</summary>
     public bool IsGreedy => Temperature == 0f || TopK == 1;
 
@@ -45,8 +48,9 @@ public sealed record SamplingOptions
             throw Invalid("top_k", TopK, "must be >= 0 (0 means off)");
         if (!(MinP >= 0f && MinP < 1f))
             throw Invalid("min_p", MinP, "must be in [0, 1)");
-        if (!(RepetitionPenalty > 0f && float.IsFinite(RepetitionPenalty)))
-            throw Invalid("repetition_penalty", RepetitionPenalty, "must be a finite number > 0 (1 means off)");
+        // Bounded both ways: a logit divided by a tiny penalty (1e-38) overflows to +infinity.
+        if (!(RepetitionPenalty >= MinRepetitionPenalty && RepetitionPenalty <= MaxRepetitionPenalty))
+            throw Invalid("repetition_penalty", RepetitionPenalty, $"must be between {MinRepetitionPenalty} and {MaxRepetitionPenalty} (1 means off)");
         return this;
     }
 

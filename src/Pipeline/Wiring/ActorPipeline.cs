@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using System.Threading.Tasks.Dataflow;
 using Pipeline.Actors;
 using Pipeline.Actors.Scheduling;
+using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Wiring;
@@ -17,6 +18,10 @@ namespace Pipeline.Wiring;
 /// message at a time; Dataflow gives both their bounded input and carries completion and faults
 /// onward. Prefill, sample and decode stay channel loops: they own state across messages (caches,
 /// the running batch) and the decode ⇄ sample cycle has its one-message-in-flight protocol.
+/// Supervision: each actor has one fault boundary that reports to this pipeline's
+/// <see cref="FaultBoundary"/>; the first fault aborts every actor, and once all have stopped
+/// <see cref="AbortAsync"/> releases every cache still held and fails every request still in
+/// flight (<see cref="LiveSequences"/>). Whether a new pipeline replaces this one is the host's call.
 /// </remarks>
 internal sealed class ActorPipeline : IAsyncDisposable
 {
@@ -24,6 +29,8 @@ internal sealed class ActorPipeline : IAsyncDisposable
     private readonly ChannelWriter<Sequence> _admit;
     private readonly ActionBlock<Emission> _detokenize;
     private readonly Task[] _stages;
+    private readonly FaultBoundary _boundary = new();
+    private readonly LiveSequences _live = new();
 
     public ActorPipeline(LoadedModel model, PipelineSettings settings, KvMemoryAccount kvAccount)
     {
@@ -39,11 +46,12 @@ internal sealed class ActorPipeline : IAsyncDisposable
         var steps = Bounded<StepDone>(settings.StepCapacity);
         var replies = Bounded<StepSampled>(settings.StepCapacity);
 
-        var detokenizer = new DetokenizeActor(model.Tokenizer);
-        _detokenize = new ActionBlock<Emission>(detokenizer.Handle, new ExecutionDataflowBlockOptions
+        var detokenizer = new DetokenizeActor(model.Tokenizer, hook, _live, _boundary);
+        _detokenize = new ActionBlock<Emission>(detokenizer.HandleAsync, new ExecutionDataflowBlockOptions
         {
             BoundedCapacity = settings.DetokenizeCapacity,
             MaxDegreeOfParallelism = 1, // one message at a time, in order: a request's events stay in order
+            CancellationToken = _boundary.Abort, // an abort drops what waits; the wiring fails those requests
         });
 
         // The scheduling hook (a test seam) is installed here and nowhere else: on the writing
@@ -55,9 +63,10 @@ internal sealed class ActorPipeline : IAsyncDisposable
         var toDecode = Hooked(replies.Writer, hook, HandOff.Sampled, r => r.Continuing.Select(s => s.Id));
         var toDetokenize = Hooked(new TargetBlockWriter<Emission>(_detokenize), hook, HandOff.Emitted, e => [e.Request.Id]);
 
-        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, context);
+        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, context, _boundary);
         _tokenize = new ActionBlock<Sequence>(tokenize.TokenizeAsync, new ExecutionDataflowBlockOptions
         {
+            CancellationToken = _boundary.Abort,
             MaxDegreeOfParallelism = settings.TokenizeParallelism,
             // AdmissionCapacity requests may wait; the ones being tokenized come on top (as the
             // one a single tokenize loop holds did).
@@ -67,9 +76,9 @@ internal sealed class ActorPipeline : IAsyncDisposable
         // Completion and faults flow on: prefill's channel completes when tokenize has, with its error if it faulted.
         _ = _tokenize.Completion.ContinueWith(t => prefill.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
 
-        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook);
-        var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, context, Counters);
-        var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters);
+        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook, _boundary);
+        var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, hook, context, Counters, _boundary);
+        var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters, _boundary);
 
         _stages =
         [
@@ -81,6 +90,23 @@ internal sealed class ActorPipeline : IAsyncDisposable
         Completion = FinishAsync();
     }
 
+    /// <summary>Completes with the first actor fault; never for a pipeline that stops normally.</summary>
+    public Task<ActorFault> Faulted => _boundary.Faulted;
+
+    /// <summary>Requests admitted and not yet ended.</summary>
+    public int LiveRequests => _live.Count;
+
+    /// <summary>
+    /// After a fault: waits for every actor to stop (each observes the abort), then releases every
+    /// cache still held and fails every request still in flight with <paramref name="error"/>
+    /// (told whether the faulting actor held the request).
+    /// </summary>
+    public async Task AbortAsync(ActorFault fault, Func<ActorFault, bool, Exception> error)
+    {
+        await Completion;
+        _live.FailAll(fault, error);
+    }
+
     public PipelineCounters Counters { get; }
 
     /// <summary>Requests admitted but not yet tokenized.</summary>
@@ -90,31 +116,62 @@ internal sealed class ActorPipeline : IAsyncDisposable
     public Task Completion { get; }
 
     /// <summary>Admits a request, waiting while the admission queue is full.</summary>
-    public ValueTask SubmitAsync(AdmittedRequest request, CancellationToken cancellation)
-        => _admit.WriteAsync(new Sequence(request, cancellation), cancellation);
+    public async ValueTask SubmitAsync(AdmittedRequest request, CancellationToken cancellation)
+    {
+        var sequence = new Sequence(request, cancellation);
+        _live.Admitted(sequence);
+        try
+        {
+            await _admit.WriteAsync(sequence, cancellation);
+        }
+        catch
+        {
+            _live.Ended(request.Id);
+            throw;
+        }
+    }
 
-    /// <summary>Admits a request if the admission queue has room; false when it is full.</summary>
+    /// <summary>Admits a request if the admission queue has room; false when it is full (or the pipeline has stopped).</summary>
     public bool TrySubmit(AdmittedRequest request, CancellationToken cancellation)
-        => _admit.TryWrite(new Sequence(request, cancellation));
+    {
+        var sequence = new Sequence(request, cancellation);
+        _live.Admitted(sequence);
+        if (_admit.TryWrite(sequence)) return true;
+        _live.Ended(request.Id);
+        return false;
+    }
+
+    /// <summary>True once <see cref="Shutdown"/> was called or the pipeline aborted: nothing more is admitted.</summary>
+    public bool IsClosed => _tokenize.Completion.IsCompleted || _boundary.IsAborting || _shutdown;
+    private volatile bool _shutdown;
 
     /// <summary>Stops admitting; the actors finish the work they hold and stop.</summary>
-    public void Shutdown() => _tokenize.Complete();
+    public void Shutdown()
+    {
+        _shutdown = true;
+        _tokenize.Complete();
+    }
 
+    /// <summary>Never throws: the actors report their faults to the boundary, and an abort cancels the blocks.</summary>
     private async Task FinishAsync()
     {
-        try { await Task.WhenAll(_stages); }
-        finally
-        {
-            // Every writer has stopped: detokenize finishes what it holds, then completes.
-            _detokenize.Complete();
-            await _detokenize.Completion;
-        }
+        foreach (var stage in _stages) await Quietly(stage);
+        // Every writer has stopped: detokenize finishes what it holds (unless aborted), then completes.
+        _detokenize.Complete();
+        await Quietly(_detokenize.Completion);
+    }
+
+    private static async Task Quietly(Task stage)
+    {
+        try { await stage; }
+        catch (OperationCanceledException) { } // a block cancelled by the abort
     }
 
     public async ValueTask DisposeAsync()
     {
         Shutdown();
         await Completion;
+        _boundary.Dispose();
     }
 
     private static ChannelWriter<T> Hooked<T>(ChannelWriter<T> writer, ISchedulingHook hook, HandOff point, Func<T, IEnumerable<long>> requestIds)

@@ -48,6 +48,8 @@ internal sealed class ErrorResponses(RequestDelegate next, ILogger<ErrorResponse
             ErrorBody.Create(ExceptionText.WithoutParameterSuffix(ire), "invalid_request_error", ire.ParamName, "invalid_value")),
         PipelineBusyException busy => (HttpStatusCode.TooManyRequests,
             ErrorBody.Create(busy.Message, "rate_limit_error", null, "queue_full")),
+        PipelineUnavailableException down => (HttpStatusCode.ServiceUnavailable,
+            ErrorBody.Create(down.Message, "server_error", null, "service_unavailable")),
         BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (HttpStatusCode.RequestEntityTooLarge,
             ErrorBody.Create("The request body is too large.", "invalid_request_error", null, "request_too_large")),
         BadHttpRequestException bad => ((HttpStatusCode)bad.StatusCode,

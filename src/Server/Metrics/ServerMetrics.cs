@@ -27,6 +27,9 @@ internal sealed class ServerMetrics
         Counter(text, "pipeline_decode_steps_total", "Batched decode steps run since the host started.", host.Counters.DecodeSteps);
         Gauge(text, "pipeline_kv_cache_bytes", "Bytes held by live KV caches.", host.KvMemory.Bytes);
         Gauge(text, "pipeline_kv_caches", "Live KV caches.", host.KvMemory.LiveCaches);
+        Counter(text, "pipeline_actor_faults_total", "Actor faults (each aborted the pipeline and failed the requests in flight).", host.Faults);
+        Counter(text, "pipeline_restarts_total", "Pipelines started to replace faulted ones.", host.Restarts);
+        Gauge(text, "pipeline_faulted", "1 while the host takes no requests because of a fault (restarting or faulted for good).", host.FaultReason is null ? 0 : 1);
         TimeToFirstToken.WriteTo(text);
         InterTokenLatency.WriteTo(text);
         return text.ToString();

@@ -35,7 +35,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
     {
         long arrived = Stopwatch.GetTimestamp();
         using var body = await ReadJsonAsync(context);
-        var request = parse(body.RootElement, options.MaxSamplesPerRequest);
+        var request = ApiLimits.Check(body.RootElement, parse(body.RootElement, options.MaxSamplesPerRequest));
         if (request.Model is { } model && model != host.Model.Name) throw ApiException.ModelNotFound(model);
         ulong seed = request.Seed ?? SeedSource.NewSeed();
 
@@ -60,7 +60,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
 
     private async Task RespondAsync(HttpContext context, ResponseHeader header, ApiRequest request, GenerationStream[] samples, long arrived, CancellationToken cancellation)
     {
-        var results = await Task.WhenAll(samples.Select(s => PumpAsync(s, arrived, _ => Task.CompletedTask, cancellation)));
+        var results = await Task.WhenAll(samples.Select(s => FailingTogether(samples, PumpAsync(s, arrived, _ => Task.CompletedTask, cancellation))));
         var choices = new JsonArray();
         for (int i = 0; i < results.Length; i++)
         {
@@ -87,7 +87,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             var merged = Channel.CreateUnbounded<SampleEvent>(new UnboundedChannelOptions { SingleReader = true });
             var pumps = Task.WhenAll(samples.Select(async (sample, i) =>
             {
-                var result = await PumpAsync(sample, arrived, e => merged.Writer.WriteAsync(new SampleEvent(i, e, null), cancellation).AsTask(), cancellation);
+                var result = await FailingTogether(samples, PumpAsync(sample, arrived, e => merged.Writer.WriteAsync(new SampleEvent(i, e, null), cancellation).AsTask(), cancellation));
                 await merged.Writer.WriteAsync(new SampleEvent(i, null, result), cancellation);
             }));
             _ = pumps.ContinueWith(t => merged.Writer.TryComplete(t.IsCanceled ? new OperationCanceledException() : t.Exception?.GetBaseException()), TaskScheduler.Default);
@@ -125,6 +125,20 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
     }
 
     /// <summary>Reads one sample's tokens to the end, timing them for the latency histograms, and returns its result.</summary>
+    /// <summary>With n &gt; 1 the response needs every sample: one that fails cancels its siblings (freeing their caches) rather than letting them run on for nothing.</summary>
+    private static async Task<GenerationResult> FailingTogether(GenerationStream[] samples, Task<GenerationResult> pump)
+    {
+        try
+        {
+            return await pump;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            foreach (var sibling in samples) sibling.Cancel();
+            throw;
+        }
+    }
+
     private async Task<GenerationResult> PumpAsync(GenerationStream sample, long arrived, Func<TokenEvent, Task> onToken, CancellationToken cancellation)
     {
         long last = arrived;
@@ -177,16 +191,27 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             : throw new ApiException(HttpStatusCode.ServiceUnavailable, "The server is shutting down.", "server_error"),
     };
 
-    private static async Task<JsonDocument> ReadJsonAsync(HttpContext context)
+    private async Task<JsonDocument> ReadJsonAsync(HttpContext context)
     {
+        var bytes = await RequestBody.ReadAsync(context, options.MaxRequestBodyBytes);
+        // JSON strings are read lazily; invalid UTF-8 would surface later as a 500.
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+            throw ApiException.InvalidBody("The request body is not valid UTF-8.");
+        JsonDocument document;
         try
         {
-            return await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
+            document = JsonDocument.Parse(bytes);
         }
         catch (JsonException e)
         {
             throw ApiException.InvalidBody($"The request body is not valid JSON: {e.Message}");
         }
+        if (RequestBody.FirstLoneSurrogate(document.RootElement) is { } where)
+        {
+            document.Dispose();
+            throw ApiException.InvalidBody($"The request body holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair) in {where}.");
+        }
+        return document;
     }
 
     /// <summary>A token of sample <see cref="Index"/>, or its result once it has ended.</summary>

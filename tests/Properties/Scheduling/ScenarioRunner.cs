@@ -24,7 +24,7 @@ internal static class ScenarioRunner
 
     /// <summary>The real pipeline on the Hugging Face-layout Qwen2 test model.</summary>
     public static IGenerationSystem RealOnHuggingFaceLayout(Scenario s, ISchedulingHook hook) =>
-        new RealPipeline(PipelineHost.Start(HuggingFaceLayoutModel.Loaded(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
+        new RealPipeline(PipelineHost.Start(HuggingFaceLayoutModel.Qwen2.Loaded(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
 
     public static IGenerationSystem SharedGenerator(Scenario s, ISchedulingHook hook) =>
         new SharedGeneratorPipeline(PipelineHost.Start(Model(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));

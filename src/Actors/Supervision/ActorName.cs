@@ -1,0 +1,11 @@
+namespace Pipeline.Actors.Supervision;
+
+/// <summary>The actors of one pipeline, as a fault names them.</summary>
+internal enum ActorName
+{
+    Tokenize,
+    Prefill,
+    Sample,
+    Decode,
+    Detokenize,
+}
