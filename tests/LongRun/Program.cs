@@ -1,7 +1,7 @@
 using Pipeline.Properties;
 using Xunit.Abstractions;
 
-// usage: Pipeline.LongRun P1|P2|P3|P6 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+// usage: Pipeline.LongRun P1|P2|P3|P6|P6q8|P6q4|P6qwen3|P6llama3 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
 var which = args.Length > 0 ? args[0] : "P1";
 var output = new ConsoleOutput();
 var started = DateTime.UtcNow;
@@ -13,6 +13,10 @@ try
         case "P2": new PipelineProperties(output).P2_every_request_finishes_within_the_bound_for_any_capacities(); break;
         case "P3": new PipelineProperties(output).P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory(); break;
         case "P6": new BatchingProperties(output).A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step(); break;
+        case "P6q8": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q8); break;
+        case "P6q4": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q4); break;
+        case "P6qwen3": new BatchingProperties(output).A_batched_step_on_a_qwen3_layout_model_with_per_head_q_k_norms_gives_each_row_its_solo_logits_and_cache(); break;
+        case "P6llama3": new BatchingProperties(output).A_batched_step_on_a_llama3_layout_model_with_scaled_rope_gives_each_row_its_solo_logits_and_cache(); break;
         default: Console.Error.WriteLine($"unknown property {which}"); return 2;
     }
     Console.WriteLine($"{which} PASSED in {(DateTime.UtcNow - started).TotalSeconds:F0} s");
