@@ -25,6 +25,7 @@ try
 catch (Exception e)
 {
     Console.WriteLine($"{which} FAILED in {(DateTime.UtcNow - started).TotalSeconds:F0} s: {e.Message}");
+    for (var inner = e.InnerException; inner is not null; inner = inner.InnerException) Console.WriteLine($"  because: {inner.GetType().Name}: {inner.Message}");
     return 1;
 }
 
