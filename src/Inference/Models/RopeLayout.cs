@@ -32,22 +32,4 @@ internal static class RopeLayout
                 }
         return result;
     }
-
-    /// <summary>The inverse of <see cref="RotateHalfToInterleaved"/> (for writers of Hugging Face files).</summary>
-    public static float[] InterleavedToRotateHalf(float[] data, int rows, long rowLength, int headDim)
-    {
-        if (rows % headDim != 0 || data.LongLength != rows * rowLength)
-            throw new InvalidDataException($"cannot permute {data.LongLength} floats as {rows} rows of {rowLength} in heads of {headDim}");
-        var result = new float[data.LongLength];
-        int half = headDim / 2;
-        for (int head = 0; head < rows / headDim; head++)
-            for (int i = 0; i < half; i++)
-                for (int j = 0; j < 2; j++)
-                {
-                    long to = ((long)head * headDim + j * half + i) * rowLength;
-                    long from = ((long)head * headDim + 2 * i + j) * rowLength;
-                    Array.Copy(data, from, result, to, rowLength);
-                }
-        return result;
-    }
 }
