@@ -82,7 +82,7 @@ internal sealed class PrefillActor(
         try
         {
             hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());
-            model.Step(rows, _workspace, logits);
+            model.Step(rows, _workspace, logits, StepKind.Prefill);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -21,6 +21,10 @@ internal sealed record BenchOptions
     public string? CacheDirectory { get; init; }
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize</c>).</summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
+    /// <summary>Run on the CUDA execution provider (<c>--cuda</c>).</summary>
+    public bool UseCuda { get; init; }
+    /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default.</summary>
+    public Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
 }
 
 /// <summary>Where a benchmark is: which run of how many, and how many of its requests are done.</summary>

@@ -15,7 +15,7 @@ internal static class BenchRunner
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1))
             throw new ArgumentException("concurrency levels must be positive");
-        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize }, options.CacheDirectory);
+        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize, UseCuda = options.UseCuda, Shapes = options.Shapes }, options.CacheDirectory);
         var config = model.Decoder.Config;
         var workload = options.Workload;
         var requests = workload.CreateRequests(config.VocabSize, config.SeqLen);
@@ -54,12 +54,17 @@ internal static class BenchRunner
         return new BenchReport
         {
             Machine = MachineDescription.Current(),
-            Model = options.ModelDescription ?? $"{model.Name} ({Describe(config)})",
+            Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, batch shapes {model.Decoder.Shapes}",
             Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             Results = results,
         };
     }
+
+    /// <summary>The execution provider that runs the graph, with the GPU's name on CUDA, or why CUDA fell back.</summary>
+    private static string Provider(DecoderModel decoder) =>
+        decoder.ExecutionProvider == "CUDA" ? $"CUDA ({GpuName.Current() ?? "unknown GPU"})"
+        : decoder.ProviderFallbackReason is { } why ? $"CPU ({why})" : "CPU";
 
     public static string Describe(Inference.Models.LlamaConfig c) =>
         $"dim {c.Dim}, layers {c.Layers}, heads {c.Heads}, kv_heads {c.KvHeads}, hidden {c.HiddenDim}, vocab {c.VocabSize}, seq_len {c.SeqLen}, {c.ParameterCount / 1e6:0.##}M parameters";

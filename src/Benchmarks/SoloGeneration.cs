@@ -35,7 +35,7 @@ internal static class SoloGeneration
         for (int fed = 0; fed < prompt.Length;)
         {
             int length = PrefillScheduler.ChunkLength(fed, prompt.Length, block);
-            await StepAsync(new SequenceStep(cache, prompt.AsMemory(fed, length)));
+            await StepAsync(new SequenceStep(cache, prompt.AsMemory(fed, length)), StepKind.Prefill);
             fed += length;
         }
         var history = new List<int>(prompt.Length + workload.MaxTokens);
@@ -49,18 +49,18 @@ internal static class SoloGeneration
             history.Add(token);
             trace.TokenArrived(token);
             if (generated >= workload.MaxTokens) break;
-            await StepAsync(new SequenceStep(cache, new[] { token }));
+            await StepAsync(new SequenceStep(cache, new[] { token }), StepKind.Decode);
         }
 
-        async Task StepAsync(SequenceStep row)
+        async Task StepAsync(SequenceStep row, StepKind kind)
         {
             if (modelLock is null)
             {
-                model.Step([row], workspace, logits);
+                model.Step([row], workspace, logits, kind);
                 return;
             }
             await modelLock.WaitAsync();
-            try { model.Step([row], workspace, logits); }
+            try { model.Step([row], workspace, logits, kind); }
             finally { modelLock.Release(); }
         }
     }

@@ -28,13 +28,15 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size, as serve and generate: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
         var quantize = QuantizeOption.Create();
+        var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };
+        var shapes = BatchShapesOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, json, chart, stall,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -43,7 +45,11 @@ internal static class BenchCommand
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
             if (parse.GetValue(stall) is { } longPrompt)
             {
-                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)) });
+                using var loaded = LoadedModel.Load(directory, new RunnerOptions
+                {
+                    IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
+                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
                 Console.WriteLine("|---|---:|---:|");
@@ -61,6 +67,8 @@ internal static class BenchCommand
                 Modes = BenchModes.Parse(parse.GetValue(modes)!),
                 IntraOpThreads = parse.GetValue(threads),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
+                UseCuda = parse.GetValue(cuda),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
                 Workload = new Workload
                 {
                     RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),

@@ -129,7 +129,7 @@ public sealed class PipelineHost : IAsyncDisposable
         if (options.ContextLength is < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"context length must be at least 1; got {options.ContextLength}");
         var model = LoadedModel.Load(options.ModelPath ?? LoadedModel.EmbeddedModelDirectory,
-            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize }, options.CacheDirectory);
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);
     }
 

@@ -29,6 +29,8 @@ public sealed record PipelineHostOptions
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize q8|q4</c>).</summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default (batch-invariant on CUDA).</summary>
+    internal Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
     /// <summary>
     /// Pipelines started to replace faulted ones before the host stays faulted (every request then
     /// fails at once with <see cref="PipelineUnavailableException"/>). A fault that recurs is a bug

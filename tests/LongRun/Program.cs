@@ -2,6 +2,7 @@ using Pipeline.Properties;
 using Xunit.Abstractions;
 
 // usage: Pipeline.LongRun P1|P2|P3|P6|P6q8|P6q4|P6qwen3|P6llama3 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+//        Pipeline.LongRun probe|P6cuda|P1cuda|P6cpu|P1cpu MODEL [BATCH_SHAPES] : on a model folder (the GPU machine's 110M shape).
 var which = args.Length > 0 ? args[0] : "P1";
 var output = new ConsoleOutput();
 var started = DateTime.UtcNow;
@@ -16,6 +17,11 @@ try
         case "P6q8": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q8); break;
         case "P6q4": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q4); break;
         case "P6qwen3": new BatchingProperties(output).A_batched_step_on_a_qwen3_layout_model_with_per_head_q_k_norms_gives_each_row_its_solo_logits_and_cache(); break;
+        case "probe": Pipeline.Properties.Cuda.CudaShapeProbe.Run(args[1], output.WriteLine); break;
+        case "P6cuda": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
+        case "P1cuda": Pipeline.Properties.Cuda.CudaProperties.P1(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
+        case "P6cpu": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: false, args.Length > 2 ? args[2] : null, output.WriteLine); break;
+        case "P1cpu": Pipeline.Properties.Cuda.CudaProperties.P1(args[1], cuda: false, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P6llama3": new BatchingProperties(output).A_batched_step_on_a_llama3_layout_model_with_scaled_rope_gives_each_row_its_solo_logits_and_cache(); break;
         default: Console.Error.WriteLine($"unknown property {which}"); return 2;
     }

@@ -29,6 +29,17 @@ public sealed class PipelineProperties(ITestOutputHelper output)
         Assert.True(explored.DistinctHandOffOrders >= explored.Cases * 3 / 4, $"too few distinct hand-off orders: {explored}");
     }
 
+    /// <summary>P1 on a system of the caller's kind (the long-run console runs it on CUDA).</summary>
+    internal static void P1On(Func<Scenario, ISchedulingHook, IGenerationSystem> kind, int cases, Action<string> log)
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 32, maxTokens: 64, cancelOthers: false),
+            s => Isolation(s, kind, explored, memoizeSolo: false));
+        Check.One(Budget(cases), property);
+        log($"P1 explored: {explored}");
+        Assert.True(explored.DistinctBatchCompositions >= 40 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+    }
+
     [Fact]
     public void P1_holds_on_a_hugging_face_layout_qwen2_model_with_biases_and_gqa()
     {

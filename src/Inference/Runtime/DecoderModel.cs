@@ -24,9 +24,10 @@ internal sealed class DecoderModel : IDisposable
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
 
-    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason)
+    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason, BatchShapes? shapes)
     {
         _session = session;
+        Shapes = shapes ?? (provider == "CUDA" ? CudaShapes : BatchShapes.Exact);
         Config = config;
         AttentionBlock = attentionBlock;
         ExecutionProvider = provider;
@@ -50,6 +51,15 @@ internal sealed class DecoderModel : IDisposable
 
     public LlamaConfig Config { get; }
     public int AttentionBlock { get; }
+
+    /// <summary>The shapes every call is padded to (none on the CPU; fixed shapes on CUDA, see <see cref="BatchShapes"/>).</summary>
+    public BatchShapes Shapes { get; }
+
+    /// <summary>
+    /// CUDA's default: decode calls of 32 rows (the host's default batch), prefill calls of 8 rows of
+    /// whole blocks, and the past padded to the context, so that every call of a kind has one shape.
+    /// </summary>
+    internal static BatchShapes CudaShapes { get; } = new(DecodeRows: 32, PrefillRows: 8, PadPrefillToBlock: true, PastToContext: true);
 
     /// <summary>"CPU" or "CUDA": the provider that actually runs the graph.</summary>
     public string ExecutionProvider { get; }
@@ -117,7 +127,7 @@ internal sealed class DecoderModel : IDisposable
         var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
-        return new DecoderModel(session, config, block, provider, fallback);
+        return new DecoderModel(session, config, block, provider, fallback, options.Shapes);
     }
 
     /// <summary>
@@ -143,20 +153,40 @@ internal sealed class DecoderModel : IDisposable
         return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : 1;
     }
 
-    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason);
+    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason, Shapes);
 
     /// <summary>
     /// Runs one model call over <paramref name="rows"/>, appends their new keys and values to
     /// their caches, and writes each row's logits for its last fed token into
     /// <paramref name="logits"/> ([rows, vocab]).
     /// </summary>
-    public void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    public void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind = StepKind.Decode)
+        => Step(rows, workspace, logits, kind, Shapes);
+
+    /// <summary>One call padded to <paramref name="shapes"/> instead of the model's own (for probes that compare shapes).</summary>
+    internal void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
     {
-        int batch = rows.Count;
-        if (batch == 0) return;
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(shapes);
+        int fixedRows = shapes.FixedRows(kind);
+        if (fixedRows > 0 && rows.Count > fixedRows)
+        {
+            // More rows than the fixed shape holds: calls of that shape, each with its own staged past.
+            int vocabSize = Config.VocabSize;
+            for (int start = 0, part = 0; start < rows.Count; start += fixedRows, part++)
+            {
+                int count = Math.Min(fixedRows, rows.Count - start);
+                var slice = rows is SequenceStep[] array ? new ArraySegment<SequenceStep>(array, start, count) : rows.Skip(start).Take(count).ToArray();
+                Step(slice, workspace.Part(part), logits.Slice(start * vocabSize, count * vocabSize), kind, shapes);
+            }
+            return;
+        }
+        int real = rows.Count;
+        if (real == 0) return;
         var c = Config;
         int vocab = c.VocabSize, hd = c.HeadDim, kvh = c.KvHeads;
-        if (logits.Length < batch * vocab) throw new ArgumentException("logits buffer too small", nameof(logits));
+        if (logits.Length < real * vocab) throw new ArgumentException("logits buffer too small", nameof(logits));
 
         int maxPast = 0, maxNew = 0;
         foreach (var r in rows)
@@ -168,8 +198,11 @@ internal sealed class DecoderModel : IDisposable
             maxNew = Math.Max(maxNew, r.Tokens.Length);
         }
         // Every row's past is padded to the same whole number of attention blocks (the staged
-        // stride, which may exceed what this step needs): padding only adds masked blocks.
-        workspace.Stage(rows, (maxPast + AttentionBlock - 1) / AttentionBlock * AttentionBlock, AttentionBlock, c);
+        // stride, which may exceed what this step needs): padding only adds masked blocks. Under
+        // fixed shapes (CUDA) the rows, new tokens and past are padded further, to one shape per kind.
+        int batch = shapes.Rows(kind, real);
+        maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
+        workspace.Stage(rows, shapes.Past(maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
 
@@ -179,7 +212,9 @@ internal sealed class DecoderModel : IDisposable
         Array.Clear(ids, 0, batch * maxNew);
         Array.Clear(positions, 0, batch * maxNew);
         Array.Clear(mask, 0, batch * total);
-        for (int b = 0; b < batch; b++)
+        // Padding rows feed one token at position 0 that sees only itself: finite numbers no real row reads.
+        for (int b = real; b < batch; b++) mask[b * total + past] = 1;
+        for (int b = 0; b < real; b++)
         {
             var r = rows[b];
             var tokens = r.Tokens.Span;
@@ -219,7 +254,7 @@ internal sealed class DecoderModel : IDisposable
             }
 
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
-            for (int b = 0; b < batch; b++)
+            for (int b = 0; b < real; b++)
             {
                 int last = rows[b].Tokens.Length - 1;
                 outLogits.AsSpan((b * maxNew + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
@@ -228,7 +263,7 @@ internal sealed class DecoderModel : IDisposable
             {
                 ReadOnlySpan<float> presentKeys = workspace.NewKeys(l).AsSpan(0, kvSize);
                 ReadOnlySpan<float> presentValues = workspace.NewValues(l).AsSpan(0, kvSize);
-                for (int b = 0; b < batch; b++)
+                for (int b = 0; b < real; b++)
                 {
                     int length = rows[b].Cache.Length, count = rows[b].Tokens.Length;
                     rows[b].Cache.Append(presentKeys, presentValues, l, b, fed, from, count, l == c.Layers - 1);
@@ -244,7 +279,7 @@ internal sealed class DecoderModel : IDisposable
                     }
                 }
             }
-            for (int b = 0; b < batch; b++) workspace.Advance(b, rows[b].Cache.Length);
+            for (int b = 0; b < real; b++) workspace.Advance(b, rows[b].Cache.Length);
             completed = true;
         }
         finally

@@ -28,4 +28,11 @@ internal sealed record RunnerOptions
     /// MatMulNBits. Part of the converted graph's cache key; ignored for a model that is already ONNX.
     /// </summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
+
+    /// <summary>
+    /// The shapes model calls are padded to (<c>--batch-shapes</c>); null picks by provider: exact on
+    /// the CPU, <see cref="DecoderModel.CudaShapes"/> on CUDA (batch-invariant). <see cref="BatchShapes.Exact"/>
+    /// on CUDA switches the invariance off.
+    /// </summary>
+    public BatchShapes? Shapes { get; init; }
 }

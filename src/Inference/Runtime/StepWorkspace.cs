@@ -29,6 +29,18 @@ internal sealed class StepWorkspace
     /// <summary>Past positions per row in the staged layout: a whole number of attention blocks.</summary>
     internal int PastStride { get; private set; }
 
+    // Workspaces of the further calls a batch larger than the model's fixed row count is split into.
+    private List<StepWorkspace>? _parts;
+
+    /// <summary>The workspace of part <paramref name="index"/> of a split batch (part 0 is this one), kept across steps.</summary>
+    internal StepWorkspace Part(int index)
+    {
+        if (index == 0) return this;
+        _parts ??= [];
+        while (_parts.Count < index) _parts.Add(new StepWorkspace());
+        return _parts[index - 1];
+    }
+
     internal static T[] Ensure<T>(ref T[] buffer, int length)
     {
         if (buffer.Length < length) buffer = new T[Math.Max(length, buffer.Length * 3 / 2)];
@@ -59,19 +71,20 @@ internal sealed class StepWorkspace
 
     /// <summary>
     /// Lays out the past of <paramref name="rows"/> in order, with a stride of
-    /// <paramref name="neededPast"/> positions (whole blocks). Most steps copy nothing but the
-    /// rows whose sequence changed.
+    /// <paramref name="neededPast"/> positions (whole blocks), in buffers of at least
+    /// <paramref name="paddedRows"/> rows (rows past the real ones are padding the caller masks).
+    /// Most steps copy nothing but the rows whose sequence changed.
     /// </summary>
-    internal void Stage(IReadOnlyList<SequenceStep> rows, int neededPast, int block, LlamaConfig c)
+    internal void Stage(IReadOnlyList<SequenceStep> rows, int neededPast, LlamaConfig c, int paddedRows)
     {
         int batch = rows.Count, kvh = c.KvHeads, hd = c.HeadDim;
         // Re-laid out when the past outgrows the stride (once every `block` steps of a growing
         // batch) or when the longest sequence left and the stride is a whole block too wide.
         bool restride = neededPast > PastStride || PastStride > neededPast;
-        if (restride || batch > _rows || _keys.Length != c.Layers)
+        if (restride || paddedRows > _rows || _keys.Length != c.Layers)
         {
             PastStride = restride ? neededPast : PastStride;
-            _rows = Math.Max(batch, _rows);
+            _rows = Math.Max(paddedRows, _rows);
             long size = (long)_rows * kvh * PastStride * hd;
             if (size > int.MaxValue) throw new InvalidOperationException("staged past exceeds 2^31 floats; lower the batch size");
             _keys = new float[c.Layers][];
@@ -106,6 +119,10 @@ internal sealed class StepWorkspace
     internal void Advance(int row, int length) => _rowLength[row] = length;
 
     /// <summary>Forgets every row (after a failed call, say), so the next step copies afresh.</summary>
-    internal void Forget() => Array.Clear(_rowCache);
+    internal void Forget()
+    {
+        Array.Clear(_rowCache);
+        if (_parts is not null) foreach (var part in _parts) part.Forget();
+    }
 
 }

@@ -22,6 +22,10 @@ internal static class ScenarioRunner
     public static IGenerationSystem Real(Scenario s, ISchedulingHook hook) =>
         new RealPipeline(PipelineHost.Start(Model(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
 
+    /// <summary>The real pipeline on a model the caller loaded (and owns).</summary>
+    public static Func<Scenario, ISchedulingHook, IGenerationSystem> RealOn(LoadedModel model) =>
+        (s, hook) => new RealPipeline(PipelineHost.Start(model, new PipelineHostOptions { Settings = s.Settings(hook) }));
+
     /// <summary>The real pipeline on the Hugging Face-layout Qwen2 test model.</summary>
     public static IGenerationSystem RealOnHuggingFaceLayout(Scenario s, ISchedulingHook hook) =>
         new RealPipeline(PipelineHost.Start(HuggingFaceLayoutModel.Qwen2.Loaded(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
