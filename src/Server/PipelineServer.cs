@@ -100,7 +100,7 @@ public sealed class PipelineServer : IAsyncDisposable
             return context.Response.WriteAsync(metrics.Render(host), context.RequestAborted);
         });
         string[] postOnly = ["/v1/completions", "/v1/chat/completions"];
-        app.MapFallback(context => throw (postOnly.Contains(context.Request.Path.Value?.TrimEnd('/'), StringComparer.OrdinalIgnoreCase)
+        app.MapFallback("{**path}", context => throw (postOnly.Contains(context.Request.Path.Value?.TrimEnd('/'), StringComparer.OrdinalIgnoreCase)
             ? new ApiException(HttpStatusCode.MethodNotAllowed, $"Method {context.Request.Method} is not allowed for {context.Request.Path}; use POST.", "invalid_request_error", null, "method_not_allowed")
             : new ApiException(HttpStatusCode.NotFound, $"Unknown request URL: {context.Request.Method} {context.Request.Path}.", "invalid_request_error", null, "unknown_url")));
         return app;

@@ -19,6 +19,8 @@ internal sealed class ErrorResponses(RequestDelegate next, ILogger<ErrorResponse
         try
         {
             await next(context);
+            // A handler that answered without reading the body (GET /health with one) leaves it to be drained here.
+            await RequestBody.DiscardUnreadAsync(context);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -34,8 +36,10 @@ internal sealed class ErrorResponses(RequestDelegate next, ILogger<ErrorResponse
         }
     }
 
+    /// <summary>Writes an error answer, after reading what the client still sends of its body so that it can read the answer.</summary>
     public static async Task WriteAsync(HttpContext context, HttpStatusCode status, JsonObject body)
     {
+        await RequestBody.DiscardUnreadAsync(context);
         context.Response.StatusCode = (int)status;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(ApiJson.Write(body), context.RequestAborted);

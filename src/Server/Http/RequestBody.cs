@@ -43,6 +43,48 @@ internal static class RequestBody
         return body.WrittenMemory;
     }
 
+    /// <summary>
+    /// Reads and discards whatever of the body the handler left unread (up to <see cref="DrainLimit"/>),
+    /// so that an answer given before the body was read (401, 404, 405, 413) reaches a client that
+    /// is still sending, and the connection stays usable for its next request. Kestrel would
+    /// otherwise drain it only up to the server's body limit and then close a connection whose
+    /// response promised to keep it open. A body beyond the drain limit closes the connection.
+    /// </summary>
+    public static async Task DiscardUnreadAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.RequestAborted.IsCancellationRequested) return;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = DrainLimit;
+        if (context.Request.ContentLength > DrainLimit)
+        {
+            CloseAfterResponse(context);
+            return;
+        }
+        var scratch = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            while (await context.Request.Body.ReadAsync(scratch, context.RequestAborted) > 0) { }
+        }
+        catch (BadHttpRequestException)
+        {
+            // Beyond the drain limit, or a malformed (chunked) body: nothing more can be read on this connection.
+            CloseAfterResponse(context);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    private static void CloseAfterResponse(HttpContext context)
+    {
+        if (!context.Response.HasStarted) context.Response.Headers.Connection = "close";
+    }
+
     private static ApiException TooLarge(long limit) => new(HttpStatusCode.RequestEntityTooLarge,
         $"The request body is too large: the limit is {limit} bytes.", "invalid_request_error", null, "request_too_large");
 

@@ -78,14 +78,14 @@ internal static class ApiRequestParser
         {
             var (role, content) = ReadMessage(m, index++);
             // The message as sent (tool_calls, name, ...), with its content as one string.
-            var turn = JsonNode.Parse(m.GetRawText())!.AsObject();
+            var turn = ApiJson.ToNode(m)!.AsObject();
             turn["role"] = role;
             turn["content"] = content;
             turns.Add(turn);
         }
         JsonObject? variables = null;
         if (Present(body, "tools") is { ValueKind: JsonValueKind.Array } tools)
-            variables = new JsonObject { ["tools"] = JsonNode.Parse(tools.GetRawText()) };
+            variables = new JsonObject { ["tools"] = ApiJson.ToNode(tools) };
         var chat = createChat(turns, variables);
         bool logprobs = OptionalBool(body, "logprobs") ?? false;
         int? top = OptionalInt(body, "top_logprobs");

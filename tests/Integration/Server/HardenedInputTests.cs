@@ -87,6 +87,77 @@ public sealed class HardenedInputTests(ServerFixture fixture) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task A_message_with_a_key_named_twice_is_read_with_its_last_value_as_the_rest_of_the_body_is()
+    {
+        // Once a 500: the message was copied into a JsonObject, which throws on a duplicate key.
+        using var twice = await fixture.Http.PostAsync("/v1/chat/completions",
+            Json("""{"messages":[{"role":"user","content":"Tom","content":"Lily","name":"a","name":"b"}],"max_tokens":4,"temperature":0}"""));
+        using var once = await fixture.Http.PostAsync("/v1/chat/completions", Json("""{"messages":[{"role":"user","content":"Lily"}],"max_tokens":4,"temperature":0}"""));
+        Assert.Equal(HttpStatusCode.OK, twice.StatusCode);
+        Assert.Equal(ChatText(await once.Content.ReadAsStringAsync()), ChatText(await twice.Content.ReadAsStringAsync()));
+
+        var (status, error) = await Post("/v1/chat/completions", Json("""{"messages":[{"role":"user","role":"wizard","content":"Lily"}]}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("messages[0].role", error.GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public void Messages_and_tools_with_keys_named_twice_reach_the_chat_template_whole_with_the_last_values()
+    {
+        // A template walks every node (tool calls, tool definitions); a JsonObject built from a duplicate key threw there.
+        using var body = JsonDocument.Parse("""
+            {"messages":[{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":{"a":1,"a":2}}}]}],
+             "tools":[{"type":"function","function":{"name":"f","name":"g","parameters":{}}}]}
+            """);
+        string? seen = null;
+        Pipeline.Server.OpenAi.ApiRequestParser.ParseChat(body.RootElement, 16, (messages, variables) =>
+        {
+            seen = messages.ToJsonString() + " " + variables?.ToJsonString();
+            return new GenerationRequest { Prompt = "x" };
+        });
+        Assert.Contains("\"arguments\":{\"a\":2}", seen, StringComparison.Ordinal);
+        Assert.Contains("\"function\":{\"name\":\"g\",\"parameters\":{}}", seen, StringComparison.Ordinal);
+    }
+
+    private static string? ChatText(string response) =>
+        JsonDocument.Parse(response).RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
+
+    [Theory]
+    [InlineData("POST", "/v1/completions", false, HttpStatusCode.Unauthorized)]
+    [InlineData("POST", "/v1/no-such-endpoint", true, HttpStatusCode.NotFound)]
+    [InlineData("PUT", "/v1/completions", true, HttpStatusCode.MethodNotAllowed)]
+    [InlineData("GET", "/health", true, HttpStatusCode.OK)]
+    public async Task An_answer_given_without_reading_a_large_body_leaves_the_connection_usable_for_the_next_request(string method, string path, bool withKey, HttpStatusCode expected)
+    {
+        // One connection, so the next request must reuse the one the large body was sent on.
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1 }) { BaseAddress = fixture.BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", ServerFixture.ApiKey);
+        var large = Encoding.UTF8.GetBytes("""{"prompt":""" + "\"" + new string('a', 3 << 20) + "\"}");
+        for (int round = 0; round < 8; round++)
+        {
+            using var message = new HttpRequestMessage(new HttpMethod(method), path) { Content = new ByteArrayContent(large) };
+            message.Content.Headers.ContentType = new("application/json");
+            if (!withKey) message.Headers.Authorization = new("Bearer", "wrong");
+            using (var early = await client.SendAsync(message)) Assert.Equal(expected, early.StatusCode);
+            using var next = await client.PostAsync("/v1/completions", Json("""{"prompt":"Lily","max_tokens":2}"""));
+            Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        }
+    }
+
+    [Theory]
+    [InlineData("/favicon.ico")]
+    [InlineData("/v1/models.json")]
+    [InlineData("/v1/completions.json")]
+    public async Task An_unknown_url_that_looks_like_a_file_is_a_404_in_error_json(string path)
+    {
+        // Once an empty 404: the fallback route's default pattern skips paths with a file extension.
+        using var response = await fixture.Http.GetAsync(path);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+        Assert.Equal("unknown_url", error.GetProperty("code").GetString());
+    }
+
+    [Fact]
     public async Task A_twenty_megabyte_body_is_a_413_the_client_can_read()
     {
         var huge = """{"prompt":""" + "\"" + new string('a', 20 << 20) + "\"}";
