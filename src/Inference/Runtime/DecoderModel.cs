@@ -24,10 +24,11 @@ internal sealed class DecoderModel : IDisposable
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
 
-    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason)
+    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, long weightBytes, string provider, string? fallbackReason)
     {
         _session = session;
         Config = config;
+        WeightBytes = weightBytes;
         AttentionBlock = attentionBlock;
         ExecutionProvider = provider;
         ProviderFallbackReason = fallbackReason;
@@ -50,6 +51,9 @@ internal sealed class DecoderModel : IDisposable
 
     public LlamaConfig Config { get; }
     public int AttentionBlock { get; }
+
+    /// <summary>Bytes of the graph and its weights on disk (model.onnx and its .data file): what loading it costs in memory, roughly.</summary>
+    public long WeightBytes { get; }
 
     /// <summary>"CPU" or "CUDA": the provider that actually runs the graph.</summary>
     public string ExecutionProvider { get; }
@@ -117,7 +121,7 @@ internal sealed class DecoderModel : IDisposable
         var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
-        return new DecoderModel(session, config, block, provider, fallback);
+        return new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback);
     }
 
     /// <summary>
@@ -143,7 +147,16 @@ internal sealed class DecoderModel : IDisposable
         return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : 1;
     }
 
-    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason);
+    /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>
+    private static long WeightFileBytes(string onnxPath)
+    {
+        long bytes = new FileInfo(onnxPath).Length;
+        foreach (var data in new[] { onnxPath + ".data", onnxPath + "_data" })
+            if (File.Exists(data)) bytes += new FileInfo(data).Length;
+        return bytes;
+    }
+
+    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason);
 
     /// <summary>
     /// Runs one model call over <paramref name="rows"/>, appends their new keys and values to
