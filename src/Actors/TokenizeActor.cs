@@ -18,9 +18,11 @@ internal sealed class TokenizeActor(
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
+    PromptLengthBound promptBound,
     int contextLength,
     KvBudget budget,
     long kvBytesPerPosition,
+    PipelineCounters counters,
     FaultBoundary boundary)
 {
     /// <summary>
@@ -129,6 +131,11 @@ internal sealed class TokenizeActor(
         }
         else if (request.Prompt is { } text)
         {
+            // A cheap bound first: a text too long for any tokenization to fit is refused unread.
+            if (promptBound.CannotFit(text, contextLength, out long bytes))
+                throw new InvalidRequestException("prompt",
+                    $"prompt is at least {bytes} bytes of text, longer than the model's context of {contextLength} tokens can hold (a token stands for at most {promptBound.MaxBytesPerToken} bytes of text, so at most {promptBound.MaxPromptBytes(contextLength)} bytes can fit); refused before tokenizing.");
+            counters.PromptTokenized();
             ids = tokenizer.Encode(text, request.AddSpecialTokens).ToArray();
         }
         else

@@ -5,6 +5,7 @@ using Pipeline.Actors.Admission;
 using Pipeline.Actors.Scheduling;
 using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Runtime;
+using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Wiring;
 
@@ -66,7 +67,8 @@ internal sealed class ActorPipeline : IAsyncDisposable
         var toDecode = Hooked(replies.Writer, hook, HandOff.Sampled, r => r.Continuing.Select(s => s.Id));
         var toDetokenize = Hooked(new TargetBlockWriter<Emission>(_detokenize), hook, HandOff.Emitted, e => [e.Request.Id]);
 
-        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, context, kvBudget, KvCache.BytesPerPosition(decoder.Config), _boundary);
+        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, new PromptLengthBound(model.Tokenizer), context,
+            kvBudget, KvCache.BytesPerPosition(decoder.Config), Counters, _boundary);
         _tokenize = new ActionBlock<Sequence>(tokenize.TokenizeAsync, new ExecutionDataflowBlockOptions
         {
             CancellationToken = _boundary.Abort,
