@@ -266,7 +266,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
         var metrics = await anonymous.GetStringAsync("/metrics");
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        foreach (var name in new[] { "pipeline_queue_depth ", "pipeline_active_sequences ", "pipeline_last_batch_size ", "pipeline_tokens_generated_total ", "pipeline_kv_cache_bytes " })
+        foreach (var name in new[] { "pipeline_queue_depth ", "pipeline_active_sequences ", "pipeline_last_batch_size ", "pipeline_tokens_generated_total ", "pipeline_kv_cache_bytes ", "pipeline_kv_budget_bytes ", "pipeline_kv_reserved_bytes " })
             Assert.Contains("\n" + name, "\n" + metrics);
         foreach (var histogram in new[] { "pipeline_time_to_first_token_seconds", "pipeline_inter_token_latency_seconds" })
         {
