@@ -28,18 +28,20 @@ internal static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size, as serve and generate: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
         var quantize = QuantizeOption.Create();
+        var kvBudget = KvBudgetOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, json, chart, stall,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, kvBudget, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
             bool isQuick = parse.GetValue(quick);
             ulong seedValue = parse.GetValue(seed);
+            long? budgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)); // a bad value fails before any model work
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
             if (parse.GetValue(stall) is { } longPrompt)
             {
@@ -61,6 +63,7 @@ internal static class BenchCommand
                 Modes = BenchModes.Parse(parse.GetValue(modes)!),
                 IntraOpThreads = parse.GetValue(threads),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
+                KvBudgetBytes = budgetBytes,
                 Workload = new Workload
                 {
                     RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),

@@ -31,10 +31,11 @@ internal static class GenerateCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
+        var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -45,6 +46,7 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
+                KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             if (parse.GetValue(input) is { } source)
             {

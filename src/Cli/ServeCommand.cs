@@ -22,10 +22,11 @@ internal static class ServeCommand
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
+        var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize,
+            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -39,6 +40,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
+                KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             var serverOptions = new PipelineServerOptions
             {
