@@ -53,7 +53,9 @@ internal sealed class PrefillActor(
         {
             while (_scheduler.HasRoom && inbox.TryRead(out var next))
             {
-                next.StartPrefill(new KvCache(model.Config, account, initialCapacity: Math.Min(model.Config.SeqLen, next.PromptIds.Length + 16)));
+                // The cache never grows past what the request reserved, so KV memory in use stays within the budget.
+                next.StartPrefill(new KvCache(model.Config, account,
+                    initialCapacity: Math.Min(next.ReservedPositions, next.PromptIds.Length + 16), maxCapacity: next.ReservedPositions));
                 _scheduler.Admit(next);
             }
             foreach (var cancelled in _scheduler.RemoveCancelled())

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Pipeline.Actors.Admission;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Text;
 
@@ -9,7 +10,7 @@ namespace Pipeline.Actors;
 /// One request's mutable state: its KV cache, its place in the prompt, its generated ids and its
 /// stop matcher. It is moved from actor to actor by message and touched only by the actor that
 /// holds it; no two actors hold it at once. Each change is a named step of its life (tokenized,
-/// prefill started, prefill advanced, token accepted, cache released), not a setter.
+/// KV memory reserved, prefill started, prefill advanced, token accepted, cache released), not a setter.
 /// </summary>
 internal sealed class Sequence
 {
@@ -18,6 +19,7 @@ internal sealed class Sequence
     private readonly List<int> _history = [];
     private readonly StopMatcher _stop;
     private List<float[]>? _logits;
+    private KvReservation? _reservation;
 
     public Sequence(AdmittedRequest request, CancellationToken cancellation)
     {
@@ -34,6 +36,8 @@ internal sealed class Sequence
 
     public int[] PromptIds { get; private set; } = [];
     public KvCache? Cache { get; private set; }
+    /// <summary>Positions its KV cache may hold: what the tokenize actor reserved for it from the host's KV budget.</summary>
+    public int ReservedPositions { get; private set; }
     /// <summary>Prompt positions already in the cache.</summary>
     public int Prefilled { get; private set; }
     public IReadOnlyList<int> Completion => _completion;
@@ -53,6 +57,13 @@ internal sealed class Sequence
     {
         PromptIds = promptIds;
         _history.AddRange(promptIds);
+    }
+
+    /// <summary>KV budget was reserved for <paramref name="positions"/> positions of this sequence's cache.</summary>
+    public void Reserved(KvReservation reservation, int positions)
+    {
+        _reservation = reservation;
+        ReservedPositions = positions;
     }
 
     public void StartPrefill(KvCache cache)
@@ -79,10 +90,16 @@ internal sealed class Sequence
         return StopAt is not null;
     }
 
+    /// <summary>
+    /// Frees the KV cache and returns its reservation to the budget: both on every path by which a
+    /// request ends (finished, cancelled, failed, or failed by the wiring after an abort).
+    /// </summary>
     public void ReleaseCache()
     {
         Cache?.Dispose();
         Cache = null;
+        _reservation?.Dispose();
+        _reservation = null;
     }
 
     /// <summary>The result of a sequence that ended with <paramref name="reason"/> and <paramref name="text"/>.</summary>

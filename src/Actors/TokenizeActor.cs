@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Pipeline.Actors.Admission;
 using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Sampling;
 using Pipeline.Inference.Tokenization;
@@ -6,16 +7,22 @@ using Pipeline.Inference.Tokenization;
 namespace Pipeline.Actors;
 
 /// <summary>
-/// Turns a request's text into prompt ids and checks everything about the request that can be
-/// checked before it costs model time. Stateless between messages, so the wiring runs it as a
-/// Dataflow block with a bounded degree of parallelism: one long prompt does not hold up the
+/// Turns a request's text into prompt ids, checks everything about the request that can be
+/// checked before it costs model time, and admits it by KV memory: it reserves the request's
+/// prompt + max_tokens positions (capped at the context) from the host's <see cref="KvBudget"/>,
+/// waiting in line while the budget is short. Stateless between messages, so the wiring runs it
+/// as a Dataflow block with a bounded degree of parallelism: one long prompt does not hold up the
 /// rest. A bad request fails alone (through detokenize, the one route by which requests end).
 /// </summary>
 internal sealed class TokenizeActor(
     ChannelWriter<Sequence> prefill,
     ChannelWriter<Emission> detokenize,
     ITokenizer tokenizer,
+    PromptLengthBound promptBound,
     int contextLength,
+    KvBudget budget,
+    long kvBytesPerPosition,
+    PipelineCounters counters,
     FaultBoundary boundary)
 {
     /// <summary>
@@ -47,17 +54,62 @@ internal sealed class TokenizeActor(
             await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled), abort);
             return;
         }
+        int[] ids;
+        int positions;
         try
         {
-            sequence.Tokenized(Validate(sequence.Options));
+            ids = Validate(sequence.Options);
+            positions = ReservedPositions(sequence.Options, ids.Length);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException)
         {
             await detokenize.WriteAsync(Emission.Failure(sequence.Request, e), abort);
             return;
         }
+        sequence.Tokenized(ids);
         sequence.Request.Sink.Tokenized(sequence.PromptIds);
+        if (await ReserveAsync(sequence, positions, abort) is not { } reservation)
+        {
+            await detokenize.WriteAsync(Emission.End(sequence, FinishReason.Cancelled), abort);
+            return;
+        }
+        sequence.Reserved(reservation, positions);
         await prefill.WriteAsync(sequence, abort);
+    }
+
+    /// <summary>
+    /// Waits, in line, until the budget has room for <paramref name="positions"/> positions; null
+    /// when the request is cancelled while it waits (it has reserved nothing then). An abort throws.
+    /// </summary>
+    private async Task<KvReservation?> ReserveAsync(Sequence sequence, int positions, CancellationToken abort)
+    {
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(sequence.Cancellation, abort);
+        try
+        {
+            return await budget.ReserveAsync(positions * kvBytesPerPosition, waiting.Token);
+        }
+        catch (OperationCanceledException) when (!abort.IsCancellationRequested)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The positions a request's KV cache may need: its prompt and max_tokens (the last token is
+    /// never fed back, so this has one to spare), never more than the context, where generation
+    /// stops. Throws when even that is more than the whole budget: waiting would never end.
+    /// </summary>
+    private int ReservedPositions(GenerationRequest request, int promptLength)
+    {
+        int positions = (int)Math.Min((long)promptLength + request.MaxTokens, contextLength);
+        long bytes = positions * kvBytesPerPosition;
+        if (bytes <= budget.Bytes) return positions;
+        long budgetPositions = budget.Bytes / kvBytesPerPosition;
+        string advice = budgetPositions > promptLength
+            ? $"lower max_tokens to at most {budgetPositions - promptLength}"
+            : "the prompt alone does not fit it";
+        throw new InvalidRequestException("max_tokens",
+            $"the prompt is {promptLength} tokens and max_tokens is {request.MaxTokens}: their {positions} positions of KV cache ({bytes} bytes) exceed the host's whole KV budget of {budget.Bytes} bytes ({budgetPositions} positions); {advice}.");
     }
 
     private int[] Validate(GenerationRequest request)
@@ -79,6 +131,11 @@ internal sealed class TokenizeActor(
         }
         else if (request.Prompt is { } text)
         {
+            // A cheap bound first: a text too long for any tokenization to fit is refused unread.
+            if (promptBound.CannotFit(text, contextLength, out long bytes))
+                throw new InvalidRequestException("prompt",
+                    $"prompt is at least {bytes} bytes of text, longer than the model's context of {contextLength} tokens can hold (a token stands for at most {promptBound.MaxBytesPerToken} bytes of text, so at most {promptBound.MaxPromptBytes(contextLength)} bytes can fit); refused before tokenizing.");
+            counters.PromptTokenized();
             ids = tokenizer.Encode(text, request.AddSpecialTokens).ToArray();
         }
         else

@@ -19,6 +19,8 @@ internal sealed record BenchOptions
     /// </summary>
     public int IntraOpThreads { get; init; }
     public string? CacheDirectory { get; init; }
+    /// <summary>The pipeline mode's KV budget in bytes (<c>--kv-budget</c>); null for the host's default.</summary>
+    public long? KvBudgetBytes { get; init; }
     /// <summary>Weight-only quantization applied when the model is converted (<c>--quantize</c>).</summary>
     public Pipeline.Inference.Onnx.WeightQuantization Quantize { get; init; }
     /// <summary>Run on the CUDA execution provider (<c>--cuda</c>).</summary>

@@ -33,7 +33,7 @@ internal static class BenchRunner
                 var traces = requests.Select(r => new RequestTrace(r.Index)).ToArray();
                 var context = new ModeContext(model, workload, requests, traces, concurrency,
                     done => progress?.Report(new BenchProgress(number, runCount, BenchModes.Name(mode), concurrency, done, requests.Count)),
-                    cancellation);
+                    cancellation) { KvBudgetBytes = options.KvBudgetBytes };
                 // Start each run from a collected heap so one run's garbage does not count against the next.
                 GC.Collect();
                 GC.WaitForPendingFinalizers();

@@ -10,7 +10,11 @@ internal sealed record ModeContext(
     IReadOnlyList<RequestTrace> Traces,
     int Concurrency,
     Action<int>? Completed,
-    CancellationToken Cancellation);
+    CancellationToken Cancellation)
+{
+    /// <summary>The pipeline host's KV budget (<c>--kv-budget</c>); null for the host's default.</summary>
+    public long? KvBudgetBytes { get; init; }
+}
 
 /// <summary>How long a run took, start to last completion, and the most KV memory it held at once.</summary>
 internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes);

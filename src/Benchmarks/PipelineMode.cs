@@ -12,6 +12,7 @@ internal static class PipelineMode
         {
             MaxBatch = Math.Max(1, context.Concurrency),
             AdmissionCapacity = Math.Max(64, context.Concurrency),
+            KvBudgetBytes = context.KvBudgetBytes,
         };
         await using var host = PipelineHost.Start(context.Model, options);
         var wall = await ClientDriver.RunAsync(context.Requests, context.Traces, context.Concurrency, async (request, trace) =>

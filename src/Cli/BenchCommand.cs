@@ -30,18 +30,20 @@ internal static class BenchCommand
         var quantize = QuantizeOption.Create();
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };
         var shapes = BatchShapesOption.Create();
+        var kvBudget = KvBudgetOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, json, chart, stall,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, json, chart, stall,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
             bool isQuick = parse.GetValue(quick);
             ulong seedValue = parse.GetValue(seed);
+            long? budgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)); // a bad value fails before any model work
             var (directory, description) = ResolveModel(parse.GetValue(model), parse.GetValue(synthetic), seedValue);
             if (parse.GetValue(stall) is { } longPrompt)
             {
@@ -69,6 +71,7 @@ internal static class BenchCommand
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
                 Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                KvBudgetBytes = budgetBytes,
                 Workload = new Workload
                 {
                     RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),

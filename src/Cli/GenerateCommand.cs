@@ -32,10 +32,11 @@ internal static class GenerateCommand
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();
+        var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -47,6 +48,7 @@ internal static class GenerateCommand
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             if (parse.GetValue(input) is { } source)
             {

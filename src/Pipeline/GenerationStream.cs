@@ -16,6 +16,13 @@ public sealed class GenerationStream
     /// <summary>The prompt's ids, BOS first, once it has been tokenized (always by the first token); else null.</summary>
     public IReadOnlyList<int>? PromptIds => _handle.PromptIds;
 
+    /// <summary>
+    /// Completes with the prompt's ids once it has been tokenized (before it waits for KV memory),
+    /// or with null when the request ended before (it failed or was cancelled first). Lets a caller
+    /// that continues one prompt several times tokenize it once and send the ids.
+    /// </summary>
+    public Task<IReadOnlyList<int>?> WhenTokenized => _handle.WhenTokenized;
+
     /// <summary>Completes with the result, or faults with the request's error (e.g. an invalid option).</summary>
     public Task<GenerationResult> Result => _handle.Result;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Pipeline.Actors;
+using Pipeline.Actors.Admission;
 using Pipeline.Actors.Supervision;
 using Pipeline.Wiring;
 using Pipeline.Inference.Runtime;
@@ -47,7 +48,9 @@ public sealed class PipelineHost : IAsyncDisposable
         };
         if (options.Hook is { } hook) settings = settings with { Hook = hook };
         _settings = settings;
-        _pipeline = new ActorPipeline(model, settings, KvMemory);
+        KvBudget = new KvBudget(options.KvBudgetBytes
+            ?? KvBudgetSizing.Default(model.Decoder.Config, model.Decoder.WeightBytes, KvBudgetSizing.MachineBytes()));
+        _pipeline = new ActorPipeline(model, settings, KvMemory, KvBudget);
         _supervising = SuperviseAsync(_pipeline);
     }
 
@@ -85,7 +88,7 @@ public sealed class PipelineHost : IAsyncDisposable
                 return;
             }
             _restarts++;
-            _pipeline = new ActorPipeline(Model, _settings, KvMemory);
+            _pipeline = new ActorPipeline(Model, _settings, KvMemory, KvBudget);
             _faultReason = null;
             _supervising = SuperviseAsync(_pipeline);
         }
@@ -119,6 +122,8 @@ public sealed class PipelineHost : IAsyncDisposable
 
     internal LoadedModel Model { get; }
     internal KvMemoryAccount KvMemory { get; } = new();
+    /// <summary>The KV memory requests reserve at admission; like <see cref="KvMemory"/>, it outlives a restarted pipeline.</summary>
+    internal KvBudget KvBudget { get; }
     internal PipelineCounters Counters => _pipeline.Counters;
     internal Task<ActorFault> CurrentFault => _pipeline.Faulted;
 
@@ -128,6 +133,8 @@ public sealed class PipelineHost : IAsyncDisposable
         options ??= new PipelineHostOptions();
         if (options.ContextLength is < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"context length must be at least 1; got {options.ContextLength}");
+        if (options.KvBudgetBytes is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), $"the KV budget must be at least 1 byte; got {options.KvBudgetBytes}");
         var model = LoadedModel.Load(options.ModelPath ?? LoadedModel.EmbeddedModelDirectory,
             new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);

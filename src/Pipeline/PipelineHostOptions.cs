@@ -21,6 +21,16 @@ public sealed record PipelineHostOptions
     public int TokenizeParallelism { get; init; } = 2;
     /// <summary>Requests that may wait for tokenization.</summary>
     public int AdmissionCapacity { get; init; } = 64;
+    /// <summary>
+    /// Bytes of KV cache the host's requests may hold at once (<c>--kv-budget</c>). Each request
+    /// reserves its prompt + max_tokens positions (capped at the context) before prefill and
+    /// releases them when it ends; while the budget is short, requests wait in line (then the
+    /// admission queue fills, and a server answers 429), and a request that alone needs more than
+    /// the whole budget fails at once. Null: half of the machine's memory
+    /// (<see cref="GC.GetGCMemoryInfo()"/>'s <c>TotalAvailableMemoryBytes</c>) minus the model's
+    /// weights, but never less than one sequence of the full context.
+    /// </summary>
+    public long? KvBudgetBytes { get; init; }
     /// <summary>When the admission queue is full: wait (default) or fail with <see cref="PipelineBusyException"/>.</summary>
     public bool RejectWhenFull { get; init; }
     /// <summary>ONNX Runtime intra-op threads; 0 (the default) picks by model size: one below 256 MB of weights, every core above.</summary>

@@ -25,11 +25,20 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
     /// <summary>The request never entered the pipeline.</summary>
     public void Abandon() => cancellation.Dispose();
 
+    private readonly TaskCompletionSource<IReadOnlyList<int>?> _tokenized = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>The prompt's ids once tokenized (before the first event), else null.</summary>
     public IReadOnlyList<int>? PromptIds => Volatile.Read(ref _promptIds);
     private IReadOnlyList<int>? _promptIds;
 
-    public void Tokenized(IReadOnlyList<int> promptIds) => Volatile.Write(ref _promptIds, promptIds);
+    /// <summary>Completes with the prompt's ids once tokenized, or with null when the request ended before.</summary>
+    public Task<IReadOnlyList<int>?> WhenTokenized => _tokenized.Task;
+
+    public void Tokenized(IReadOnlyList<int> promptIds)
+    {
+        Volatile.Write(ref _promptIds, promptIds);
+        _tokenized.TrySetResult(promptIds);
+    }
 
     public void Token(TokenEvent token)
     {
@@ -39,6 +48,7 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
 
     public void Finished(GenerationResult result)
     {
+        _tokenized.TrySetResult(null);
         cancellation.Dispose();
         _events.Writer.TryComplete();
         _result.TrySetResult(result with { Tokens = _tokens });
@@ -46,6 +56,7 @@ internal sealed class RequestHandle(CancellationTokenSource cancellation) : IReq
 
     public void Failed(Exception exception)
     {
+        _tokenized.TrySetResult(null);
         cancellation.Dispose();
         _events.Writer.TryComplete(exception);
         _result.TrySetException(exception);

@@ -51,4 +51,24 @@ public sealed class BadInputTests
         Assert.True(completed > 0, "the admitted requests did not complete");
         Assert.Equal(0, host.KvMemory.Bytes);
     }
+
+    [Fact]
+    public async Task A_prompt_of_several_megabytes_is_refused_naming_the_prompt_and_the_context_before_it_is_tokenized()
+    {
+        await using var host = PipelineHost.Start(SharedModel.Instance);
+        int context = SharedModel.Instance.Decoder.Config.SeqLen;
+        var huge = string.Concat(Enumerable.Repeat("Once upon a time there was a dog. ", 120_000)); // about 4 MB
+        var error = await Assert.ThrowsAsync<InvalidRequestException>(() => host.CompleteAsync(new GenerationRequest { Prompt = huge }));
+        Assert.Equal("prompt", error.ParamName);
+        Assert.Contains($"longer than the model's context of {context} tokens can hold", error.Message, StringComparison.Ordinal);
+        Assert.Contains("refused before tokenizing", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, host.Counters.PromptsTokenized);
+
+        // A prompt within the bound is tokenized, and refused by its count of tokens.
+        var tooLong = await Assert.ThrowsAsync<InvalidRequestException>(() =>
+            host.CompleteAsync(new GenerationRequest { Prompt = string.Concat(Enumerable.Repeat("Once upon a time there was a dog. ", 80)) }));
+        Assert.Contains("tokens, longer than the model's context", tooLong.Message, StringComparison.Ordinal);
+        Assert.Equal(1, host.Counters.PromptsTokenized);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
+    }
 }

@@ -6,7 +6,8 @@ namespace Pipeline.Integration;
 /// <summary>
 /// One request, cancelled (or failed) at exactly one stage of its life, chosen through the
 /// scheduling hook; every time, the request ends as it should and KV memory returns to zero.
-/// Each KV release in each actor has a test here that fails without it.
+/// Each KV release in each actor has a test here that fails without it; the release returns the
+/// request's reservation to the KV budget as well, so reserved bytes return to zero too.
 /// </summary>
 public sealed class CancellationAtEveryStageTests
 {
@@ -47,6 +48,7 @@ public sealed class CancellationAtEveryStageTests
         }
         Assert.Equal(0, host.KvMemory.Bytes);
         Assert.Equal(0, host.KvMemory.LiveCaches);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
     }
 
     [Fact]
@@ -122,6 +124,7 @@ public sealed class CancellationAtEveryStageTests
         Assert.Equal(0, host.Faults); // a failing call is the request's failure, not the actor's fault
         Assert.Equal(0, host.KvMemory.Bytes);
         Assert.Equal(0, host.KvMemory.LiveCaches);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
     }
 
     [Fact]
@@ -132,6 +135,7 @@ public sealed class CancellationAtEveryStageTests
         await using var _ = host;
         Assert.Equal(FinishReason.Length, result!.FinishReason);
         Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
     }
 
     /// <summary>The work stages a test can fail (the hook's point type is internal).</summary>

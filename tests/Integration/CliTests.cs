@@ -58,6 +58,8 @@ public sealed class CliTests
     [InlineData("--max-tokens", "0", "max_tokens")]
     [InlineData("--max-tokens", "abc", "--max-tokens")]
     [InlineData("--model", "/no/such/model", "/no/such/model")]
+    [InlineData("--kv-budget", "banana", "--kv-budget")]
+    [InlineData("--kv-budget", "150%", "--kv-budget")]
     public async Task Bad_arguments_exit_non_zero_with_one_clear_line_and_no_stack_trace(string option, string value, string named)
     {
         var (code, stdout, stderr) = await Run("", "generate", "--prompt", "Lily", option, value);
@@ -68,6 +70,18 @@ public sealed class CliTests
         Assert.Contains(named, lines[0]);
         Assert.DoesNotContain("   at ", stderr); // a stack frame
         Assert.Equal("", stdout.Trim());
+    }
+
+    [Fact]
+    public async Task A_kv_budget_is_taken_as_a_fraction_or_a_size_and_one_too_small_for_the_request_is_a_clear_error()
+    {
+        var (code, stdout, stderr) = await Run("", "generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--kv-budget", "25%");
+        Assert.True(code == 0, stderr);
+        Assert.StartsWith(", there was a little girl named Lily.", stdout);
+
+        (code, _, stderr) = await Run("", "generate", "--prompt", "Once upon a time", "--max-tokens", "20", "--kv-budget", "1KiB");
+        Assert.NotEqual(0, code);
+        Assert.Contains("exceed the host's whole KV budget of 1024 bytes", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

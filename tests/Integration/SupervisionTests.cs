@@ -5,7 +5,7 @@ namespace Pipeline.Integration;
 
 /// <summary>
 /// A fault at each actor (injected through the scheduling hook: a throw outside every filter)
-/// fails the requests in flight clearly, frees every KV cache, is reported by the host, and is
+/// fails the requests in flight clearly, frees every KV cache and its reservation, is reported by the host, and is
 /// followed by a restart, a bounded number of times.
 /// </summary>
 public sealed class SupervisionTests
@@ -74,12 +74,14 @@ public sealed class SupervisionTests
         for (int i = 0; i < requests.Length; i++)
             if (outcomes[i].Result is { } done) Workloads.AssertSameRun(await Workloads.SoloAsync(requests[i]), done, $"request {i}");
         Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
         Assert.Equal(0, host.KvMemory.LiveCaches);
 
         // The restarted pipeline serves as before.
         var after = await host.CompleteAsync(requests[0]).WaitAsync(Bound);
         Workloads.AssertSameRun(await Workloads.SoloAsync(requests[0]), after, "after the restart");
         Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
     }
 
     [Fact]
@@ -103,6 +105,7 @@ public sealed class SupervisionTests
         var refused = await Assert.ThrowsAsync<PipelineUnavailableException>(() => host.CompleteAsync(Request(9)));
         Assert.Contains("the decode actor failed (InvalidCastException: always)", refused.Message, StringComparison.Ordinal);
         Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
         await host.DisposeAsync().AsTask().WaitAsync(Bound);
     }
 
@@ -117,6 +120,7 @@ public sealed class SupervisionTests
         var outcomes = await Task.WhenAll(running);
         Assert.Contains(outcomes, o => o.Error is PipelineUnavailableException);
         Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvBudget.ReservedBytes);
         Assert.Equal(0, host.KvMemory.LiveCaches);
     }
 

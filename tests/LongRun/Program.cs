@@ -1,7 +1,7 @@
 using Pipeline.Properties;
 using Xunit.Abstractions;
 
-// usage: Pipeline.LongRun P1|P2|P3|P6|P6q8|P6q4|P6qwen3|P6llama3 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+// usage: Pipeline.LongRun P1|P2|P3|P7|P6|P6q8|P6q4|P6qwen3|P6llama3 ; the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
 //        Pipeline.LongRun probe|P6cuda|P1cuda|P6cpu|P1cpu MODEL [BATCH_SHAPES] : on a model folder (the GPU machine's 110M shape).
 var which = args.Length > 0 ? args[0] : "P1";
 var output = new ConsoleOutput();
@@ -13,6 +13,7 @@ try
         case "P1": new PipelineProperties(output).P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run(); break;
         case "P2": new PipelineProperties(output).P2_every_request_finishes_within_the_bound_for_any_capacities(); break;
         case "P3": new PipelineProperties(output).P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory(); break;
+        case "P7": new PipelineProperties(output).P7_under_a_small_kv_budget_every_request_waits_its_turn_and_has_the_ids_and_logits_of_its_solo_run(); break;
         case "P6": new BatchingProperties(output).A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step(); break;
         case "P6q8": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q8); break;
         case "P6q4": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q4); break;

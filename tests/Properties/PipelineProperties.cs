@@ -63,7 +63,7 @@ public sealed class PipelineProperties(ITestOutputHelper output)
                 bool finished = run.Wait(ScenarioRunner.LivenessBound + TimeSpan.FromSeconds(10));
                 if (!finished) return false.Label($"not finished within {ScenarioRunner.LivenessBound}");
                 if (run.IsFaulted) return false.Label($"run failed: {run.Exception!.InnerException!.Message}");
-                var (outcomes, _, _, schedule) = run.Result;
+                var (outcomes, _, schedule) = run.Result;
                 explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
                 var lost = outcomes.Select((o, i) => (o, i)).Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException)).ToArray();
                 return (lost.Length == 0).Label($"lost requests: {string.Join(", ", lost.Select(x => $"r{x.i}: {x.o?.Error?.Message ?? "no outcome"}"))}");
@@ -85,6 +85,23 @@ public sealed class PipelineProperties(ITestOutputHelper output)
         Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
     }
 
+    /// <summary>
+    /// P7: under a KV budget small enough that requests must wait for each other's memory, every
+    /// request still completes with the ids and logits of its solo run, and the budget is never
+    /// exceeded, neither reserved nor used.
+    /// </summary>
+    [Fact]
+    public void P7_under_a_small_kv_budget_every_request_waits_its_turn_and_has_the_ids_and_logits_of_its_solo_run()
+    {
+        var explored = new Exploration();
+        var property = Prop.ForAll(ScenarioGenerators.Arbitrary(ScenarioGenerators.WithKvBudget(ScenarioGenerators.Scenario(maxRequests: 16, maxTokens: 64, cancelOthers: true))),
+            s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
+        Check.One(Budget(20), property);
+        output.WriteLine($"P7 explored: {explored}");
+        Assert.True(explored.KvWaits >= 20 * PropertyBudget.Factor, $"too few waits for KV budget: {explored}");
+        Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+    }
+
     [Fact]
     public void The_checker_finds_a_counterexample_in_a_pipeline_whose_requests_share_one_random_generator()
     {
@@ -101,9 +118,12 @@ public sealed class PipelineProperties(ITestOutputHelper output)
 
     private static Property Isolation(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
     {
-        var (outcomes, kvBytes, liveCaches, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
-        explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
-        if (kvBytes != 0 || liveCaches != 0) return false.Label($"KV memory not returned: {kvBytes} bytes in {liveCaches} caches");
+        var (outcomes, kv, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
+        explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null), kv.Waits);
+        if (kv.UsedBytes != 0 || kv.LiveCaches != 0) return false.Label($"KV memory not returned: {kv.UsedBytes} bytes in {kv.LiveCaches} caches");
+        if (kv.ReservedBytes != 0) return false.Label($"KV budget not returned: {kv.ReservedBytes} bytes still reserved");
+        if (kv.PeakUsedBytes > kv.BudgetBytes || kv.PeakReservedBytes > kv.BudgetBytes)
+            return false.Label($"KV budget of {kv.BudgetBytes} bytes exceeded: peak used {kv.PeakUsedBytes}, peak reserved {kv.PeakReservedBytes}");
         for (int i = 0; i < s.Requests.Length; i++)
         {
             var r = s.Requests[i];

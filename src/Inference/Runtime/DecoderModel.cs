@@ -24,11 +24,12 @@ internal sealed class DecoderModel : IDisposable
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
 
-    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, string provider, string? fallbackReason, BatchShapes? shapes)
+    private DecoderModel(InferenceSession session, LlamaConfig config, int attentionBlock, long weightBytes, string provider, string? fallbackReason, BatchShapes? shapes)
     {
         _session = session;
         Shapes = shapes ?? (provider == "CUDA" ? CudaShapes : BatchShapes.Exact);
         Config = config;
+        WeightBytes = weightBytes;
         AttentionBlock = attentionBlock;
         ExecutionProvider = provider;
         ProviderFallbackReason = fallbackReason;
@@ -60,6 +61,9 @@ internal sealed class DecoderModel : IDisposable
     /// whole blocks, and the past padded to the context, so that every call of a kind has one shape.
     /// </summary>
     internal static BatchShapes CudaShapes { get; } = new(DecodeRows: 32, PrefillRows: 8, PadPrefillToBlock: true, PastToContext: true);
+
+    /// <summary>Bytes of the graph and its weights on disk (model.onnx and its .data file): what loading it costs in memory, roughly.</summary>
+    public long WeightBytes { get; }
 
     /// <summary>"CPU" or "CUDA": the provider that actually runs the graph.</summary>
     public string ExecutionProvider { get; }
@@ -127,7 +131,7 @@ internal sealed class DecoderModel : IDisposable
         var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
-        return new DecoderModel(session, config, block, provider, fallback, options.Shapes);
+        return new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
     }
 
     /// <summary>
@@ -153,7 +157,16 @@ internal sealed class DecoderModel : IDisposable
         return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : 1;
     }
 
-    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, ExecutionProvider, reason, Shapes);
+    /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>
+    private static long WeightFileBytes(string onnxPath)
+    {
+        long bytes = new FileInfo(onnxPath).Length;
+        foreach (var data in new[] { onnxPath + ".data", onnxPath + "_data" })
+            if (File.Exists(data)) bytes += new FileInfo(data).Length;
+        return bytes;
+    }
+
+    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
 
     /// <summary>
     /// Runs one model call over <paramref name="rows"/>, appends their new keys and values to

@@ -5,7 +5,9 @@ namespace Pipeline.Inference.Runtime;
 /// <summary>
 /// One sequence's keys and values for every layer, laid out [kv_heads, capacity, head_dim] per
 /// layer so that appending a position writes in place. Owned by exactly one actor at a time and
-/// handed on by message; growth doubles up to the model's context length.
+/// handed on by message; growth doubles up to its maximum capacity: the positions its request
+/// reserved from the host's KV budget (at most the model's context length), so the bytes it holds
+/// never exceed its reservation.
 /// </summary>
 internal sealed class KvCache : IDisposable
 {
@@ -15,11 +17,14 @@ internal sealed class KvCache : IDisposable
     private float[][] _values;
     private bool _disposed;
 
-    public KvCache(LlamaConfig config, KvMemoryAccount? account = null, int initialCapacity = 64)
+    /// <param name="maxCapacity">Positions the cache may ever hold (null: the model's context length).</param>
+    public KvCache(LlamaConfig config, KvMemoryAccount? account = null, int initialCapacity = 64, int? maxCapacity = null)
     {
+        ArgumentNullException.ThrowIfNull(config);
         _config = config;
         _account = account;
-        Capacity = Math.Clamp(initialCapacity, 1, config.SeqLen);
+        MaxCapacity = Math.Clamp(maxCapacity ?? config.SeqLen, 1, config.SeqLen);
+        Capacity = Math.Clamp(initialCapacity, 1, MaxCapacity);
         _keys = Allocate(Capacity);
         _values = Allocate(Capacity);
         _account?.CacheOpened();
@@ -29,7 +34,16 @@ internal sealed class KvCache : IDisposable
     /// <summary>Positions written so far.</summary>
     public int Length { get; private set; }
     public int Capacity { get; private set; }
-    public long Bytes => 2L * _config.Layers * _config.KvHeads * Capacity * _config.HeadDim * sizeof(float);
+    /// <summary>The most positions this cache will ever hold: appending beyond it throws rather than grow.</summary>
+    public int MaxCapacity { get; }
+    public long Bytes => Capacity * BytesPerPosition(_config);
+
+    /// <summary>Bytes one position takes in a cache of <paramref name="config"/>: keys and values of every layer, float32.</summary>
+    public static long BytesPerPosition(LlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return 2L * config.Layers * config.KvHeads * config.HeadDim * sizeof(float);
+    }
 
     internal ReadOnlySpan<float> Keys(int layer, int head) => _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
     internal ReadOnlySpan<float> Values(int layer, int head) => _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
@@ -57,7 +71,7 @@ internal sealed class KvCache : IDisposable
     internal KvCache Clone()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var copy = new KvCache(_config, _account, Capacity);
+        var copy = new KvCache(_config, _account, Capacity, MaxCapacity);
         for (int l = 0; l < _keys.Length; l++)
         {
             _keys[l].CopyTo(copy._keys[l], 0);
@@ -71,8 +85,10 @@ internal sealed class KvCache : IDisposable
     {
         if (needed > _config.SeqLen)
             throw new InvalidOperationException($"sequence of {needed} positions exceeds the context length {_config.SeqLen}");
+        if (needed > MaxCapacity)
+            throw new InvalidOperationException($"sequence of {needed} positions exceeds the {MaxCapacity} positions its KV cache reserved");
         if (needed <= Capacity) return;
-        int capacity = Math.Min(_config.SeqLen, Math.Max(needed, Capacity * 2));
+        int capacity = Math.Min(MaxCapacity, Math.Max(needed, Capacity * 2));
         long before = Bytes;
         _keys = Regrow(_keys, capacity);
         _values = Regrow(_values, capacity);

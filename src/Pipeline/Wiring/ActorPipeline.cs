@@ -1,9 +1,11 @@
 using System.Threading.Channels;
 using System.Threading.Tasks.Dataflow;
 using Pipeline.Actors;
+using Pipeline.Actors.Admission;
 using Pipeline.Actors.Scheduling;
 using Pipeline.Actors.Supervision;
 using Pipeline.Inference.Runtime;
+using Pipeline.Inference.Tokenization;
 
 namespace Pipeline.Wiring;
 
@@ -32,7 +34,9 @@ internal sealed class ActorPipeline : IAsyncDisposable
     private readonly FaultBoundary _boundary = new();
     private readonly LiveSequences _live = new();
 
-    public ActorPipeline(LoadedModel model, PipelineSettings settings, KvMemoryAccount kvAccount)
+    /// <param name="kvAccount">Counts the bytes live KV caches hold (the host's, across restarts).</param>
+    /// <param name="kvBudget">What tokenize reserves each request's KV memory from (the host's, across restarts).</param>
+    public ActorPipeline(LoadedModel model, PipelineSettings settings, KvMemoryAccount kvAccount, KvBudget kvBudget)
     {
         settings.Validate();
         Counters = new PipelineCounters();
@@ -63,7 +67,8 @@ internal sealed class ActorPipeline : IAsyncDisposable
         var toDecode = Hooked(replies.Writer, hook, HandOff.Sampled, r => r.Continuing.Select(s => s.Id));
         var toDetokenize = Hooked(new TargetBlockWriter<Emission>(_detokenize), hook, HandOff.Emitted, e => [e.Request.Id]);
 
-        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, context, _boundary);
+        var tokenize = new TokenizeActor(toPrefill, toDetokenize, model.Tokenizer, new PromptLengthBound(model.Tokenizer), context,
+            kvBudget, KvCache.BytesPerPosition(decoder.Config), Counters, _boundary);
         _tokenize = new ActionBlock<Sequence>(tokenize.TokenizeAsync, new ExecutionDataflowBlockOptions
         {
             CancellationToken = _boundary.Abort,

@@ -25,8 +25,13 @@ internal sealed class ServerMetrics
         Gauge(text, "pipeline_last_batch_size", "Sequences in the most recent decode step.", host.Counters.LastBatchSize);
         Counter(text, "pipeline_tokens_generated_total", "Tokens sampled since the host started.", host.Counters.TokensGenerated);
         Counter(text, "pipeline_decode_steps_total", "Batched decode steps run since the host started.", host.Counters.DecodeSteps);
-        Gauge(text, "pipeline_kv_cache_bytes", "Bytes held by live KV caches.", host.KvMemory.Bytes);
+        Gauge(text, "pipeline_kv_cache_bytes", "Bytes held by live KV caches (used: never more than reserved).", host.KvMemory.Bytes);
         Gauge(text, "pipeline_kv_caches", "Live KV caches.", host.KvMemory.LiveCaches);
+        Gauge(text, "pipeline_kv_budget_bytes", "Bytes of KV cache the host's requests may reserve at once.", host.KvBudget.Bytes);
+        Gauge(text, "pipeline_kv_reserved_bytes", "Bytes of the KV budget reserved by admitted requests (prompt + max_tokens positions each); used bytes never exceed them.", host.KvBudget.ReservedBytes);
+        Gauge(text, "pipeline_kv_budget_waiting", "Requests waiting for KV budget.", host.KvBudget.Waiting);
+        Counter(text, "pipeline_kv_budget_waits_total", "Requests that had to wait for KV budget since the host started.", host.KvBudget.Waits);
+        Counter(text, "pipeline_prompts_tokenized_total", "Text prompts the tokenizer encoded (n samples of one prompt count once).", host.Counters.PromptsTokenized);
         Counter(text, "pipeline_actor_faults_total", "Actor faults (each aborted the pipeline and failed the requests in flight).", host.Faults);
         Counter(text, "pipeline_restarts_total", "Pipelines started to replace faulted ones.", host.Restarts);
         Gauge(text, "pipeline_faulted", "1 while the host takes no requests because of a fault (restarting or faulted for good).", host.FaultReason is null ? 0 : 1);

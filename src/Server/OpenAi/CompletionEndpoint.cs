@@ -42,9 +42,7 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         try
         {
-            var samples = new GenerationStream[request.ChoiceCount];
-            for (int i = 0; i < samples.Length; i++)
-                samples[i] = await host.StartAsync(request.ToGeneration(seed, i), cancel.Token);
+            var samples = await StartSamplesAsync(request, seed, cancel.Token);
             foreach (var sample in samples) await sample.WaitForFirstAsync(cancel.Token);
 
             var header = new ResponseHeader(shape, $"{shape.IdPrefix}{Guid.NewGuid():N}", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), host.Model.Name, seed);
@@ -56,6 +54,30 @@ internal sealed class CompletionEndpoint(PipelineHost host, ServerMetrics metric
             cancel.Cancel();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Starts every choice. With n &gt; 1 a prompt is tokenized once: its first sample goes through
+    /// the tokenizer, the others continue the ids that sample's prompt became (the same ids, so
+    /// the same tokens as if each had been tokenized alone).
+    /// </summary>
+    private async Task<GenerationStream[]> StartSamplesAsync(ApiRequest request, ulong seed, CancellationToken cancellation)
+    {
+        var samples = new GenerationStream[request.ChoiceCount];
+        for (int first = 0; first < samples.Length; first += request.SampleCount)
+        {
+            samples[first] = await host.StartAsync(request.ToGeneration(seed, first), cancellation);
+            if (request.SampleCount == 1) continue;
+            var ids = await samples[first].WhenTokenized.WaitAsync(cancellation);
+            // No ids: the first sample ended before it was tokenized; its error (if any) is the answer.
+            if (ids is null) await samples[first].Result;
+            for (int i = first + 1; i < first + request.SampleCount; i++)
+            {
+                var generation = request.ToGeneration(seed, i);
+                samples[i] = await host.StartAsync(ids is null ? generation : generation with { Prompt = null, PromptIds = ids }, cancellation);
+            }
+        }
+        return samples;
     }
 
     private async Task RespondAsync(HttpContext context, ResponseHeader header, ApiRequest request, GenerationStream[] samples, long arrived, CancellationToken cancellation)

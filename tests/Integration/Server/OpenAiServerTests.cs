@@ -183,6 +183,31 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Parallel_samples_n_of_one_prompt_tokenize_it_once_and_each_sample_still_matches_its_solo_run()
+    {
+        long before = fixture.Host.Counters.PromptsTokenized;
+        using var response = await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = "Once upon a time", max_tokens = 8, seed = 70, n = 4 }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, fixture.Host.Counters.PromptsTokenized - before);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        var choices = body.GetProperty("choices");
+        for (int i = 0; i < 4; i++)
+            Assert.Equal((await SoloAsync("Once upon a time", (ulong)(70 + i), 8, 1f)).Text, choices[i].GetProperty("text").GetString());
+
+        // Two prompts of n samples each: each prompt is tokenized once.
+        before = fixture.Host.Counters.PromptsTokenized;
+        using var two = await fixture.Http.PostAsync("/v1/completions", Json(new { prompt = new[] { "Lily", "Tom" }, max_tokens = 4, n = 3 }));
+        Assert.Equal(HttpStatusCode.OK, two.StatusCode);
+        Assert.Equal(2, fixture.Host.Counters.PromptsTokenized - before);
+
+        before = fixture.Host.Counters.PromptsTokenized;
+        using var chat = await fixture.Http.PostAsync("/v1/chat/completions", Json(new { messages = new[] { new { role = "user", content = "Sue" } }, max_tokens = 4, n = 3, stream = true }));
+        Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
+        await chat.Content.ReadAsStringAsync();
+        Assert.Equal(1, fixture.Host.Counters.PromptsTokenized - before);
+    }
+
+    [Fact]
     public async Task Chat_of_one_user_message_is_the_same_request_as_a_completion_of_its_text()
     {
         using var chat = await fixture.Http.PostAsync("/v1/chat/completions", Json(new { messages = new[] { new { role = "user", content = "The dog" } }, max_tokens = 12, seed = 9 }));
@@ -266,7 +291,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
         var metrics = await anonymous.GetStringAsync("/metrics");
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        foreach (var name in new[] { "pipeline_queue_depth ", "pipeline_active_sequences ", "pipeline_last_batch_size ", "pipeline_tokens_generated_total ", "pipeline_kv_cache_bytes " })
+        foreach (var name in new[] { "pipeline_queue_depth ", "pipeline_active_sequences ", "pipeline_last_batch_size ", "pipeline_tokens_generated_total ", "pipeline_kv_cache_bytes ", "pipeline_kv_budget_bytes ", "pipeline_kv_reserved_bytes " })
             Assert.Contains("\n" + name, "\n" + metrics);
         foreach (var histogram in new[] { "pipeline_time_to_first_token_seconds", "pipeline_inter_token_latency_seconds" })
         {

@@ -10,15 +10,19 @@ internal sealed class Exploration
     private int _cases;
     private int _requests;
     private int _cancelled;
+    private long _kvWaits;
 
     public int Cases => _cases;
     public int Requests => _requests;
     public int Cancelled => _cancelled;
+    /// <summary>Requests that waited for KV budget, over all cases.</summary>
+    public long KvWaits => Interlocked.Read(ref _kvWaits);
     public int DistinctBatchCompositions => _compositions.Count;
     public int DistinctHandOffOrders => _orders.Count;
 
-    public void Record(SeededSchedule schedule, int requests, int cancelled)
+    public void Record(SeededSchedule schedule, int requests, int cancelled, long kvWaits = 0)
     {
+        Interlocked.Add(ref _kvWaits, kvWaits);
         Interlocked.Increment(ref _cases);
         Interlocked.Add(ref _requests, requests);
         Interlocked.Add(ref _cancelled, cancelled);
@@ -27,5 +31,5 @@ internal sealed class Exploration
     }
 
     public override string ToString() =>
-        $"{Cases} cases, {Requests} requests ({Cancelled} cancelled), {DistinctBatchCompositions} distinct batch compositions, {DistinctHandOffOrders} distinct hand-off orders";
+        $"{Cases} cases, {Requests} requests ({Cancelled} cancelled), {KvWaits} waits for KV budget, {DistinctBatchCompositions} distinct batch compositions, {DistinctHandOffOrders} distinct hand-off orders";
 }

@@ -1,3 +1,4 @@
+using Pipeline.Actors.Admission;
 using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Properties.Scheduling;
@@ -10,6 +11,7 @@ internal interface IGenerationSystem : IAsyncDisposable
 {
     RequestHandle Submit(GenerationRequest request, CancellationToken cancellation);
     KvMemoryAccount KvMemory { get; }
+    KvBudget KvBudget { get; }
 }
 
 /// <summary>The product: one <see cref="PipelineHost"/>.</summary>
@@ -17,6 +19,7 @@ internal sealed class RealPipeline(PipelineHost host) : IGenerationSystem
 {
     RequestHandle IGenerationSystem.Submit(GenerationRequest request, CancellationToken cancellation) => host.Submit(request, cancellation);
     public KvMemoryAccount KvMemory => host.KvMemory;
+    public KvBudget KvBudget => host.KvBudget;
     public ValueTask DisposeAsync() => host.DisposeAsync();
 }
 
@@ -36,5 +39,6 @@ internal sealed class SharedGeneratorPipeline(PipelineHost host) : IGenerationSy
     }
 
     public KvMemoryAccount KvMemory => host.KvMemory;
+    public KvBudget KvBudget => host.KvBudget;
     public ValueTask DisposeAsync() => host.DisposeAsync();
 }

@@ -30,6 +30,9 @@ public sealed record RequestCase(string Prompt, bool Unicode, float Temperature,
 /// <summary>A generated run: requests, how they arrive, and the shape of the pipeline they meet.</summary>
 public sealed record Scenario(RequestCase[] Requests, int MaxBatch, int MaxPrefillBatch, int[] Capacities, int Threads, ulong ScheduleSeed, int YieldPercent, int DelayPercent, int SplitPercent)
 {
+    /// <summary>The host's KV budget in cache positions (times the model's bytes per position), or null for the default.</summary>
+    public int? KvBudgetPositions { get; init; }
+
     internal PipelineSettings Settings(ISchedulingHook hook) => new()
     {
         MaxBatch = MaxBatch,
@@ -44,6 +47,6 @@ public sealed record Scenario(RequestCase[] Requests, int MaxBatch, int MaxPrefi
     };
 
     public override string ToString() =>
-        $"max batch {MaxBatch}, prefill batch {MaxPrefillBatch}, capacities [{string.Join(',', Capacities)}], {Threads} thread(s), schedule seed {ScheduleSeed} (yield {YieldPercent}%, delay {DelayPercent}%, split {SplitPercent}%)\n"
+        $"max batch {MaxBatch}, prefill batch {MaxPrefillBatch}, capacities [{string.Join(',', Capacities)}], {Threads} thread(s), {(KvBudgetPositions is { } kv ? $"KV budget {kv} positions" : "default KV budget")}, schedule seed {ScheduleSeed} (yield {YieldPercent}%, delay {DelayPercent}%, split {SplitPercent}%)\n"
         + string.Join("\n", Requests.Select((r, i) => $"  r{i}: {r}"));
 }

@@ -51,6 +51,23 @@ public static class ScenarioGenerators
             requests.Select((r, i) => cancelOthers && requests.Length > 1 && i > 0 && cancellations[i] == 0 ? r with { CancelAfterTokens = cancelPoints[i] } : r).ToArray(),
             maxBatch, prefillBatch, capacities, threads, scheduleSeed, yieldPercent, delayPercent, splitPercent);
 
+    /// <summary>
+    /// Scenarios whose host has a small KV budget: between one and two times
+    /// <see cref="LargestReservation"/> positions, so no request is refused as too large for it
+    /// but a handful at once do not fit and must wait for each other.
+    /// </summary>
+    public static Gen<Scenario> WithKvBudget(Gen<Scenario> scenarios) =>
+        from s in scenarios
+        from positions in Gen.Choose(LargestReservation, 2 * LargestReservation)
+        select s with { KvBudgetPositions = positions };
+
+    /// <summary>
+    /// More positions than any request of <see cref="Request"/> reserves with max tokens up to 64:
+    /// a prompt of at most 40 runes of at most 4 byte tokens each (or a corpus sentence under 120
+    /// characters), BOS and the dummy prefix, plus its max tokens: at most 226.
+    /// </summary>
+    private const int LargestReservation = 256;
+
     public static Arbitrary<Scenario> Arbitrary(int maxRequests, int maxTokens, bool cancelOthers) =>
         Arb.From(Scenario(maxRequests, maxTokens, cancelOthers), Shrink);
 
@@ -76,6 +93,7 @@ public static class ScenarioGenerators
         if (s.MaxPrefillBatch > 1) yield return s with { MaxPrefillBatch = 1 };
         if (s.Threads > 1) yield return s with { Threads = 1 };
         if (s.Capacities.Any(c => c > 1)) yield return s with { Capacities = [1, 1, 1, 1, 1, 1] };
+        if (s.KvBudgetPositions is { } kv && kv > LargestReservation) yield return s with { KvBudgetPositions = LargestReservation };
     }
 
     /// <summary>The first half of the text, cut between characters, never inside a surrogate pair.</summary>

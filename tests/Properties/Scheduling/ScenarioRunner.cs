@@ -8,6 +8,9 @@ namespace Pipeline.Properties.Scheduling;
 /// <summary>The outcome of one request in a scenario run.</summary>
 public sealed record RunOutcome(GenerationResult? Result, Exception? Error);
 
+/// <summary>What a scenario run left behind and saw of the KV budget.</summary>
+public sealed record KvAfterRun(long UsedBytes, long LiveCaches, long ReservedBytes, long PeakUsedBytes, long PeakReservedBytes, long BudgetBytes, long Waits);
+
 /// <summary>Runs scenarios against a generation system and solo references.</summary>
 internal static class ScenarioRunner
 {
@@ -19,8 +22,15 @@ internal static class ScenarioRunner
 
     public static LoadedModel Model(int threads) => threads <= 1 ? OneThread.Value : TwoThreads.Value;
 
-    public static IGenerationSystem Real(Scenario s, ISchedulingHook hook) =>
-        new RealPipeline(PipelineHost.Start(Model(s.Threads), new PipelineHostOptions { Settings = s.Settings(hook) }));
+    public static IGenerationSystem Real(Scenario s, ISchedulingHook hook)
+    {
+        var model = Model(s.Threads);
+        return new RealPipeline(PipelineHost.Start(model, new PipelineHostOptions
+        {
+            Settings = s.Settings(hook),
+            KvBudgetBytes = s.KvBudgetPositions * KvCache.BytesPerPosition(model.Decoder.Config),
+        }));
+    }
 
     /// <summary>The real pipeline on a model the caller loaded (and owns).</summary>
     public static Func<Scenario, ISchedulingHook, IGenerationSystem> RealOn(LoadedModel model) =>
@@ -47,7 +57,7 @@ internal static class ScenarioRunner
     }
 
     /// <summary>Runs every request of the scenario concurrently; throws TimeoutException past the liveness bound.</summary>
-    public static async Task<(RunOutcome[] Outcomes, long KvBytesAfter, long LiveCachesAfter, SeededSchedule Schedule)> RunAsync(
+    public static async Task<(RunOutcome[] Outcomes, KvAfterRun Kv, SeededSchedule Schedule)> RunAsync(
         Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind)
     {
         var schedule = new SeededSchedule(s.ScheduleSeed, s.YieldPercent, s.DelayPercent, s.SplitPercent);
@@ -62,7 +72,9 @@ internal static class ScenarioRunner
         {
             await system.DisposeAsync().AsTask().WaitAsync(LivenessBound);
         }
-        return (outcomes, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule);
+        var kv = new KvAfterRun(system.KvMemory.Bytes, system.KvMemory.LiveCaches, system.KvBudget.ReservedBytes,
+            system.KvMemory.PeakBytes, system.KvBudget.PeakReservedBytes, system.KvBudget.Bytes, system.KvBudget.Waits);
+        return (outcomes, kv, schedule);
     }
 
     private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r)
