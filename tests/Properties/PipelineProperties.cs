@@ -52,8 +52,10 @@ public sealed class PipelineProperties(ITestOutputHelper output)
                 bool finished = run.Wait(ScenarioRunner.LivenessBound + TimeSpan.FromSeconds(10));
                 if (!finished) return false.Label($"not finished within {ScenarioRunner.LivenessBound}");
                 if (run.IsFaulted) return false.Label($"run failed: {run.Exception!.InnerException!.Message}");
-                var (outcomes, _, _, schedule) = run.Result;
-                explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
+                var outcomes = run.Result.Outcomes;
+                explored.Record(run.Result, s);
+                if (run.Result.KvBytesAfter != 0 || run.Result.LiveCachesAfter != 0)
+                    return false.Label($"KV memory not returned: {run.Result.KvBytesAfter} bytes in {run.Result.LiveCachesAfter} caches");
                 var lost = outcomes.Select((o, i) => (o, i)).Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException)).ToArray();
                 return (lost.Length == 0).Label($"lost requests: {string.Join(", ", lost.Select(x => $"r{x.i}: {x.o?.Error?.Message ?? "no outcome"}"))}");
             });
@@ -63,16 +65,21 @@ public sealed class PipelineProperties(ITestOutputHelper output)
     }
 
     [Fact]
-    public void P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory()
+    public void P3_cancelling_any_subset_at_any_stage_leaves_the_rest_unchanged_and_returns_all_kv_memory()
     {
         var explored = new Exploration();
         var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 16, maxTokens: 48, cancelOthers: true),
             s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
-        Check.One(Budget(20), property);
+        Check.One(Budget(24), property);
         output.WriteLine($"P3 explored: {explored}");
         Assert.True(explored.Cancelled >= 10 * PropertyBudget.Factor, $"too few cancellations: {explored}");
         Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+        // Every stage of a request's life was cancelled at, and seen to end cancelled, more than once.
+        foreach (var stage in Enum.GetValues<CancelStage>())
+            Assert.True(explored.CancelledAt(stage) >= MinimumCancellationsPerStage * PropertyBudget.Factor, $"too few cancellations at {stage}: {explored}");
     }
+
+    private const int MinimumCancellationsPerStage = 3;
 
     [Fact]
     public void The_checker_finds_a_counterexample_in_a_pipeline_whose_requests_share_one_random_generator()
@@ -90,21 +97,24 @@ public sealed class PipelineProperties(ITestOutputHelper output)
 
     private static Property Isolation(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
     {
-        var (outcomes, kvBytes, liveCaches, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
-        explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
-        if (kvBytes != 0 || liveCaches != 0) return false.Label($"KV memory not returned: {kvBytes} bytes in {liveCaches} caches");
+        var run = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
+        var outcomes = run.Outcomes;
+        explored.Record(run, s);
+        // Every actor releases a cache before it ends its request: zero as soon as all have ended, and after the host stopped.
+        if (run.KvBytesEnded != 0 || run.LiveCachesEnded != 0) return false.Label($"KV memory not returned when every request had ended: {run.KvBytesEnded} bytes in {run.LiveCachesEnded} caches");
+        if (run.KvBytesAfter != 0 || run.LiveCachesAfter != 0) return false.Label($"KV memory not returned after the host stopped: {run.KvBytesAfter} bytes in {run.LiveCachesAfter} caches");
         for (int i = 0; i < s.Requests.Length; i++)
         {
             var r = s.Requests[i];
             var o = outcomes[i];
             if (o.Error is not null)
             {
-                if (r.CancelAfterTokens is not null && o.Error is OperationCanceledException) continue;
+                if (r.MayBeCancelled && o.Error is OperationCanceledException) continue;
                 return false.Label($"r{i} failed: {o.Error.GetType().Name}: {o.Error.Message}");
             }
             if (o.Result!.FinishReason == FinishReason.Cancelled)
             {
-                if (r.CancelAfterTokens is null) return false.Label($"r{i} was cancelled but nobody cancelled it");
+                if (!r.MayBeCancelled) return false.Label($"r{i} was cancelled but nobody cancelled it");
                 continue;
             }
             var solo = ScenarioRunner.Solo(r, kind, memoizeSolo);

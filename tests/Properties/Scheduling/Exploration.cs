@@ -10,12 +10,22 @@ internal sealed class Exploration
     private int _cases;
     private int _requests;
     private int _cancelled;
+    private readonly ConcurrentDictionary<CancelStage, int> _cancelledAt = new();
 
     public int Cases => _cases;
     public int Requests => _requests;
     public int Cancelled => _cancelled;
     public int DistinctBatchCompositions => _compositions.Count;
     public int DistinctHandOffOrders => _orders.Count;
+
+    /// <summary>Requests that ended cancelled at <paramref name="stage"/>, cancelled there from inside the pipeline.</summary>
+    public int CancelledAt(CancelStage stage) => _cancelledAt.GetValueOrDefault(stage);
+
+    public void Record(ScenarioRun run, Scenario scenario)
+    {
+        Record(run.Schedule, scenario.Requests.Length, scenario.Requests.Count(r => r.MayBeCancelled));
+        foreach (var stage in run.CancelledAt.Values) _cancelledAt.AddOrUpdate(stage, 1, (_, n) => n + 1);
+    }
 
     public void Record(SeededSchedule schedule, int requests, int cancelled)
     {
@@ -27,5 +37,7 @@ internal sealed class Exploration
     }
 
     public override string ToString() =>
-        $"{Cases} cases, {Requests} requests ({Cancelled} cancelled), {DistinctBatchCompositions} distinct batch compositions, {DistinctHandOffOrders} distinct hand-off orders";
+        $"{Cases} cases, {Requests} requests ({Cancelled} to be cancelled; landed in the pipeline: "
+        + string.Join(", ", Enum.GetValues<CancelStage>().Select(s => $"{s} {CancelledAt(s)}"))
+        + $"), {DistinctBatchCompositions} distinct batch compositions, {DistinctHandOffOrders} distinct hand-off orders";
 }

@@ -8,6 +8,15 @@ namespace Pipeline.Properties.Scheduling;
 /// <summary>The outcome of one request in a scenario run.</summary>
 public sealed record RunOutcome(GenerationResult? Result, Exception? Error);
 
+/// <summary>
+/// One scenario run: each request's outcome, KV memory once every request had ended and again
+/// after the host stopped, the schedule that was followed, and where in-pipeline cancellations
+/// landed (by request index; only requests that did end cancelled).
+/// </summary>
+internal sealed record ScenarioRun(
+    RunOutcome[] Outcomes, long KvBytesEnded, long LiveCachesEnded, long KvBytesAfter, long LiveCachesAfter,
+    SeededSchedule Schedule, IReadOnlyDictionary<int, CancelStage> CancelledAt);
+
 /// <summary>Runs scenarios against a generation system and solo references.</summary>
 internal static class ScenarioRunner
 {
@@ -42,33 +51,50 @@ internal static class ScenarioRunner
         return memoize ? SoloMemo.GetOrAdd(r.Key, _ => Run()) : Run();
     }
 
-    /// <summary>Runs every request of the scenario concurrently; throws TimeoutException past the liveness bound.</summary>
-    public static async Task<(RunOutcome[] Outcomes, long KvBytesAfter, long LiveCachesAfter, SeededSchedule Schedule)> RunAsync(
-        Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind)
+    /// <summary>
+    /// Runs every request of the scenario concurrently; throws TimeoutException past the liveness
+    /// bound. KV memory is read twice: once every request has ended (each actor releases a cache
+    /// before it ends its request, so it must read zero already) and after the host stopped.
+    /// </summary>
+    public static async Task<ScenarioRun> RunAsync(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind)
     {
         var schedule = new SeededSchedule(s.ScheduleSeed, s.YieldPercent, s.DelayPercent, s.SplitPercent);
-        var system = kind(s, schedule);
+        var canceller = new StageCanceller(schedule);
+        var system = kind(s, canceller);
         var outcomes = new RunOutcome[s.Requests.Length];
+        long kvBytesEnded, liveCachesEnded;
         try
         {
-            var tasks = s.Requests.Select((r, i) => Task.Run(async () => outcomes[i] = await RunOneAsync(system, r))).ToArray();
+            var tasks = s.Requests.Select((r, i) => Task.Run(async () => outcomes[i] = await RunOneAsync(system, r, i, canceller))).ToArray();
             await Task.WhenAll(tasks).WaitAsync(LivenessBound);
+            kvBytesEnded = system.KvMemory.Bytes;
+            liveCachesEnded = system.KvMemory.LiveCaches;
         }
         finally
         {
             await system.DisposeAsync().AsTask().WaitAsync(LivenessBound);
         }
-        return (outcomes, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule);
+        // A stage counts as cancelled at only where the request did end cancelled.
+        var landed = canceller.Landed()
+            .Where(l => outcomes[l.Key] is { } o && (o.Error is OperationCanceledException || o.Result?.FinishReason == FinishReason.Cancelled))
+            .ToDictionary(l => l.Key, l => l.Value);
+        return new ScenarioRun(outcomes, kvBytesEnded, liveCachesEnded, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule, landed);
     }
 
-    private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r)
+    private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r, int index, StageCanceller canceller)
     {
         if (r.ArrivalMs > 0) await Task.Delay(r.ArrivalMs);
         using var cancel = new CancellationTokenSource();
         try
         {
+            if (r.CancelAt is { } at) canceller.Plan(index, at, cancel);
             if (r.CancelAfterTokens == 0) cancel.Cancel();
-            var handle = system.Submit(r.ToRequest(), cancel.Token);
+            RequestHandle handle;
+            // The hook learns this request's id at the admission hand-off, inside the submission.
+            canceller.Submitting = index;
+            try { handle = system.Submit(r.ToRequest(), cancel.Token); }
+            finally { canceller.Submitting = null; }
+            canceller.Submitted(index);
             int seen = 0;
             await foreach (var _ in handle.Events.ReadAllAsync())
                 if (++seen == r.CancelAfterTokens) cancel.Cancel();
