@@ -5,7 +5,7 @@ namespace Pipeline.Benchmarks;
 /// <summary>One round of a plateau run: its speed and the process's memory once it was over.</summary>
 internal sealed record PlateauRound(
     int Round, double WallSeconds, long GeneratedTokens, double TokensPerSecond,
-    ProcessMemory After, long KvBytesAfter, long PeakKvBytes);
+    ProcessMemory After, long KvBytesAfter, long PeakKvBytes, long AllocatedBytes, int Gen2Collections);
 
 /// <summary>The rounds of a plateau run, and whether every round generated the first round's tokens.</summary>
 internal sealed record PlateauReport(int Concurrency, int Requests, IReadOnlyList<PlateauRound> Rounds, bool TokensIdentical, ProcessMemory Loaded);
@@ -38,6 +38,8 @@ internal static class PlateauProbe
         bool identical = true;
         for (int round = 1; round <= rounds; round++)
         {
+            long allocatedBefore = GC.GetTotalAllocatedBytes(precise: false);
+            int gen2Before = GC.CollectionCount(2);
             var traces = requests.Select(r => new RequestTrace(r.Index)).ToArray();
             var wall = await ClientDriver.RunAsync(requests, traces, concurrency, async (request, trace) =>
             {
@@ -56,7 +58,8 @@ internal static class PlateauProbe
             else identical &= traces.Select((t, i) => t.CompletionIds.SequenceEqual(first[i])).All(same => same);
             await Task.Delay(settle, ct);
             var memory = ProcessMemory.Now();
-            var row = new PlateauRound(round, wall.TotalSeconds, tokens, tokens / wall.TotalSeconds, memory, host.KvMemory.Bytes, host.KvMemory.PeakBytes);
+            var row = new PlateauRound(round, wall.TotalSeconds, tokens, tokens / wall.TotalSeconds, memory, host.KvMemory.Bytes, host.KvMemory.PeakBytes,
+                GC.GetTotalAllocatedBytes(precise: false) - allocatedBefore, GC.CollectionCount(2) - gen2Before);
             results.Add(row);
             progress?.Report($"round {round}/{rounds}: {row.TokensPerSecond:F1} tokens/s, RSS {Mb(memory.ResidentBytes):F0} MB, peak {Mb(memory.PeakResidentBytes):F0} MB, managed heap {Mb(memory.ManagedHeapBytes):F0} MB");
         }
@@ -70,14 +73,14 @@ internal static class PlateauProbe
     {
         var lines = new List<string>
         {
-            $"model loaded, before the host started: RSS {Mb(report.Loaded.ResidentBytes):F0} MB, peak {Mb(report.Loaded.PeakResidentBytes):F0} MB",
+            $"model loaded, before the host started: RSS {Mb(report.Loaded.ResidentBytes):F0} MB, peak {Mb(report.Loaded.PeakResidentBytes):F0} MB, managed heap {Mb(report.Loaded.ManagedHeapBytes):F0} MB, GC committed {Mb(report.Loaded.GcCommittedBytes):F0} MB",
             $"{report.Requests} requests at concurrency {report.Concurrency} per round; tokens identical across rounds: {(report.TokensIdentical ? "yes" : "NO")}",
             "",
-            "| round | tokens/s | wall s | RSS MB | peak RSS (VmHWM) MB | managed heap MB | GC committed MB | KV after MB | peak KV MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| round | tokens/s | wall s | RSS MB | peak RSS (VmHWM) MB | managed heap MB | GC committed MB | allocated MB | gen 2 GCs | KV after MB | peak KV MB |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         };
         foreach (var r in report.Rounds)
-            lines.Add($"| {r.Round} | {r.TokensPerSecond:F1} | {r.WallSeconds:F1} | {Mb(r.After.ResidentBytes):F0} | {Mb(r.After.PeakResidentBytes):F0} | {Mb(r.After.ManagedHeapBytes):F0} | {Mb(r.After.GcCommittedBytes):F0} | {Mb(r.KvBytesAfter):F2} | {Mb(r.PeakKvBytes):F1} |");
+            lines.Add($"| {r.Round} | {r.TokensPerSecond:F1} | {r.WallSeconds:F1} | {Mb(r.After.ResidentBytes):F0} | {Mb(r.After.PeakResidentBytes):F0} | {Mb(r.After.ManagedHeapBytes):F0} | {Mb(r.After.GcCommittedBytes):F0} | {Mb(r.AllocatedBytes):F0} | {r.Gen2Collections} | {Mb(r.KvBytesAfter):F2} | {Mb(r.PeakKvBytes):F1} |");
         return string.Join('\n', lines);
     }
 }
