@@ -56,7 +56,8 @@ public sealed class PipelineProperties(ITestOutputHelper output)
                 explored.Record(run.Result, s);
                 if (run.Result.KvBytesAfter != 0 || run.Result.LiveCachesAfter != 0)
                     return false.Label($"KV memory not returned: {run.Result.KvBytesAfter} bytes in {run.Result.LiveCachesAfter} caches");
-                var lost = outcomes.Select((o, i) => (o, i)).Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException)).ToArray();
+                var lost = outcomes.Select((o, i) => (o, i))
+                    .Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException && !run.Result.FailedAsInjected(x.i))).ToArray();
                 return (lost.Length == 0).Label($"lost requests: {string.Join(", ", lost.Select(x => $"r{x.i}: {x.o?.Error?.Message ?? "no outcome"}"))}");
             });
         Check.One(Budget(30), property);
@@ -65,18 +66,21 @@ public sealed class PipelineProperties(ITestOutputHelper output)
     }
 
     [Fact]
-    public void P3_cancelling_any_subset_at_any_stage_leaves_the_rest_unchanged_and_returns_all_kv_memory()
+    public void P3_cancelling_or_failing_any_subset_at_any_stage_leaves_the_rest_unchanged_and_returns_all_kv_memory()
     {
         var explored = new Exploration();
         var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 16, maxTokens: 48, cancelOthers: true),
             s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
-        Check.One(Budget(24), property);
+        Check.One(Budget(36), property);
         output.WriteLine($"P3 explored: {explored}");
         Assert.True(explored.Cancelled >= 10 * PropertyBudget.Factor, $"too few cancellations: {explored}");
         Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
         // Every stage of a request's life was cancelled at, and seen to end cancelled, more than once.
         foreach (var stage in Enum.GetValues<CancelStage>())
             Assert.True(explored.CancelledAt(stage) >= MinimumCancellationsPerStage * PropertyBudget.Factor, $"too few cancellations at {stage}: {explored}");
+        // And every kind of work was made to fail: its requests end with the error, the rest as solo, KV back to zero.
+        foreach (var stage in Enum.GetValues<FailStage>())
+            Assert.True(explored.FailedAt(stage) >= MinimumCancellationsPerStage * PropertyBudget.Factor, $"too few failures at {stage}: {explored}");
     }
 
     private const int MinimumCancellationsPerStage = 3;
@@ -110,6 +114,8 @@ public sealed class PipelineProperties(ITestOutputHelper output)
             if (o.Error is not null)
             {
                 if (r.MayBeCancelled && o.Error is OperationCanceledException) continue;
+                if (run.FailedAsInjected(i)) continue; // its call or draw was made to fail: it ends with that error
+
                 return false.Label($"r{i} failed: {o.Error.GetType().Name}: {o.Error.Message}");
             }
             if (o.Result!.FinishReason == FinishReason.Cancelled)

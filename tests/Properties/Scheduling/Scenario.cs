@@ -31,8 +31,25 @@ public enum CancelStage
     Detokenizing,
 }
 
+/// <summary>The work a scenario makes fail for a request (by the <see cref="StageCanceller"/> hook), at its Nth time.</summary>
+public enum FailStage
+{
+    /// <summary>A prefill model call holding one of its chunks: every prompt of that call fails.</summary>
+    PrefillCall,
+    /// <summary>A decode model call holding it: every sequence of that step fails.</summary>
+    DecodeCall,
+    /// <summary>Its draw: it alone fails.</summary>
+    Draw,
+}
+
+/// <summary>Where a request's work is made to fail: the <see cref="Nth"/> time it reaches <see cref="Stage"/>.</summary>
+public sealed record StageFailure(FailStage Stage, int Nth)
+{
+    public override string ToString() => $"{Stage} #{Nth}";
+}
+
 /// <summary>One generated request of a scenario.</summary>
-public sealed record RequestCase(string Prompt, bool Unicode, float Temperature, float TopP, int TopK, float MinP, float RepetitionPenalty, ulong Seed, int MaxTokens, string[] Stop, int ArrivalMs, int? CancelAfterTokens, StageCancel? CancelAt = null)
+public sealed record RequestCase(string Prompt, bool Unicode, float Temperature, float TopP, int TopK, float MinP, float RepetitionPenalty, ulong Seed, int MaxTokens, string[] Stop, int ArrivalMs, int? CancelAfterTokens, StageCancel? CancelAt = null, StageFailure? FailAt = null)
 {
     /// <summary>Whether the scenario cancels this request (by its reader, or inside the pipeline).</summary>
     public bool MayBeCancelled => CancelAfterTokens is not null || CancelAt is not null;
@@ -50,7 +67,7 @@ public sealed record RequestCase(string Prompt, bool Unicode, float Temperature,
     {
         var sampling = Temperature == 0 ? "greedy" : $"T={Temperature} top_p={TopP} top_k={TopK} min_p={MinP} rep={RepetitionPenalty} seed={Seed}";
         var stop = Stop.Length == 0 ? "" : $" stop=[{string.Join(", ", Stop.Select(s => $"\"{s}\""))}]";
-        var cancel = CancelAfterTokens is { } k ? $" CANCELLED after {k} tokens" : CancelAt is { } at ? $" CANCELLED at {at}" : "";
+        var cancel = CancelAfterTokens is { } k ? $" CANCELLED after {k} tokens" : CancelAt is { } at ? $" CANCELLED at {at}" : FailAt is { } f ? $" FAILS at {f}" : "";
         return $"\"{Escape(Prompt)}\" {sampling} max={MaxTokens}{stop} at +{ArrivalMs}ms{cancel}";
     }
 

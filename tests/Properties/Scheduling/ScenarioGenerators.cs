@@ -19,6 +19,7 @@ public static class ScenarioGenerators
     private static readonly string[] StopWords = ["Lily", ".", "the", "!", "\n", "She", "ball", "sad"];
 
     private static readonly CancelStage[] Stages = Enum.GetValues<CancelStage>();
+    private static readonly FailStage[] Failures = Enum.GetValues<FailStage>();
 
     /// <summary>
     /// Story sentences joined to at least 400 characters (about 110 tokens of stories260K's
@@ -57,15 +58,16 @@ public static class ScenarioGenerators
         select new RequestCase(prompt, kind == 1, greedy ? 0f : temperature, topP, topK, minP, rep, seed, tokens, stop, arrival, null);
 
     /// <summary>
-    /// Requests after the first may be cancelled (when <paramref name="cancelOthers"/>): about half
-    /// of them, each at one stage: by its reader after k tokens, or inside the pipeline at one of
-    /// <see cref="CancelStage"/> (a request to be cut mid-prefill gets a multi-chunk prompt).
+    /// Requests after the first may be cancelled (when <paramref name="cancelOthers"/>): about two
+    /// thirds of them, each at one stage: by its reader after k tokens, or inside the pipeline at one of
+    /// <see cref="CancelStage"/> (a request to be cut mid-prefill gets a multi-chunk prompt); or
+    /// one of its model calls or its draw fails (<see cref="FailStage"/>).
     /// </summary>
     public static Gen<Scenario> Scenario(int maxRequests, int maxTokens, bool cancelOthers) =>
         from requests in Request(maxTokens).ArrayOf().Where(a => a.Length >= 1).Select(a => a.Take(maxRequests).ToArray())
-        from cancellations in Gen.Choose(0, 1).ArrayOf(requests.Length)
+        from cancellations in Gen.Choose(0, 2).ArrayOf(requests.Length)
         from cancelPoints in Gen.Choose(0, 8).ArrayOf(requests.Length)
-        from stages in Gen.Choose(0, Stages.Length).ArrayOf(requests.Length)
+        from stages in Gen.Choose(0, Stages.Length + Failures.Length).ArrayOf(requests.Length)
         from nths in Gen.Choose(1, 3).ArrayOf(requests.Length)
         from longPrompts in LongPrompt.ArrayOf(requests.Length)
         from maxBatch in Gen.Frequency((1, Gen.Choose(1, 4)), (2, Gen.Choose(1, 32)))
@@ -77,10 +79,15 @@ public static class ScenarioGenerators
         from delayPercent in Gen.Choose(0, 10)
         from splitPercent in Gen.Choose(0, 70)
         select new Scenario(
-            requests.Select((r, i) => cancelOthers && requests.Length > 1 && i > 0 && cancellations[i] == 0
-                ? Cancelled(r, stages[i] == Stages.Length ? null : Stages[stages[i]], cancelPoints[i], nths[i], longPrompts[i])
+            requests.Select((r, i) => cancelOthers && requests.Length > 1 && i > 0 && cancellations[i] != 0
+                ? stages[i] > Stages.Length
+                    ? r with { FailAt = Failure(Failures[stages[i] - Stages.Length - 1], nths[i]) }
+                    : Cancelled(r, stages[i] == Stages.Length ? null : Stages[stages[i]], cancelPoints[i], nths[i], longPrompts[i])
                 : r).ToArray(),
             maxBatch, prefillBatch, capacities, threads, scheduleSeed, yieldPercent, delayPercent, splitPercent);
+
+    // A prompt's first prefill call always comes; a short prompt has no second.
+    private static StageFailure Failure(FailStage stage, int nth) => new(stage, stage == FailStage.PrefillCall ? 1 : nth);
 
     private static RequestCase Cancelled(RequestCase r, CancelStage? stage, int afterTokens, int nth, string longPrompt) => stage switch
     {
@@ -107,6 +114,7 @@ public static class ScenarioGenerators
             if (r.MaxTokens > 1) yield return Replace(s, i, r with { MaxTokens = r.MaxTokens / 2 });
             if (r.Stop.Length > 0) yield return Replace(s, i, r with { Stop = [] });
             if (r.CancelAt is not null) yield return Replace(s, i, r with { CancelAt = null });
+            if (r.FailAt is not null) yield return Replace(s, i, r with { FailAt = null });
             if (r.ArrivalMs > 0) yield return Replace(s, i, r with { ArrivalMs = 0 });
             if (r.TopP != 1 || r.TopK != 0 || r.MinP != 0 || r.RepetitionPenalty != 1)
                 yield return Replace(s, i, r with { TopP = 1, TopK = 0, MinP = 0, RepetitionPenalty = 1 });

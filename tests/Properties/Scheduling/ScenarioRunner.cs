@@ -10,12 +10,20 @@ public sealed record RunOutcome(GenerationResult? Result, Exception? Error);
 
 /// <summary>
 /// One scenario run: each request's outcome, KV memory once every request had ended and again
-/// after the host stopped, the schedule that was followed, and where in-pipeline cancellations
-/// landed (by request index; only requests that did end cancelled).
+/// after the host stopped, the schedule that was followed, where in-pipeline cancellations
+/// landed (by request index; only requests that did end cancelled), which requests shared a
+/// call or draw that was made to fail, and where the planned failures happened.
 /// </summary>
 internal sealed record ScenarioRun(
     RunOutcome[] Outcomes, long KvBytesEnded, long LiveCachesEnded, long KvBytesAfter, long LiveCachesAfter,
-    SeededSchedule Schedule, IReadOnlyDictionary<int, CancelStage> CancelledAt);
+    SeededSchedule Schedule, IReadOnlyDictionary<int, CancelStage> CancelledAt,
+    IReadOnlySet<int> FailedByInjection, IReadOnlyDictionary<int, FailStage> FailedAt)
+{
+    /// <summary>Whether request <paramref name="index"/> ended with an error the scenario made (its call or draw was made to fail).</summary>
+    public bool FailedAsInjected(int index) =>
+        FailedByInjection.Contains(index) && Outcomes[index].Error is { } e
+        && (e.Message + e.InnerException?.Message).Contains(StageCanceller.InjectedFailure, StringComparison.Ordinal);
+}
 
 /// <summary>Runs scenarios against a generation system and solo references.</summary>
 internal static class ScenarioRunner
@@ -78,7 +86,8 @@ internal static class ScenarioRunner
         var landed = canceller.Landed()
             .Where(l => outcomes[l.Key] is { } o && (o.Error is OperationCanceledException || o.Result?.FinishReason == FinishReason.Cancelled))
             .ToDictionary(l => l.Key, l => l.Value);
-        return new ScenarioRun(outcomes, kvBytesEnded, liveCachesEnded, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule, landed);
+        return new ScenarioRun(outcomes, kvBytesEnded, liveCachesEnded, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule, landed,
+            canceller.FailedByInjection, canceller.FailedAt);
     }
 
     private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r, int index, StageCanceller canceller)
@@ -87,7 +96,7 @@ internal static class ScenarioRunner
         using var cancel = new CancellationTokenSource();
         try
         {
-            if (r.CancelAt is { } at) canceller.Plan(index, at, cancel);
+            if (r.CancelAt is not null || r.FailAt is not null) canceller.Plan(index, r.CancelAt, r.FailAt, cancel);
             if (r.CancelAfterTokens == 0) cancel.Cancel();
             RequestHandle handle;
             // The hook learns this request's id at the admission hand-off, inside the submission.
