@@ -84,7 +84,9 @@ internal sealed class DecodeStepActor(
         int count = batch.Count;
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
-        var logits = new float[count * model.Config.VocabSize];
+        // The workspace's buffer, not a new one per step: sample reads it before it replies, and
+        // this actor waits for the reply before the next step writes it again.
+        var logits = _workspace.RowLogits.Get(count * model.Config.VocabSize);
         try
         {
             hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());

@@ -11,7 +11,7 @@ internal sealed record AdmittedRequest(long Id, GenerationRequest Request, ulong
 /// <summary>Prefill → sample: the prompt is in the cache; these are the logits of its last token.</summary>
 internal sealed record PrefillDone(Sequence Sequence, float[] Logits);
 
-/// <summary>Decode → sample: one step's sequences and their logits ([batch, vocab]). At most one is in flight.</summary>
+/// <summary>Decode → sample: one step's sequences and their logits ([batch, vocab] at the start of the decode actor's buffer, valid until the reply). At most one is in flight.</summary>
 internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, float[] Logits);
 
 /// <summary>Sample → decode: the reply to a <see cref="StepDone"/>, the sequences that go on.</summary>

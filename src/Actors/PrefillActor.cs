@@ -80,7 +80,8 @@ internal sealed class PrefillActor(
         for (int i = 0; i < chunks.Length; i++)
             rows[i] = new SequenceStep(chunks[i].Sequence.Cache!, chunks[i].Sequence.PromptIds.AsMemory(chunks[i].Start, chunks[i].Length));
         int vocab = model.Config.VocabSize;
-        var logits = new float[chunks.Length * vocab];
+        // Reused from call to call: each finished prompt's row is copied out below.
+        var logits = _workspace.RowLogits.Get(chunks.Length * vocab);
         try
         {
             hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());

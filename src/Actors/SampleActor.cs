@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using Pipeline.Actors.Scheduling;
 using Pipeline.Actors.Supervision;
@@ -121,7 +122,18 @@ internal sealed class SampleActor(
         // Each row's draw is a pure function of its own logits and state, so rows may be drawn in
         // parallel without changing any token; worth it only where a draw costs more than a hop.
         if (count > 1 && vocab >= ParallelDrawVocabulary)
-            Parallel.For(0, count, i => chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]));
+        {
+            try
+            {
+                Parallel.For(0, count, i => chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]));
+            }
+            catch (AggregateException e)
+            {
+                // A draw threw outside its filter (a fault of this actor): report what it threw,
+                // not Parallel.For's wrapper, so the fault names the real exception.
+                ExceptionDispatchInfo.Throw(e.Flatten().InnerExceptions[0]);
+            }
+        }
         else
             for (int i = 0; i < count; i++) chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]);
         var continuing = new List<Sequence>(count);

@@ -34,10 +34,12 @@ internal static class BenchCommand
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
         var stall = new Option<int?>("--stall") { Description = "instead of the sweep: 8 sequences decode while a prompt of this many tokens arrives; report their inter-token gaps" };
+        var rounds = new Option<int?>("--rounds") { Description = "instead of the sweep: one pipeline host serves the same workload this many times (at the first --concurrency level, default 16) and the process's RSS, peak RSS and managed heap are reported after each round: does memory plateau?" };
+        var settle = new Option<int>("--settle-ms") { Description = "with --rounds: idle time after each round before memory is read", DefaultValueFactory = _ => 1000 };
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, json, chart, stall,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -59,6 +61,23 @@ internal static class BenchCommand
                 Console.WriteLine($"| while it is prefilled | {r.DuringPrefillItlP50Ms:F3} | {r.DuringPrefillItlMaxMs:F3} |");
                 Console.WriteLine($"long prompt's time to first token: {r.LongPromptTimeToFirstTokenMs:F1} ms; longest gap between decode steps: {r.LongestDecodeGap.TotalMilliseconds:F3} ms");
                 return 0;
+            }
+            if (parse.GetValue(rounds) is { } roundCount)
+            {
+                using var loaded = LoadedModel.Load(directory, new RunnerOptions { IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)) });
+                var workload = new Workload
+                {
+                    RequestCount = parse.GetValue(requests) ?? 64,
+                    PromptTokens = parse.GetValue(promptTokens) ?? 32,
+                    MaxTokens = parse.GetValue(maxTokens) ?? 64,
+                    Arrival = ArrivalPattern.Parse(parse.GetValue(arrival)!),
+                    Seed = seedValue,
+                };
+                int level = parse.GetValue(concurrency) is { } given ? ParseLevels(given)[0] : 16;
+                var plateau = await PlateauProbe.RunAsync(loaded, workload, level, roundCount, TimeSpan.FromMilliseconds(parse.GetValue(settle)),
+                    new Progress<string>(Console.Error.WriteLine), ct);
+                Console.WriteLine(PlateauProbe.Format(plateau));
+                return plateau.TokensIdentical ? 0 : 1;
             }
             var options = new BenchOptions
             {

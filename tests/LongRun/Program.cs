@@ -12,7 +12,7 @@ try
     {
         case "P1": new PipelineProperties(output).P1_every_completed_request_has_the_ids_and_logits_of_its_solo_run(); break;
         case "P2": new PipelineProperties(output).P2_every_request_finishes_within_the_bound_for_any_capacities(); break;
-        case "P3": new PipelineProperties(output).P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory(); break;
+        case "P3": new PipelineProperties(output).P3_cancelling_or_failing_any_subset_at_any_stage_leaves_the_rest_unchanged_and_returns_all_kv_memory(); break;
         case "P7": new PipelineProperties(output).P7_under_a_small_kv_budget_every_request_waits_its_turn_and_has_the_ids_and_logits_of_its_solo_run(); break;
         case "P6": new BatchingProperties(output).A_batched_step_gives_each_row_the_logits_and_cache_of_its_solo_step(); break;
         case "P6q8": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q8); break;

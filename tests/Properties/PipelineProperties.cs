@@ -63,9 +63,12 @@ public sealed class PipelineProperties(ITestOutputHelper output)
                 bool finished = run.Wait(ScenarioRunner.LivenessBound + TimeSpan.FromSeconds(10));
                 if (!finished) return false.Label($"not finished within {ScenarioRunner.LivenessBound}");
                 if (run.IsFaulted) return false.Label($"run failed: {run.Exception!.InnerException!.Message}");
-                var (outcomes, _, schedule) = run.Result;
-                explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null));
-                var lost = outcomes.Select((o, i) => (o, i)).Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException)).ToArray();
+                var outcomes = run.Result.Outcomes;
+                explored.Record(run.Result, s);
+                if (run.Result.KvBytesAfter != 0 || run.Result.LiveCachesAfter != 0)
+                    return false.Label($"KV memory not returned: {run.Result.KvBytesAfter} bytes in {run.Result.LiveCachesAfter} caches");
+                var lost = outcomes.Select((o, i) => (o, i))
+                    .Where(x => x.o is null || (x.o.Result is null && x.o.Error is not OperationCanceledException && !run.Result.FailedAsInjected(x.i))).ToArray();
                 return (lost.Length == 0).Label($"lost requests: {string.Join(", ", lost.Select(x => $"r{x.i}: {x.o?.Error?.Message ?? "no outcome"}"))}");
             });
         Check.One(Budget(30), property);
@@ -74,15 +77,21 @@ public sealed class PipelineProperties(ITestOutputHelper output)
     }
 
     [Fact]
-    public void P3_cancelling_any_subset_leaves_the_rest_unchanged_and_returns_all_kv_memory()
+    public void P3_cancelling_or_failing_any_subset_at_any_stage_leaves_the_rest_unchanged_and_returns_all_kv_memory()
     {
         var explored = new Exploration();
         var property = Prop.ForAll(ScenarioGenerators.Arbitrary(maxRequests: 16, maxTokens: 48, cancelOthers: true),
             s => Isolation(s, ScenarioRunner.Real, explored, memoizeSolo: true));
-        Check.One(Budget(20), property);
+        Check.One(Budget(36), property);
         output.WriteLine($"P3 explored: {explored}");
         Assert.True(explored.Cancelled >= 10 * PropertyBudget.Factor, $"too few cancellations: {explored}");
         Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
+        // Every stage of a request's life was cancelled at, and seen to end cancelled, more than once.
+        foreach (var stage in Enum.GetValues<CancelStage>())
+            Assert.True(explored.CancelledAt(stage) >= MinimumCancellationsPerStage * PropertyBudget.Factor, $"too few cancellations at {stage}: {explored}");
+        // And every kind of work was made to fail: its requests end with the error, the rest as solo, KV back to zero.
+        foreach (var stage in Enum.GetValues<FailStage>())
+            Assert.True(explored.FailedAt(stage) >= MinimumCancellationsPerStage * PropertyBudget.Factor, $"too few failures at {stage}: {explored}");
     }
 
     /// <summary>
@@ -102,6 +111,8 @@ public sealed class PipelineProperties(ITestOutputHelper output)
         Assert.True(explored.DistinctBatchCompositions >= 20 * PropertyBudget.Factor, $"too few batch compositions: {explored}");
     }
 
+    private const int MinimumCancellationsPerStage = 3;
+
     [Fact]
     public void The_checker_finds_a_counterexample_in_a_pipeline_whose_requests_share_one_random_generator()
     {
@@ -118,24 +129,29 @@ public sealed class PipelineProperties(ITestOutputHelper output)
 
     private static Property Isolation(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind, Exploration explored, bool memoizeSolo)
     {
-        var (outcomes, kv, schedule) = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
-        explored.Record(schedule, s.Requests.Length, s.Requests.Count(r => r.CancelAfterTokens is not null), kv.Waits);
-        if (kv.UsedBytes != 0 || kv.LiveCaches != 0) return false.Label($"KV memory not returned: {kv.UsedBytes} bytes in {kv.LiveCaches} caches");
-        if (kv.ReservedBytes != 0) return false.Label($"KV budget not returned: {kv.ReservedBytes} bytes still reserved");
-        if (kv.PeakUsedBytes > kv.BudgetBytes || kv.PeakReservedBytes > kv.BudgetBytes)
-            return false.Label($"KV budget of {kv.BudgetBytes} bytes exceeded: peak used {kv.PeakUsedBytes}, peak reserved {kv.PeakReservedBytes}");
+        var run = ScenarioRunner.RunAsync(s, kind).GetAwaiter().GetResult();
+        var outcomes = run.Outcomes;
+        explored.Record(run, s);
+        // Every actor releases a cache before it ends its request: zero as soon as all have ended, and after the host stopped.
+        if (run.KvBytesEnded != 0 || run.LiveCachesEnded != 0) return false.Label($"KV memory not returned when every request had ended: {run.KvBytesEnded} bytes in {run.LiveCachesEnded} caches");
+        if (run.KvBytesAfter != 0 || run.LiveCachesAfter != 0) return false.Label($"KV memory not returned after the host stopped: {run.KvBytesAfter} bytes in {run.LiveCachesAfter} caches");
+        if (run.ReservedBytesAfter != 0) return false.Label($"KV budget not returned: {run.ReservedBytesAfter} bytes still reserved");
+        if (run.PeakUsedBytes > run.BudgetBytes || run.PeakReservedBytes > run.BudgetBytes)
+            return false.Label($"KV budget of {run.BudgetBytes} bytes exceeded: peak used {run.PeakUsedBytes}, peak reserved {run.PeakReservedBytes}");
         for (int i = 0; i < s.Requests.Length; i++)
         {
             var r = s.Requests[i];
             var o = outcomes[i];
             if (o.Error is not null)
             {
-                if (r.CancelAfterTokens is not null && o.Error is OperationCanceledException) continue;
+                if (r.MayBeCancelled && o.Error is OperationCanceledException) continue;
+                if (run.FailedAsInjected(i)) continue; // its call or draw was made to fail: it ends with that error
+
                 return false.Label($"r{i} failed: {o.Error.GetType().Name}: {o.Error.Message}");
             }
             if (o.Result!.FinishReason == FinishReason.Cancelled)
             {
-                if (r.CancelAfterTokens is null) return false.Label($"r{i} was cancelled but nobody cancelled it");
+                if (!r.MayBeCancelled) return false.Label($"r{i} was cancelled but nobody cancelled it");
                 continue;
             }
             var solo = ScenarioRunner.Solo(r, kind, memoizeSolo);

@@ -219,9 +219,9 @@ internal sealed class DecoderModel : IDisposable
         int past = workspace.PastStride;
         int total = past + maxNew;
 
-        var ids = StepWorkspace.Ensure(ref workspace.InputIds, batch * maxNew);
-        var positions = StepWorkspace.Ensure(ref workspace.PositionIds, batch * maxNew);
-        var mask = StepWorkspace.Ensure(ref workspace.AttentionMask, batch * total);
+        var ids = workspace.InputIds.Get(batch * maxNew);
+        var positions = workspace.PositionIds.Get(batch * maxNew);
+        var mask = workspace.AttentionMask.Get(batch * total);
         Array.Clear(ids, 0, batch * maxNew);
         Array.Clear(positions, 0, batch * maxNew);
         Array.Clear(mask, 0, batch * total);
@@ -246,7 +246,7 @@ internal sealed class DecoderModel : IDisposable
         int fed = _newOnly ? maxNew : total, from = _newOnly ? 0 : past;
         // Outputs go straight into the workspace's buffers (no ONNX Runtime allocation, no copy out
         // of native memory): logits [batch, maxNew, vocab], new keys/values [batch, kv_heads, fed, hd].
-        var outLogits = StepWorkspace.Ensure(ref workspace.Logits, batch * maxNew * vocab);
+        var outLogits = workspace.Logits.Get(batch * maxNew * vocab);
         int kvSize = batch * kvh * fed * hd;
         workspace.EnsureOutputs(c.Layers, kvSize);
         var values = new OrtValue[_inputNames.Length];

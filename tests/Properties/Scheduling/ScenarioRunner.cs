@@ -8,8 +8,23 @@ namespace Pipeline.Properties.Scheduling;
 /// <summary>The outcome of one request in a scenario run.</summary>
 public sealed record RunOutcome(GenerationResult? Result, Exception? Error);
 
-/// <summary>What a scenario run left behind and saw of the KV budget.</summary>
-public sealed record KvAfterRun(long UsedBytes, long LiveCaches, long ReservedBytes, long PeakUsedBytes, long PeakReservedBytes, long BudgetBytes, long Waits);
+/// <summary>
+/// One scenario run: each request's outcome, KV memory once every request had ended and again
+/// after the host stopped, the schedule that was followed, where in-pipeline cancellations
+/// landed (by request index; only requests that did end cancelled), which requests shared a
+/// call or draw that was made to fail, and where the planned failures happened.
+/// </summary>
+internal sealed record ScenarioRun(
+    RunOutcome[] Outcomes, long KvBytesEnded, long LiveCachesEnded, long KvBytesAfter, long LiveCachesAfter,
+    SeededSchedule Schedule, IReadOnlyDictionary<int, CancelStage> CancelledAt,
+    IReadOnlySet<int> FailedByInjection, IReadOnlyDictionary<int, FailStage> FailedAt,
+    long ReservedBytesAfter, long PeakUsedBytes, long PeakReservedBytes, long BudgetBytes, long KvWaits)
+{
+    /// <summary>Whether request <paramref name="index"/> ended with an error the scenario made (its call or draw was made to fail).</summary>
+    public bool FailedAsInjected(int index) =>
+        FailedByInjection.Contains(index) && Outcomes[index].Error is { } e
+        && (e.Message + e.InnerException?.Message).Contains(StageCanceller.InjectedFailure, StringComparison.Ordinal);
+}
 
 /// <summary>Runs scenarios against a generation system and solo references.</summary>
 internal static class ScenarioRunner
@@ -56,35 +71,52 @@ internal static class ScenarioRunner
         return memoize ? SoloMemo.GetOrAdd(r.Key, _ => Run()) : Run();
     }
 
-    /// <summary>Runs every request of the scenario concurrently; throws TimeoutException past the liveness bound.</summary>
-    public static async Task<(RunOutcome[] Outcomes, KvAfterRun Kv, SeededSchedule Schedule)> RunAsync(
-        Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind)
+    /// <summary>
+    /// Runs every request of the scenario concurrently; throws TimeoutException past the liveness
+    /// bound. KV memory is read twice: once every request has ended (each actor releases a cache
+    /// before it ends its request, so it must read zero already) and after the host stopped.
+    /// </summary>
+    public static async Task<ScenarioRun> RunAsync(Scenario s, Func<Scenario, ISchedulingHook, IGenerationSystem> kind)
     {
         var schedule = new SeededSchedule(s.ScheduleSeed, s.YieldPercent, s.DelayPercent, s.SplitPercent);
-        var system = kind(s, schedule);
+        var canceller = new StageCanceller(schedule);
+        var system = kind(s, canceller);
         var outcomes = new RunOutcome[s.Requests.Length];
+        long kvBytesEnded, liveCachesEnded;
         try
         {
-            var tasks = s.Requests.Select((r, i) => Task.Run(async () => outcomes[i] = await RunOneAsync(system, r))).ToArray();
+            var tasks = s.Requests.Select((r, i) => Task.Run(async () => outcomes[i] = await RunOneAsync(system, r, i, canceller))).ToArray();
             await Task.WhenAll(tasks).WaitAsync(LivenessBound);
+            kvBytesEnded = system.KvMemory.Bytes;
+            liveCachesEnded = system.KvMemory.LiveCaches;
         }
         finally
         {
             await system.DisposeAsync().AsTask().WaitAsync(LivenessBound);
         }
-        var kv = new KvAfterRun(system.KvMemory.Bytes, system.KvMemory.LiveCaches, system.KvBudget.ReservedBytes,
-            system.KvMemory.PeakBytes, system.KvBudget.PeakReservedBytes, system.KvBudget.Bytes, system.KvBudget.Waits);
-        return (outcomes, kv, schedule);
+        // A stage counts as cancelled at only where the request did end cancelled.
+        var landed = canceller.Landed()
+            .Where(l => outcomes[l.Key] is { } o && (o.Error is OperationCanceledException || o.Result?.FinishReason == FinishReason.Cancelled))
+            .ToDictionary(l => l.Key, l => l.Value);
+        return new ScenarioRun(outcomes, kvBytesEnded, liveCachesEnded, system.KvMemory.Bytes, system.KvMemory.LiveCaches, schedule, landed,
+            canceller.FailedByInjection, canceller.FailedAt,
+            system.KvBudget.ReservedBytes, system.KvMemory.PeakBytes, system.KvBudget.PeakReservedBytes, system.KvBudget.Bytes, system.KvBudget.Waits);
     }
 
-    private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r)
+    private static async Task<RunOutcome> RunOneAsync(IGenerationSystem system, RequestCase r, int index, StageCanceller canceller)
     {
         if (r.ArrivalMs > 0) await Task.Delay(r.ArrivalMs);
         using var cancel = new CancellationTokenSource();
         try
         {
+            if (r.CancelAt is not null || r.FailAt is not null) canceller.Plan(index, r.CancelAt, r.FailAt, cancel);
             if (r.CancelAfterTokens == 0) cancel.Cancel();
-            var handle = system.Submit(r.ToRequest(), cancel.Token);
+            RequestHandle handle;
+            // The hook learns this request's id at the admission hand-off, inside the submission.
+            canceller.Submitting = index;
+            try { handle = system.Submit(r.ToRequest(), cancel.Token); }
+            finally { canceller.Submitting = null; }
+            canceller.Submitted(index);
             int seen = 0;
             await foreach (var _ in handle.Events.ReadAllAsync())
                 if (++seen == r.CancelAfterTokens) cancel.Cancel();
