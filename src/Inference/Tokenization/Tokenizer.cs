@@ -30,9 +30,9 @@ internal sealed class Tokenizer : ITokenizer
     public static Tokenizer Load(string tok512Path)
     {
         var vocabulary = TokenVocabulary.Read(tok512Path);
-        // ML.Tokenizers' SentencePiece BPE, checked id-for-id against Llama2cEncoder (the port of
-        // run.c) by the reference and property tests.
-        return new Tokenizer(vocabulary, SentencePieceEncoder.Create(vocabulary));
+        // llama2.c's merges by a priority queue, checked id-for-id against Llama2cEncoder (the port
+        // of run.c) by the reference and property tests.
+        return new Tokenizer(vocabulary, new ScoredMergeEncoder(vocabulary));
     }
 
     /// <summary>
