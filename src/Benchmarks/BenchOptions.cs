@@ -27,6 +27,8 @@ internal sealed record BenchOptions
     public bool UseCuda { get; init; }
     /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default.</summary>
     public Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
+    /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>
+    public string? ProfilePrefix { get; init; }
 }
 
 /// <summary>Where a benchmark is: which run of how many, and how many of its requests are done.</summary>

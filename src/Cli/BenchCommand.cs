@@ -30,6 +30,7 @@ internal static class BenchCommand
         var quantize = QuantizeOption.Create();
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };
         var shapes = BatchShapesOption.Create();
+        var profile = new Option<string?>("--profile") { Description = "write ONNX Runtime's profile (each node's time and provider, Chrome-trace JSON) to a file starting with this prefix" };
         var kvBudget = KvBudgetOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
 
@@ -39,7 +40,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -90,6 +91,7 @@ internal static class BenchCommand
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
                 Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                ProfilePrefix = parse.GetValue(profile),
                 KvBudgetBytes = budgetBytes,
                 Workload = new Workload
                 {

@@ -43,6 +43,37 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
+    public async Task A_bench_with_a_profile_prefix_writes_onnx_runtimes_profile_of_its_model_runs_and_names_the_provider()
+    {
+        var directory = Directory.CreateTempSubdirectory("pipeline-profile-");
+        try
+        {
+            var options = new BenchOptions
+            {
+                ModelPath = RepoPaths.ModelDir,
+                Concurrency = [2],
+                Modes = [BenchMode.Pipeline],
+                ProfilePrefix = Path.Combine(directory.FullName, "run"),
+                Workload = new Workload { RequestCount = 2, PromptTokens = 8, MaxTokens = 4, Seed = 7 },
+            };
+
+            var report = await BenchRunner.RunAsync(options);
+
+            Assert.Contains("provider CPU", report.Model, StringComparison.Ordinal);
+            var profile = Assert.Single(directory.GetFiles("run_*.json"));
+            using var json = JsonDocument.Parse(File.ReadAllText(profile.FullName));
+            var events = json.RootElement.EnumerateArray().ToList();
+            Assert.Contains(events, e => e.TryGetProperty("name", out var n) && n.GetString() == "model_run");
+            Assert.Contains(events, e => e.TryGetProperty("args", out var a) && a.ValueKind == JsonValueKind.Object
+                && a.TryGetProperty("provider", out var p) && p.GetString() == "CPUExecutionProvider");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Verify_one_token_differs_throws_naming_the_request()
     {
         var reference = new RequestTrace(0);

@@ -89,6 +89,12 @@ internal sealed class DecoderModel : IDisposable
         // Workers that spin between parallel sections burn the cores the other actors (prefill
         // beside decode, sampling, detokenizing) need; they sleep instead.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
+        if (options.ProfilePrefix is { } profile)
+        {
+            // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.
+            so.ProfileOutputPathPrefix = profile;
+            so.EnableProfiling = true;
+        }
         if (options.UseCuda)
         {
             try

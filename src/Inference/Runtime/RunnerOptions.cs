@@ -35,4 +35,10 @@ internal sealed record RunnerOptions
     /// on CUDA switches the invariance off.
     /// </summary>
     public BatchShapes? Shapes { get; init; }
+
+    /// <summary>
+    /// Write ONNX Runtime's profile (every node's time and provider, as Chrome-trace JSON) to a file
+    /// starting with this prefix when the model is disposed (<c>bench --profile PREFIX</c>); null: no profile.
+    /// </summary>
+    public string? ProfilePrefix { get; init; }
 }
