@@ -53,9 +53,9 @@ public sealed class BatchShapesTests
         using var padded = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = DecoderModel.CudaShapes });
         var model = exact.Decoder;
         int vocab = model.Config.VocabSize;
-        var caches = Enumerable.Range(0, rows).Select(i => Prefilled(model, past: (i * 37) % 150, seed: i)).ToArray();
+        var caches = Enumerable.Range(0, rows).Select(i => StepInputs.Prefilled(model, past: (i * 37) % 150, seed: i)).ToArray();
         var copies = caches.Select(c => c.Clone()).ToArray();
-        var fed = Enumerable.Range(0, rows).Select(i => Tokens(100 + i, kind == StepKind.Decode ? 1 : 1 + (i * 13) % 40)).ToArray();
+        var fed = Enumerable.Range(0, rows).Select(i => StepInputs.Tokens(100 + i, kind == StepKind.Decode ? 1 : 1 + (i * 13) % 40)).ToArray();
         var a = new float[rows * vocab];
         var b = new float[rows * vocab];
 
@@ -72,17 +72,4 @@ public sealed class BatchShapesTests
 
     private static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
         MemoryMarshal.AsBytes(a).SequenceEqual(MemoryMarshal.AsBytes(b));
-
-    private static KvCache Prefilled(DecoderModel model, int past, int seed)
-    {
-        var cache = new KvCache(model.Config);
-        var tokens = Tokens(seed, past);
-        var logits = new float[model.Config.VocabSize];
-        for (int start = 0; start < past; start += model.AttentionBlock)
-            model.Step([new SequenceStep(cache, tokens.AsMemory(start, Math.Min(model.AttentionBlock, past - start)))], new StepWorkspace(), logits, StepKind.Prefill);
-        return cache;
-    }
-
-    private static int[] Tokens(int seed, int count) =>
-        Enumerable.Range(0, count).Select(i => 3 + (int)((uint)(seed * 7919 + i * 104729) % 509)).ToArray();
 }

@@ -57,9 +57,9 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
             var model = modelWithThreads(threads);
             var solo = modelWithThreads(3 - threads);
             int vocab = model.Config.VocabSize;
-            var caches = rows.Select(r => Prefilled(solo, r)).ToArray();
+            var caches = rows.Select(r => StepInputs.Prefilled(solo, r.Past, r.TokenSeed)).ToArray();
             var batchCaches = caches.Select(c => c.Clone()).ToArray();
-            var fed = rows.Select(r => Tokens(r.TokenSeed + 1, r.Fed)).ToArray();
+            var fed = rows.Select(r => StepInputs.Tokens(r.TokenSeed + 1, r.Fed)).ToArray();
 
             var batchLogits = new float[rows.Length * vocab];
             model.Step(batchCaches.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), new StepWorkspace(), batchLogits);
@@ -79,30 +79,6 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
         Check.One(Config.QuickThrowOnFailure.WithMaxTest(Scheduling.PropertyBudget.Cases(30)).WithQuietOnSuccess(true), property);
         output.WriteLine($"{label} explored: {sizes.Count} batch sizes, {ragged} ragged batches, {multiBlock} mixing one-block and multi-block pasts, {multiToken} mixing prefill chunks with decode rows");
         Assert.True(sizes.Count >= 5 && ragged >= 10 && multiBlock >= 5 && multiToken >= 5, "P6 explored too little");
-    }
-
-    private static KvCache Prefilled(DecoderModel model, Row row)
-    {
-        var cache = new KvCache(model.Config);
-        var tokens = Tokens(row.TokenSeed, row.Past);
-        var logits = new float[model.Config.VocabSize];
-        // Prefill in chunks of one attention block (64) from position 0, as the host's prefill cuts prompts.
-        int block = model.AttentionBlock;
-        for (int start = 0; start < tokens.Length; start += block)
-            model.Step([new SequenceStep(cache, tokens.AsMemory(start, Math.Min(block, tokens.Length - start)))], new StepWorkspace(), logits);
-        return cache;
-    }
-
-    private static int[] Tokens(int seed, int count)
-    {
-        var tokens = new int[count];
-        ulong s = (ulong)seed * 0x9E3779B97F4A7C15UL + 1;
-        for (int i = 0; i < count; i++)
-        {
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-            tokens[i] = 3 + (int)(s % 509);
-        }
-        return tokens;
     }
 
     internal static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b)

@@ -11,6 +11,11 @@ namespace Pipeline.Actors.Admission;
 /// Strictly FIFO: a request that fits does not pass one that waits, so a large request is never
 /// starved by a stream of small ones. Waiting is asynchronous and cancellable; a waiter cancelled
 /// at the head of the queue lets the ones behind it through at once.
+/// Why a lock and not an actor: this is a counting semaphore, not a stage. Reservations are taken
+/// by the tokenize workers and given back by whichever actor ends a request (prefill, sample,
+/// decode, or the wiring after an abort), often from a Dispose that cannot await a reply; the
+/// queue and the count must change together. The lock guards only that: a few list operations,
+/// never an await, and no caller's code runs under it (grants complete asynchronously).
 /// </remarks>
 internal sealed class KvBudget
 {
@@ -19,6 +24,7 @@ internal sealed class KvBudget
     private long _reserved;
     private long _peakReserved;
     private long _waits;
+    private int _waitingCount; // _waiting.Count, readable without the gate
 
     public KvBudget(long bytes)
     {
@@ -39,10 +45,7 @@ internal sealed class KvBudget
     public long Waits => Interlocked.Read(ref _waits);
 
     /// <summary>Requests waiting for room now.</summary>
-    public int Waiting
-    {
-        get { lock (_gate) return _waiting.Count; }
-    }
+    public int Waiting => Volatile.Read(ref _waitingCount);
 
     /// <summary>
     /// Reserves <paramref name="bytes"/> (at most <see cref="Bytes"/>), at once when there is room
@@ -59,6 +62,7 @@ internal sealed class KvBudget
         {
             if (_waiting.Count == 0 && _reserved + bytes <= Bytes) return ValueTask.FromResult(Grant(bytes));
             node = _waiting.AddLast(new Waiter(bytes));
+            _waitingCount = _waiting.Count;
             Interlocked.Increment(ref _waits);
         }
         return new ValueTask<KvReservation>(WaitAsync(node, cancellation));
@@ -77,6 +81,7 @@ internal sealed class KvBudget
         {
             if (node.List is null) return;
             _waiting.Remove(node);
+            _waitingCount = _waiting.Count;
             node.Value.Granted.TrySetCanceled(cancellation);
             // It may have been the head that the others waited behind.
             GrantWaiting();
@@ -98,6 +103,7 @@ internal sealed class KvBudget
         while (_waiting.First is { } head && _reserved + head.Value.Bytes <= Bytes)
         {
             _waiting.RemoveFirst();
+            _waitingCount = _waiting.Count;
             // Continuations run asynchronously: nobody's code runs under the gate.
             head.Value.Granted.TrySetResult(Grant(head.Value.Bytes));
         }

@@ -181,8 +181,7 @@ public sealed class FaultedServerTests
         using (var health = await http.GetAsync("/health")) Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         using (var first = await http.PostAsync("/v1/completions", new StringContent("""{"prompt":"Lily","max_tokens":5}""", Encoding.UTF8, "application/json")))
             Assert.Equal(HttpStatusCode.ServiceUnavailable, first.StatusCode);
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (host.FaultReason is null && DateTime.UtcNow < until) await Task.Delay(10);
+        await Eventually.HoldsAsync(() => host.FaultReason is not null, () => "the host never reported its fault", TimeSpan.FromSeconds(30));
 
         using (var refused = await http.PostAsync("/v1/completions", new StringContent("""{"prompt":"Lily","max_tokens":5}""", Encoding.UTF8, "application/json")))
         {

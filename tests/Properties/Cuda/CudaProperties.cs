@@ -44,9 +44,9 @@ public static class CudaProperties
             if (batch.Any(r => r.Past > 64) && batch.Any(r => r.Past <= 64)) multiBlock++;
             if (kind == StepKind.Decode) decodeCalls++; else prefillCalls++;
             int vocab = model.Config.VocabSize;
-            var caches = batch.Select(r => CudaShapeProbe.Prefilled(model, r.Past, r.TokenSeed)).ToArray();
+            var caches = batch.Select(r => StepInputs.Prefilled(model, r.Past, r.TokenSeed)).ToArray();
             var batchCaches = caches.Select(c => c.Clone()).ToArray();
-            var fed = batch.Select(r => CudaShapeProbe.Tokens(r.TokenSeed + 1, r.Fed)).ToArray();
+            var fed = batch.Select(r => StepInputs.Tokens(r.TokenSeed + 1, r.Fed)).ToArray();
             var batchLogits = new float[batch.Length * vocab];
             model.Step(batchCaches.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), new StepWorkspace(), batchLogits, kind);
             try

@@ -24,8 +24,8 @@ public static class CudaShapeProbe
         var decode = new List<(string Config, string Bits)>();
         void DecodeCase(string name, int rows, int otherPast, int targetRow, BatchShapes shapes)
         {
-            var target = Prefilled(model, past: 100, seed: 7);
-            var others = Enumerable.Range(0, rows - 1).Select(i => Prefilled(model, past: i == 0 ? otherPast : 10 + (i * 37) % 90, seed: 100 + i)).ToList();
+            var target = StepInputs.Prefilled(model, past: 100, seed: 7);
+            var others = Enumerable.Range(0, rows - 1).Select(i => StepInputs.Prefilled(model, past: i == 0 ? otherPast : 10 + (i * 37) % 90, seed: 100 + i)).ToList();
             var all = others.ToList();
             all.Insert(Math.Min(targetRow, all.Count), target);
             var steps = all.Select((c, i) => new SequenceStep(c, ReferenceEquals(c, target) ? new[] { 42 } : new[] { 5 + i })).ToArray();
@@ -56,11 +56,11 @@ public static class CudaShapeProbe
         var prefill = new List<(string Config, string Bits)>();
         void PrefillCase(string name, int rows, int otherFeed, BatchShapes shapes)
         {
-            var target = Prefilled(model, past: 64, seed: 9);
-            var others = Enumerable.Range(0, rows - 1).Select(i => Prefilled(model, past: 64 * (i % 3), seed: 200 + i)).ToList();
+            var target = StepInputs.Prefilled(model, past: 64, seed: 9);
+            var others = Enumerable.Range(0, rows - 1).Select(i => StepInputs.Prefilled(model, past: 64 * (i % 3), seed: 200 + i)).ToList();
             var all = new List<KvCache> { target };
             all.AddRange(others);
-            var steps = all.Select((c, i) => new SequenceStep(c, Tokens(300 + i, i == 0 ? 30 : otherFeed))).ToArray();
+            var steps = all.Select((c, i) => new SequenceStep(c, StepInputs.Tokens(300 + i, i == 0 ? 30 : otherFeed))).ToArray();
             var logits = new float[steps.Length * model.Config.VocabSize];
             model.Step(steps, new StepWorkspace(), logits, StepKind.Prefill, shapes);
             prefill.Add((name, Digest(logits.AsSpan(0, model.Config.VocabSize), target, model)));
@@ -97,28 +97,5 @@ public static class CudaShapeProbe
                 hash.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cache.Values(l, h)));
             }
         return Convert.ToHexString(hash.GetHashAndReset())[..12];
-    }
-
-    /// <summary>A cache of <paramref name="past"/> positions, prefilled alone in blocks (the same bits every time it is made).</summary>
-    internal static KvCache Prefilled(DecoderModel model, int past, int seed)
-    {
-        var cache = new KvCache(model.Config);
-        var tokens = Tokens(seed, past);
-        var logits = new float[model.Config.VocabSize];
-        for (int start = 0; start < past; start += model.AttentionBlock)
-            model.Step([new SequenceStep(cache, tokens.AsMemory(start, Math.Min(model.AttentionBlock, past - start)))], new StepWorkspace(), logits, StepKind.Prefill, BatchShapes.Exact);
-        return cache;
-    }
-
-    internal static int[] Tokens(int seed, int count)
-    {
-        var tokens = new int[count];
-        ulong s = (ulong)seed * 0x9E3779B97F4A7C15UL + 1;
-        for (int i = 0; i < count; i++)
-        {
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-            tokens[i] = 3 + (int)(s % 509);
-        }
-        return tokens;
     }
 }
