@@ -23,15 +23,16 @@ internal sealed class DecodeStepActor(
     PipelineCounters counters,
     FaultBoundary boundary)
 {
-    private readonly StepWorkspace _workspace = new();
     private readonly DecodeBatch _batch = new(maxBatch, hook);
 
     /// <summary>Runs until joins complete and the batch is empty, or the pipeline aborts. The actor's one fault boundary.</summary>
     public async Task RunAsync()
     {
+        // The actor's own model-call buffers (and, decoding on a device, its resident pool), freed when it stops.
+        using var workspace = new StepWorkspace();
         try
         {
-            await LoopAsync();
+            await LoopAsync(workspace);
         }
         catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
         {
@@ -47,7 +48,7 @@ internal sealed class DecodeStepActor(
         }
     }
 
-    private async Task LoopAsync()
+    private async Task LoopAsync(StepWorkspace workspace)
     {
         var abort = boundary.Abort;
         bool joinsOpen = true;
@@ -73,12 +74,12 @@ internal sealed class DecodeStepActor(
                 continue;
             }
             if (lastStepEnd != 0) counters.DecodeGap(Stopwatch.GetElapsedTime(lastStepEnd));
-            await StepAsync(abort);
+            await StepAsync(workspace, abort);
             lastStepEnd = Stopwatch.GetTimestamp();
         }
     }
 
-    private async Task StepAsync(CancellationToken abort)
+    private async Task StepAsync(StepWorkspace workspace, CancellationToken abort)
     {
         var batch = _batch.NextStep();
         int count = batch.Count;
@@ -86,11 +87,11 @@ internal sealed class DecodeStepActor(
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
         // The workspace's buffer, not a new one per step: sample reads it before it replies, and
         // this actor waits for the reply before the next step writes it again.
-        var logits = _workspace.RowLogits.Get(count * model.Config.VocabSize);
+        var logits = workspace.RowLogits.Get(count * model.Config.VocabSize);
         try
         {
             hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
-            model.Step(rows, _workspace, logits);
+            model.Step(rows, workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -21,16 +21,17 @@ internal sealed class PrefillActor(
     FaultBoundary boundary)
 {
     private readonly PrefillScheduler _scheduler = new(maxPrefillBatch, model.AttentionBlock, hook);
-    private readonly StepWorkspace _workspace = new();
     // The prompts of the model call in progress (they leave the scheduler as they finish).
     private PrefillChunk[] _call = [];
 
     /// <summary>Runs until the inbox completes, or the pipeline aborts. The actor's one fault boundary.</summary>
     public async Task RunAsync()
     {
+        // The actor's own model-call buffers (and, decoding on a device, its resident pool), freed when it stops.
+        using var workspace = new StepWorkspace();
         try
         {
-            await LoopAsync();
+            await LoopAsync(workspace);
         }
         catch (Exception e) when (e is not OperationCanceledException || !boundary.IsAborting)
         {
@@ -46,7 +47,7 @@ internal sealed class PrefillActor(
         }
     }
 
-    private async Task LoopAsync()
+    private async Task LoopAsync(StepWorkspace workspace)
     {
         var abort = boundary.Abort;
         while (true)
@@ -69,23 +70,23 @@ internal sealed class PrefillActor(
                 continue;
             }
             _call = _scheduler.NextCall();
-            await RunCallAsync(_call, abort);
+            await RunCallAsync(workspace, _call, abort);
             _call = [];
         }
     }
 
-    private async Task RunCallAsync(PrefillChunk[] chunks, CancellationToken abort)
+    private async Task RunCallAsync(StepWorkspace workspace, PrefillChunk[] chunks, CancellationToken abort)
     {
         var rows = new SequenceStep[chunks.Length];
         for (int i = 0; i < chunks.Length; i++)
             rows[i] = new SequenceStep(chunks[i].Sequence.Cache!, chunks[i].Sequence.PromptIds.AsMemory(chunks[i].Start, chunks[i].Length));
         int vocab = model.Config.VocabSize;
         // Reused from call to call: each finished prompt's row is copied out below.
-        var logits = _workspace.RowLogits.Get(chunks.Length * vocab);
+        var logits = workspace.RowLogits.Get(chunks.Length * vocab);
         try
         {
             hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());
-            model.Step(rows, _workspace, logits, StepKind.Prefill);
+            model.Step(rows, workspace, logits, StepKind.Prefill);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

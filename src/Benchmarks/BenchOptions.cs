@@ -27,6 +27,9 @@ internal sealed record BenchOptions
     public bool UseCuda { get; init; }
     /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default.</summary>
     public Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
+
+    /// <summary>Decode calls read resident pasts (<c>--resident-kv on|off</c>); null = the provider's default.</summary>
+    public bool? ResidentKv { get; init; }
     /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>
     public string? ProfilePrefix { get; init; }
 }

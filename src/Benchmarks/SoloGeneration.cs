@@ -27,7 +27,7 @@ internal static class SoloGeneration
     {
         var config = model.Config;
         var prompt = request.PromptIds;
-        var workspace = new StepWorkspace();
+        using var workspace = new StepWorkspace();
         var logits = new float[config.VocabSize];
         // Same initial capacity as the pipeline's prefill actor, so KV peaks compare like for like.
         using var cache = new KvCache(config, account, initialCapacity: Math.Min(config.SeqLen, prompt.Length + 16));

@@ -30,6 +30,7 @@ internal static class BenchCommand
         var quantize = QuantizeOption.Create();
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };
         var shapes = BatchShapesOption.Create();
+        var resident = ResidentKvOption.Create();
         var profile = new Option<string?>("--profile") { Description = "write ONNX Runtime's profile (each node's time and provider, Chrome-trace JSON) to a file starting with this prefix" };
         var kvBudget = KvBudgetOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
@@ -40,7 +41,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, kvBudget, profile, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -53,7 +54,7 @@ internal static class BenchCommand
                 using var loaded = LoadedModel.Load(directory, new RunnerOptions
                 {
                     IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
                 });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
@@ -90,7 +91,7 @@ internal static class BenchCommand
                 IntraOpThreads = parse.GetValue(threads),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
                 ProfilePrefix = parse.GetValue(profile),
                 KvBudgetBytes = budgetBytes,
                 Workload = new Workload

@@ -32,11 +32,12 @@ internal static class GenerateCommand
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();
+        var resident = ResidentKvOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, kvBudget,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, resident, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -47,7 +48,7 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             if (parse.GetValue(input) is { } source)

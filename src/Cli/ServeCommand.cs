@@ -23,11 +23,12 @@ internal static class ServeCommand
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();
+        var resident = ResidentKvOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, kvBudget,
+            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, resident, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -41,7 +42,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             var serverOptions = new PipelineServerOptions

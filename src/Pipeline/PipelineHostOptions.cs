@@ -41,6 +41,9 @@ public sealed record PipelineHostOptions
     public string? CacheDirectory { get; init; }
     /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default (batch-invariant on CUDA).</summary>
     internal Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
+
+    /// <summary>Decode calls read pasts kept resident where the model runs (<c>--resident-kv</c>); null = the provider's default (on for CUDA).</summary>
+    internal bool? ResidentKv { get; init; }
     /// <summary>
     /// Pipelines started to replace faulted ones before the host stays faulted (every request then
     /// fails at once with <see cref="PipelineUnavailableException"/>). A fault that recurs is a bug

@@ -15,7 +15,7 @@ namespace Pipeline.Inference.Runtime;
 /// of the graph's attention block, so each sequence's keys sit in the same blocks, in the same
 /// place, whether it runs alone or beside longer sequences (see LlamaOnnxExporter).
 /// </remarks>
-internal sealed class DecoderModel : IDisposable
+internal sealed partial class DecoderModel : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
@@ -137,7 +137,9 @@ internal sealed class DecoderModel : IDisposable
         var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
-        return new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
+        var model = new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
+        model.ChooseResidence(options.ResidentKv);
+        return model;
     }
 
     /// <summary>
@@ -172,7 +174,12 @@ internal sealed class DecoderModel : IDisposable
         return bytes;
     }
 
-    private DecoderModel WithFallback(string reason) => new(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
+    private DecoderModel WithFallback(string reason)
+    {
+        var model = new DecoderModel(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
+        model._memory = _memory;
+        return model;
+    }
 
     /// <summary>
     /// Runs one model call over <paramref name="rows"/>, appends their new keys and values to
@@ -188,6 +195,11 @@ internal sealed class DecoderModel : IDisposable
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(workspace);
         ArgumentNullException.ThrowIfNull(shapes);
+        if (kind == StepKind.Decode && _memory is not null && ReferenceEquals(shapes, Shapes) && FeedsOneTokenEach(rows))
+        {
+            StepResident(rows, workspace, logits);
+            return;
+        }
         int fixedRows = shapes.FixedRows(kind);
         if (fixedRows > 0 && rows.Count > fixedRows)
         {
@@ -314,5 +326,6 @@ internal sealed class DecoderModel : IDisposable
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         _session.Dispose();
         _runOptions.Dispose();
+        _memory?.Dispose();
     }
 }

@@ -48,6 +48,12 @@ internal sealed class KvCache : IDisposable
     internal ReadOnlySpan<float> Keys(int layer, int head) => _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
     internal ReadOnlySpan<float> Values(int layer, int head) => _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
 
+    /// <summary>Layer <paramref name="layer"/>'s keys as stored, [kv_heads, <see cref="Capacity"/>, head_dim] (for uploading to a resident pool).</summary>
+    internal ReadOnlySpan<float> KeyLayer(int layer) => _keys[layer];
+
+    /// <inheritdoc cref="KeyLayer"/>
+    internal ReadOnlySpan<float> ValueLayer(int layer) => _values[layer];
+
     /// <summary>
     /// Appends <paramref name="count"/> positions taken from a present tensor
     /// [batch, kv_heads, total, head_dim] at (row, start).

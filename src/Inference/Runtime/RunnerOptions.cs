@@ -37,6 +37,14 @@ internal sealed record RunnerOptions
     public BatchShapes? Shapes { get; init; }
 
     /// <summary>
+    /// Keep decode calls' pasts resident where the model runs (<c>--resident-kv on|off</c>): on CUDA,
+    /// in GPU memory bound to the graph, each step writing only its new positions (see
+    /// <see cref="Resident.ResidentKvPool"/>). Needs fixed decode shapes (decode=N,context). Null: on
+    /// for CUDA with fixed shapes, off on the CPU (where it runs in host memory, for tests).
+    /// </summary>
+    public bool? ResidentKv { get; init; }
+
+    /// <summary>
     /// Write ONNX Runtime's profile (every node's time and provider, as Chrome-trace JSON) to a file
     /// starting with this prefix when the model is disposed (<c>bench --profile PREFIX</c>); null: no profile.
     /// </summary>

@@ -73,7 +73,7 @@ internal sealed class ReusableBuffer<T>
 /// two windows of <see cref="ReusableBuffer{T}.Window"/> calls, to at most
 /// <see cref="ReusableBuffer{T}.ShrinkFactor"/> times what the batches that follow need.
 /// </remarks>
-internal sealed class StepWorkspace
+internal sealed class StepWorkspace : IDisposable
 {
     internal ReusableBuffer<long> InputIds { get; } = new();
     internal ReusableBuffer<long> PositionIds { get; } = new();
@@ -98,6 +98,22 @@ internal sealed class StepWorkspace
 
     // Workspaces of the further calls a batch larger than the model's fixed row count is split into.
     private List<StepWorkspace>? _parts;
+
+    private Resident.ResidentKvPool? _resident;
+
+    /// <summary>This workspace's resident pool (decode calls whose pasts stay on the device), made by <paramref name="create"/> on first use.</summary>
+    internal Resident.ResidentKvPool ResidentPool(Func<Resident.ResidentKvPool> create) => _resident ??= create();
+
+    /// <summary>Bytes the resident pool holds where the model runs (GPU memory on CUDA); not in <see cref="HeldBytes"/>.</summary>
+    internal long ResidentBytes => _resident?.Bytes ?? 0;
+
+    /// <summary>Frees the resident pool's memory (the host buffers are the garbage collector's).</summary>
+    public void Dispose()
+    {
+        _resident?.Dispose();
+        _resident = null;
+        if (_parts is not null) foreach (var part in _parts) part.Dispose();
+    }
 
     /// <summary>The workspace of part <paramref name="index"/> of a split batch (part 0 is this one), kept across steps.</summary>
     internal StepWorkspace Part(int index)
@@ -208,6 +224,7 @@ internal sealed class StepWorkspace
     internal void Forget()
     {
         System.Array.Clear(_rowCache);
+        _resident?.Forget();
         if (_parts is not null) foreach (var part in _parts) part.Forget();
     }
 

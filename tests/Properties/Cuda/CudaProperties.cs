@@ -48,13 +48,16 @@ public static class CudaProperties
             var batchCaches = caches.Select(c => c.Clone()).ToArray();
             var fed = batch.Select(r => StepInputs.Tokens(r.TokenSeed + 1, r.Fed)).ToArray();
             var batchLogits = new float[batch.Length * vocab];
-            model.Step(batchCaches.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), new StepWorkspace(), batchLogits, kind);
+            // Workspaces are disposed: on CUDA each holds a resident pool in GPU memory.
+            using (var workspace = new StepWorkspace())
+                model.Step(batchCaches.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), workspace, batchLogits, kind);
             try
             {
                 for (int i = 0; i < batch.Length; i++)
                 {
                     var soloLogits = new float[vocab];
-                    model.Step([new SequenceStep(caches[i], fed[i])], new StepWorkspace(), soloLogits, kind);
+                    using (var workspace = new StepWorkspace())
+                        model.Step([new SequenceStep(caches[i], fed[i])], workspace, soloLogits, kind);
                     if (!BatchingProperties.BitEqual(soloLogits, batchLogits.AsSpan(i * vocab, vocab)))
                         return false.Label($"{kind} row {i} of {batch.Length} {batch[i]}: logits differ");
                     for (int l = 0; l < model.Config.Layers; l++)
@@ -89,6 +92,27 @@ public static class CudaProperties
         finally
         {
             loaded.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Decode over the resident pool (pasts in GPU memory, new positions written in place) against
+    /// decode with the pasts staged from the host, same shapes, same provider: continuous batching
+    /// over many steps, bit for bit (<see cref="ResidentDecodeCheck"/>).
+    /// </summary>
+    public static void Resident(string modelDirectory, bool cuda, string? shapes, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        using var resident = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = true });
+        using var staged = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = false });
+        log($"resident vs staged on {resident.Decoder.ExecutionProvider} {resident.Decoder.ProviderFallbackReason}, batch shapes {resident.Decoder.Shapes}, pool in {resident.Decoder.ResidentKv} memory");
+        int rows = resident.Decoder.Shapes.DecodeRows;
+        for (int seed = 1; seed <= 2; seed++)
+        {
+            var explored = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: rows * 2, steps: 60, seed);
+            log($"seed {seed}: identical; {explored}");
+            if (explored.Parts < 2 || explored.Rejoins < 5 || explored.Uploads <= explored.Sequences)
+                throw new InvalidOperationException("the resident check explored too little");
         }
     }
 

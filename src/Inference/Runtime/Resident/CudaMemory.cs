@@ -1,0 +1,139 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Pipeline.Inference.Runtime.Resident;
+
+/// <summary>
+/// <see cref="DeviceMemory"/> on the GPU, through the CUDA runtime library that ONNX Runtime's CUDA
+/// provider loads itself (libcudart.so.13), so the pool shares the provider's device and context.
+/// Functions are looked up once per instance; nothing here is static.
+/// </summary>
+/// <remarks>
+/// Appends (<see cref="Copy2D"/>) go on CUDA's legacy default stream, asynchronously; ONNX Runtime
+/// runs its kernels on its own stream and has finished a call when Run returns, and the pool calls
+/// <see cref="Synchronize"/> (cudaDeviceSynchronize) before the next call reads what was appended.
+/// </remarks>
+internal sealed unsafe class CudaMemory : DeviceMemory
+{
+    private const int HostToDevice = 1, DeviceToHost = 2, DeviceToDevice = 3;
+
+    private readonly nint _library;
+    private readonly delegate* unmanaged<nint*, nuint, int> _malloc;
+    private readonly delegate* unmanaged<nint, int> _free;
+    private readonly delegate* unmanaged<nint, int, nuint, int> _memset;
+    private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int> _memcpy2D;
+    private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int> _memcpy2DAsync;
+    private readonly delegate* unmanaged<nint, nint, nuint, int, int> _memcpy;
+    private readonly delegate* unmanaged<int> _deviceSynchronize;
+    private readonly delegate* unmanaged<int, nint> _errorString;
+    private readonly delegate* unmanaged<int, int> _setDevice;
+    private readonly int _device;
+    private bool _disposed;
+
+    private CudaMemory(nint library, int device)
+    {
+        _library = library;
+        _device = device;
+        _malloc = (delegate* unmanaged<nint*, nuint, int>)Export("cudaMalloc");
+        _free = (delegate* unmanaged<nint, int>)Export("cudaFree");
+        _memset = (delegate* unmanaged<nint, int, nuint, int>)Export("cudaMemset");
+        _memcpy2D = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int>)Export("cudaMemcpy2D");
+        _memcpy2DAsync = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int>)Export("cudaMemcpy2DAsync");
+        _memcpy = (delegate* unmanaged<nint, nint, nuint, int, int>)Export("cudaMemcpy");
+        _deviceSynchronize = (delegate* unmanaged<int>)Export("cudaDeviceSynchronize");
+        _errorString = (delegate* unmanaged<int, nint>)Export("cudaGetErrorString");
+        _setDevice = (delegate* unmanaged<int, int>)Export("cudaSetDevice");
+        Info = new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device, OrtMemType.Default);
+    }
+
+    /// <summary>The CUDA runtime of device <paramref name="device"/>, or null with the reason when it cannot be loaded.</summary>
+    public static CudaMemory? TryCreate(int device, out string? reason)
+    {
+        foreach (var name in new[] { "libcudart.so.13", "libcudart.so.12", "libcudart.so" })
+        {
+            if (!NativeLibrary.TryLoad(name, out var library)) continue;
+            try
+            {
+                reason = null;
+                return new CudaMemory(library, device);
+            }
+            catch (EntryPointNotFoundException e)
+            {
+                NativeLibrary.Free(library);
+                reason = $"{name}: {e.Message}";
+                return null;
+            }
+        }
+        reason = "the CUDA runtime library (libcudart.so.13) could not be loaded";
+        return null;
+    }
+
+    public override OrtMemoryInfo Info { get; }
+
+    public override string Name => "CUDA";
+
+    private nint Export(string name) => NativeLibrary.GetExport(_library, name);
+
+    // Every call first makes the device current on the calling thread (actors run on pool threads).
+    private void Check(int status, string what)
+    {
+        if (status != 0)
+            throw new InvalidOperationException($"CUDA {what} failed: {Marshal.PtrToStringAnsi(_errorString(status))} ({status})");
+    }
+
+    private void OnDevice() => Check(_setDevice(_device), "cudaSetDevice");
+
+    public override nint Allocate(long bytes)
+    {
+        OnDevice();
+        nint pointer;
+        Check(_malloc(&pointer, (nuint)Math.Max(bytes, 1)), $"cudaMalloc of {bytes} bytes");
+        Check(_memset(pointer, 0, (nuint)bytes), "cudaMemset");
+        return pointer;
+    }
+
+    public override void Free(nint pointer)
+    {
+        if (_disposed) return;
+        OnDevice();
+        Check(_free(pointer), "cudaFree");
+    }
+
+    public override void Zero(nint destination, long bytes)
+    {
+        OnDevice();
+        Check(_memset(destination, 0, (nuint)bytes), "cudaMemset");
+    }
+
+    public override void Upload2D(nint destination, long destinationPitch, float* source, long sourcePitch, long widthBytes, long height)
+    {
+        OnDevice();
+        Check(_memcpy2D(destination, (nuint)destinationPitch, (nint)source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, HostToDevice), "cudaMemcpy2D to the device");
+    }
+
+    public override void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height)
+    {
+        OnDevice();
+        Check(_memcpy2DAsync(destination, (nuint)destinationPitch, source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, DeviceToDevice, 0), "cudaMemcpy2DAsync on the device");
+    }
+
+    public override void Download(float* destination, nint source, long bytes)
+    {
+        OnDevice();
+        Check(_memcpy((nint)destination, source, (nuint)bytes, DeviceToHost), "cudaMemcpy to the host");
+    }
+
+    public override void Synchronize()
+    {
+        OnDevice();
+        Check(_deviceSynchronize(), "cudaDeviceSynchronize");
+    }
+
+    protected override void Release()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Info.Dispose();
+        // The library stays loaded: ONNX Runtime's CUDA provider holds it too.
+    }
+}

@@ -1,0 +1,52 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace Pipeline.Inference.Runtime.Resident;
+
+/// <summary>
+/// The memory a resident KV pool lives in, and the few copies the pool needs: zero a range, upload
+/// a sequence's past once, append a step's new positions in place, and bring those positions back
+/// for the host copy. On CUDA it is the GPU's memory (<see cref="CudaMemory"/>); on the CPU, native
+/// host memory (<see cref="HostMemory"/>), so that the same pool and bindings run, and are tested,
+/// where there is no GPU.
+/// </summary>
+/// <remarks>
+/// Pointers are raw: an <see cref="OrtValue"/> made over them does not own them, and the pool frees
+/// what it allocated when it is disposed. Copies in 2D are CUDA's cudaMemcpy2D: <c>height</c> rows of
+/// <c>widthBytes</c> bytes, each row <c>pitch</c> bytes after the previous one.
+/// </remarks>
+internal abstract unsafe class DeviceMemory : IDisposable
+{
+    /// <summary>Where ONNX Runtime is told the pool's tensors lie.</summary>
+    public abstract OrtMemoryInfo Info { get; }
+
+    /// <summary>"CUDA" or "host": what the memory is, for reports.</summary>
+    public abstract string Name { get; }
+
+    /// <summary><paramref name="bytes"/> of zeroed memory.</summary>
+    public abstract nint Allocate(long bytes);
+
+    public abstract void Free(nint pointer);
+
+    public abstract void Zero(nint destination, long bytes);
+
+    /// <summary>Host to memory, finished when it returns.</summary>
+    public abstract void Upload2D(nint destination, long destinationPitch, float* source, long sourcePitch, long widthBytes, long height);
+
+    /// <summary>Within the memory; may still be running when it returns, until <see cref="Synchronize"/>.</summary>
+    public abstract void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height);
+
+    /// <summary>Memory to host, finished when it returns (after every copy queued before it).</summary>
+    public abstract void Download(float* destination, nint source, long bytes);
+
+    /// <summary>Waits until every copy queued so far is done.</summary>
+    public abstract void Synchronize();
+
+    public void Dispose()
+    {
+        Release();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Lets go of what the memory itself holds (not the pools' allocations: their owners free them).</summary>
+    protected virtual void Release() { }
+}

@@ -1,0 +1,96 @@
+using Pipeline.Inference.Runtime;
+using Pipeline.Testing;
+using Xunit.Abstractions;
+
+namespace Pipeline.Integration;
+
+/// <summary>
+/// The resident pool (decode pasts kept where the model runs, issue 10) on the CPU, in host memory:
+/// the same slots, bindings and in-place appends CUDA uses, against the staged path bit for bit.
+/// </summary>
+public sealed class ResidentKvTests(ITestOutputHelper output)
+{
+    // Four slots per call, so a dozen sequences need several parts.
+    private static readonly BatchShapes FourRows = BatchShapes.Parse("decode=4,context", DecoderModel.CudaShapes);
+
+    private static LoadedModel Resident() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true });
+    private static LoadedModel Staged() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1 });
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Decode_steps_over_a_resident_pool_give_the_staged_paths_logits_and_caches_bit_for_bit_as_sequences_join_sit_out_and_leave(int seed)
+    {
+        using var resident = Resident();
+        using var staged = Staged();
+        Assert.Equal("host", resident.Decoder.ResidentKv);
+
+        var explored = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: 24, steps: 60, seed);
+
+        output.WriteLine(explored.ToString());
+        Assert.True(explored.Steps >= 50 && explored.Sequences >= 12, "too few steps or sequences");
+        Assert.True(explored.Parts >= 2 && explored.MaxRows > FourRows.DecodeRows, "never needed a second part");
+        Assert.True(explored.Rejoins >= 5, "too few sequences came back after sitting a step out");
+        Assert.True(explored.Uploads > explored.Sequences, "no sequence was uploaded again on coming back");
+        Assert.True(explored.MixedLengths >= 20, "too few steps mixed sequences of different lengths");
+    }
+
+    [Fact]
+    public void A_sequence_that_keeps_decoding_is_uploaded_once_and_then_only_its_new_positions_are_written()
+    {
+        using var resident = Resident();
+        var model = resident.Decoder;
+        var caches = Enumerable.Range(0, 6).Select(i => StepInputs.Prefilled(model, past: 10 + 30 * i, seed: i)).ToArray();
+        using var workspace = new StepWorkspace();
+        var logits = new float[caches.Length * model.Config.VocabSize];
+        for (int step = 0; step < 20; step++)
+            model.Step(caches.Select((c, i) => new SequenceStep(c, new[] { 3 + (i * 7 + step) % 500 })).ToArray(), workspace, logits);
+
+        var pool = workspace.ResidentPool(() => throw new InvalidOperationException("no pool"));
+        Assert.Equal(6, pool.Uploads);
+        Assert.Equal(2, pool.PartCount);
+        Assert.All(caches.Select((c, i) => (c, i)), x => Assert.Equal(10 + 30 * x.i + 20, x.c.Length));
+        foreach (var c in caches) c.Dispose();
+    }
+
+    [Fact]
+    public void After_a_failed_call_every_sequence_is_uploaded_again_from_its_host_cache()
+    {
+        using var resident = Resident();
+        using var staged = Staged();
+        var model = resident.Decoder;
+        var caches = Enumerable.Range(0, 3).Select(i => StepInputs.Prefilled(model, past: 20 + i, seed: i)).ToArray();
+        var copies = caches.Select(c => c.Clone()).ToArray();
+        using var workspace = new StepWorkspace();
+        int vocab = model.Config.VocabSize;
+        var logits = new float[4 * vocab];
+        model.Step(caches.Select(c => new SequenceStep(c, new[] { 5 })).ToArray(), workspace, logits);
+        staged.Decoder.Step(copies.Select(c => new SequenceStep(c, new[] { 5 })).ToArray(), new StepWorkspace(), new float[3 * vocab]);
+
+        // The same sequence twice in one call is refused, and the pool forgets every slot.
+        var twice = new[] { new SequenceStep(caches[0], new[] { 6 }), new SequenceStep(caches[0], new[] { 6 }) };
+        Assert.Throws<ArgumentException>(() => model.Step(twice, workspace, logits));
+
+        var expected = new float[3 * vocab];
+        model.Step(caches.Select(c => new SequenceStep(c, new[] { 7 })).ToArray(), workspace, logits);
+        staged.Decoder.Step(copies.Select(c => new SequenceStep(c, new[] { 7 })).ToArray(), new StepWorkspace(), expected);
+        Assert.Equal(6, workspace.ResidentPool(() => throw new InvalidOperationException("no pool")).Uploads);
+        Assert.True(logits.AsSpan(0, 3 * vocab).SequenceEqual(expected), "logits after the failed call differ from the staged path's");
+        foreach (var c in caches.Concat(copies)) c.Dispose();
+    }
+
+    [Fact]
+    public void Resident_kv_is_refused_with_a_reason_when_decode_calls_have_no_fixed_shape()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, ResidentKv = true }));
+        Assert.Contains("--resident-kv needs fixed decode shapes", e.Message);
+    }
+
+    [Fact]
+    public void Resident_kv_is_off_by_default_on_the_cpu_even_with_fixed_shapes()
+    {
+        using var padded = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows });
+        Assert.Null(padded.Decoder.ResidentKv);
+    }
+}
