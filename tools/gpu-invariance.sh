@@ -4,10 +4,11 @@
 #   dotnet publish tests/LongRun -c Release -r linux-x64 --self-contained -p:UseCuda=true -o /tmp/gpu-app
 #   bash tools/gpu-pack.sh /tmp/gpu-app                  # parts of 34 MiB; its header says how to send them
 # and in the last call: source .gpu-stage/unpack.sh && bash tools/gpu-invariance.sh [STEPS]
-# STEPS (default all): any of probe p6 p1 bench, comma-separated. Results go to $OUT. P1 needs more
+# STEPS (default all): any of probe p6 p1 resident bench, comma-separated (bench knobs: BENCH_CONFIGS,
+# BENCH_CONC, BENCH_REQUESTS, BENCH_TOKENS, BENCH_PROFILE=1). Results go to $OUT. P1 needs more
 # than the 500 s it is given here today.
 set -u
-steps=${1:-probe,p6,p1,bench}
+steps=${1:-probe,p6,p1,resident,bench}
 out=${OUT:-/tmp/gpu-out}; mkdir -p "$out"
 # The long-run console finds the repository (Pipeline.sln) above its own folder: run a copy from here.
 [ -d gpu-app ] || cp -r /tmp/gpu-app ./gpu-app
@@ -23,14 +24,19 @@ has() { [[ ",$steps," == *",$1,"* ]]; }
 if has probe; then echo "== probe"; timeout 300 $L probe "$M" 2>&1 | tee "$out/probe.txt" | grep -E "^==|distinct|PASSED|FAILED|provider"; fi
 if has p6; then echo "== P6 on CUDA"; timeout 400 $L P6cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p6.txt" | tail -4; fi
 if has p1; then echo "== P1 on CUDA"; timeout 500 $L P1cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p1.txt" | tail -4; fi
+if has resident; then echo "== resident vs staged on CUDA"; timeout 400 $L residentcuda "$M" ${SHAPES:-} 2>&1 | tee "$out/resident.txt" | tail -4; fi
 if has bench; then
-  # Small enough to finish: with the host-staged past a CUDA step takes ~200 ms (docs/PERFORMANCE.md).
-  for s in cuda exact; do
-    echo "== bench --cuda --batch-shapes $s"
-    timeout 200 $P bench --synthetic 110m --cuda --batch-shapes $s --modes pipeline --concurrency 1,16 --requests 16 --max-tokens 16 \
-      --profile /tmp/prof-$s --json "$out/bench-$s.json" 2> "$out/bench-$s.err" | tee "$out/bench-$s.md" | tail -4
-    tail -1 "$out/bench-$s.err"
-    f=$(ls /tmp/prof-$s*.json 2>/dev/null | head -1)
-    [ -n "$f" ] && python3 tools/ort-profile-summary.py "$f" --top 12 | tee "$out/profile-$s.txt"
+  # Configurations: batch shapes / resident pasts. cuda+on is the default; cuda+off stages the padded
+  # pasts from the host every call; exact is the invariance switched off (unpadded, staged).
+  for cfg in ${BENCH_CONFIGS:-cuda:on cuda:off exact:off}; do
+    s=${cfg%%:*}; r=${cfg##*:}; name=$s-$r
+    conc=${BENCH_CONC:-1,16,64}; [ "$cfg" = cuda:off ] && conc=${BENCH_CONC_SLOW:-16}
+    echo "== bench --cuda --batch-shapes $s --resident-kv $r --concurrency $conc"
+    timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic 110m --cuda --batch-shapes $s --resident-kv $r --modes pipeline --concurrency $conc \
+      --requests ${BENCH_REQUESTS:-32} --max-tokens ${BENCH_TOKENS:-32} ${BENCH_PROFILE:+--profile /tmp/prof-$name} \
+      --json "$out/bench-$name.json" 2> "$out/bench-$name.err" | tee "$out/bench-$name.md" | tail -6
+    tail -2 "$out/bench-$name.err"
+    f=$(ls /tmp/prof-$name*.json 2>/dev/null | head -1)
+    [ -n "$f" ] && python3 tools/ort-profile-summary.py "$f" --top 12 | tee "$out/profile-$name.txt"
   done
 fi

@@ -28,6 +28,12 @@ internal sealed record BenchOptions
     /// <summary>Shapes model calls are padded to (<c>--batch-shapes</c>); null = the provider's default.</summary>
     public Pipeline.Inference.Runtime.BatchShapes? Shapes { get; init; }
 
+    /// <summary>
+    /// Count completions whose tokens differ between runs and report them instead of aborting
+    /// (<c>--token-check report</c>): for measuring the engine with its invariance switched off.
+    /// </summary>
+    public bool ReportTokenMismatches { get; init; }
+
     /// <summary>Decode calls read resident pasts (<c>--resident-kv on|off</c>); null = the provider's default.</summary>
     public bool? ResidentKv { get; init; }
     /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>

@@ -49,7 +49,7 @@ internal static class BenchRunner
                 measured.Add((mode, concurrency, outcome, peakWorkingSet));
             }
 
-        int compared = TokenAgreement.Verify(runs);
+        var (compared, differing, firstDifference) = TokenAgreement.Compare(runs, abort: !options.ReportTokenMismatches);
         var results = measured.Select((m, i) => Summarise(m.Mode, m.Concurrency, m.Outcome, m.PeakWorkingSet, runs[i].Traces)).ToList();
         return new BenchReport
         {
@@ -57,6 +57,8 @@ internal static class BenchRunner
             Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where})" : "staged")}",
             Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
+            TokenMismatches = differing,
+            FirstTokenMismatch = firstDifference,
             Results = results,
         };
     }

@@ -12,7 +12,9 @@ internal static class MarkdownTable
         s.AppendLine(CultureInfo.InvariantCulture, $"Machine: {report.Machine}  ");
         s.AppendLine(CultureInfo.InvariantCulture, $"Model: {report.Model}  ");
         s.AppendLine(CultureInfo.InvariantCulture, $"Workload: {report.Workload}  ");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Tokens identical across all runs: yes ({report.TokenCheckComparisons} completions compared; a mismatch aborts the bench)");
+        s.AppendLine(report.TokenMismatches == 0
+            ? string.Create(CultureInfo.InvariantCulture, $"Tokens identical across all runs: yes ({report.TokenCheckComparisons} completions compared; a mismatch aborts the bench)")
+            : string.Create(CultureInfo.InvariantCulture, $"Tokens identical across all runs: **no**: {report.TokenMismatches} of {report.TokenCheckComparisons} completions differ from the first run's (--token-check report); first: {report.FirstTokenMismatch}"));
         s.AppendLine();
         s.AppendLine("| mode | concurrency | tokens/s | requests/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak WS MB | peak KV MB |");
         s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -7,9 +7,18 @@ namespace Pipeline.Benchmarks;
 internal static class TokenAgreement
 {
     /// <summary>Returns the number of completions compared; throws <see cref="TokenMismatchException"/> at the first difference.</summary>
-    public static int Verify(IReadOnlyList<(string Run, IReadOnlyList<RequestTrace> Traces)> runs)
+    public static int Verify(IReadOnlyList<(string Run, IReadOnlyList<RequestTrace> Traces)> runs) => Compare(runs, abort: true).Compared;
+
+    /// <summary>
+    /// Compares every run's completions with the reference run's. With <paramref name="abort"/> the
+    /// first difference throws; without, differences are counted (for measuring an engine whose
+    /// invariance is switched off) and the first is described.
+    /// </summary>
+    public static (int Compared, int Differing, string? First) Compare(IReadOnlyList<(string Run, IReadOnlyList<RequestTrace> Traces)> runs, bool abort)
     {
-        if (runs.Count == 0) return 0;
+        if (runs.Count == 0) return (0, 0, null);
+        int differing = 0;
+        string? first = null;
         var (referenceRun, reference) = runs[0];
         int compared = 0;
         foreach (var (run, traces) in runs)
@@ -21,14 +30,16 @@ internal static class TokenAgreement
                 var expected = reference[i].CompletionIds;
                 var actual = traces[i].CompletionIds;
                 int differ = FirstDifference(expected, actual);
-                if (differ >= 0)
-                    throw new TokenMismatchException(
-                        $"tokens differ: request {i} under {run} vs {referenceRun} at completion index {differ} " +
-                        $"({Describe(actual, differ)} vs {Describe(expected, differ)}; lengths {actual.Count} vs {expected.Count})");
                 compared++;
+                if (differ < 0) continue;
+                var message = $"tokens differ: request {i} under {run} vs {referenceRun} at completion index {differ} " +
+                              $"({Describe(actual, differ)} vs {Describe(expected, differ)}; lengths {actual.Count} vs {expected.Count})";
+                if (abort) throw new TokenMismatchException(message);
+                differing++;
+                first ??= message;
             }
         }
-        return compared;
+        return (compared, differing, first);
     }
 
     private static int FirstDifference(List<int> a, List<int> b)

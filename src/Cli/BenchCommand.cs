@@ -31,6 +31,12 @@ internal static class BenchCommand
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };
         var shapes = BatchShapesOption.Create();
         var resident = ResidentKvOption.Create();
+        var tokenCheck = new Option<string>("--token-check")
+        {
+            Description = "abort (the default: tokens that differ between runs abort the bench before any speed is reported) or report "
+                + "(count the differing completions and report speeds anyway: for measuring with the invariance switched off, --batch-shapes exact)",
+            DefaultValueFactory = _ => "abort",
+        };
         var profile = new Option<string?>("--profile") { Description = "write ONNX Runtime's profile (each node's time and provider, Chrome-trace JSON) to a file starting with this prefix" };
         var kvBudget = KvBudgetOption.Create();
         var chart = new Option<string?>("--chart") { Description = "where to write a PNG chart of the results (none unless given)" };
@@ -41,7 +47,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, kvBudget, profile, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -92,6 +98,12 @@ internal static class BenchCommand
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
                 Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
+                ReportTokenMismatches = parse.GetValue(tokenCheck)?.Trim().ToLowerInvariant() switch
+                {
+                    "abort" => false,
+                    "report" => true,
+                    var other => throw new ArgumentException($"--token-check: '{other}' is not abort or report"),
+                },
                 ProfilePrefix = parse.GetValue(profile),
                 KvBudgetBytes = budgetBytes,
                 Workload = new Workload

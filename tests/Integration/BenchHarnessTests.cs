@@ -90,6 +90,25 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
+    public void Under_token_check_report_differing_completions_are_counted_and_the_first_described_instead_of_aborting()
+    {
+        RequestTrace Trace(params int[] ids)
+        {
+            var t = new RequestTrace(0);
+            foreach (var id in ids) t.TokenArrived(id);
+            return t;
+        }
+
+        var (compared, differing, first) = TokenAgreement.Compare(
+            [("pipeline@1", [Trace(5, 6), Trace(1, 2)]), ("pipeline@16", [Trace(5, 7), Trace(1, 2)]), ("pipeline@64", [Trace(5, 6), Trace(1)])],
+            abort: false);
+
+        Assert.Equal(6, compared);
+        Assert.Equal(2, differing);
+        Assert.Contains("request 0 under pipeline@16", first);
+    }
+
+    [Fact]
     public void WriteTokenizer_synthetic_vocabulary_loads_with_that_size()
     {
         var path = Path.Combine(Path.GetTempPath(), $"synthetic-tok-{Guid.NewGuid():N}.bin");

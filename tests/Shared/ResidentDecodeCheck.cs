@@ -32,8 +32,9 @@ internal static class ResidentDecodeCheck
         {
             for (int step = 0; step < steps; step++)
             {
-                // Joins, at most a few at a time, while sequences are left.
-                for (int j = random.Next(0, 4); j > 0 && pending.Count > 0; j--)
+                // Joins, up to a quarter of a call's rows at a time, while sequences are left: enough
+                // that the live set outgrows one call, so a second part is needed.
+                for (int j = random.Next(0, Math.Max(4, resident.Shapes.DecodeRows / 4)); j > 0 && pending.Count > 0; j--)
                 {
                     int id = pending.Dequeue();
                     var cache = StepInputs.Prefilled(staged, random.Next(1, maxPast), seed * 1000 + id);
