@@ -33,11 +33,12 @@ internal static class GenerateCommand
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();
         var resident = ResidentKvOption.Create();
+        var graph = CudaGraphOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, resident, kvBudget,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, resident, graph, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -48,7 +49,7 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             if (parse.GetValue(input) is { } source)

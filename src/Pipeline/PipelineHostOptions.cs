@@ -44,6 +44,9 @@ public sealed record PipelineHostOptions
 
     /// <summary>Decode calls read pasts kept resident where the model runs (<c>--resident-kv</c>); null = the provider's default (on for CUDA).</summary>
     internal bool? ResidentKv { get; init; }
+
+    /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph</c>); null = off.</summary>
+    internal bool? CudaGraph { get; init; }
     /// <summary>
     /// Pipelines started to replace faulted ones before the host stays faulted (every request then
     /// fails at once with <see cref="PipelineUnavailableException"/>). A fault that recurs is a bug

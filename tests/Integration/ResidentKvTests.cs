@@ -88,6 +88,40 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Through_the_actors_sixteen_requests_decoding_over_a_resident_pool_match_their_solo_runs_and_cancelled_ones_free_their_memory()
+    {
+        var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
+        var solo = new GenerationResult[16];
+        for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i]);
+        using var model = Resident();
+
+        await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
+        using var cancel = new CancellationTokenSource();
+        var streams = requests.Select((r, i) => i % 5 == 4 ? Cancelled(host, r, cancel.Token) : host.CompleteAsync(r)).ToArray();
+        await Task.Delay(50);
+        await cancel.CancelAsync();
+        var results = await Task.WhenAll(streams);
+
+        for (int i = 0; i < 16; i++)
+            if (i % 5 != 4) Workloads.AssertSameRun(solo[i], results[i], $"request {i}");
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvMemory.LiveCaches);
+    }
+
+    private static async Task<GenerationResult> Cancelled(PipelineHost host, GenerationRequest request, CancellationToken token)
+    {
+        try { return await host.CompleteAsync(request, token); }
+        catch (OperationCanceledException) { return null!; }
+    }
+
+    [Fact]
+    public void Cuda_graphs_are_refused_with_a_reason_on_the_cpu()
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true, CudaGraph = true }));
+        Assert.Contains("--cuda-graph needs the CUDA execution provider", e.Message);
+    }
+
+    [Fact]
     public void Resident_kv_is_off_by_default_on_the_cpu_even_with_fixed_shapes()
     {
         using var padded = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows });

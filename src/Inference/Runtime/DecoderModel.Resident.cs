@@ -9,19 +9,30 @@ internal sealed partial class DecoderModel
     // Where resident pools live: CUDA memory, host memory (CPU, for tests), or none (staged pasts).
     private DeviceMemory? _memory;
 
+    // The session resident decode calls run on (fixed dimensions); null when there is no pool.
+    private InferenceSession? _decodeSession;
+
+    /// <summary>Whether resident decode calls are captured and replayed as CUDA graphs (<c>--cuda-graph</c>).</summary>
+    public bool CudaGraph { get; private set; }
+
     /// <summary>"CUDA" or "host" when decode calls read a resident pool; null when each call stages the pasts.</summary>
     public string? ResidentKv => _memory?.Name;
 
     /// <summary>Why a resident pool was wanted on CUDA but is not used, or null.</summary>
     public string? ResidentFallbackReason { get; private set; }
 
-    private void ChooseResidence(bool? requested)
+    private void ChooseResidence(RunnerOptions options, string onnxPath)
     {
-        if (requested == false) return;
+        var requested = options.ResidentKv;
+        if (requested == false)
+        {
+            if (options.CudaGraph == true) throw new ArgumentException("--cuda-graph needs --resident-kv on");
+            return;
+        }
         bool fixedShapes = Shapes.DecodeRows > 0 && Shapes.PastToContext;
         if (!fixedShapes || !_newOnly)
         {
-            if (requested == true)
+            if (requested == true || options.CudaGraph == true)
                 throw new ArgumentException(!_newOnly
                     ? "--resident-kv needs a graph written by the pipeline converter (new_key_values outputs)"
                     : $"--resident-kv needs fixed decode shapes (decode=N and context in --batch-shapes), not '{Shapes}'");
@@ -34,12 +45,40 @@ internal sealed partial class DecoderModel
             {
                 if (requested == true) throw new InvalidOperationException($"--resident-kv: {reason}");
                 ResidentFallbackReason = $"{reason}; decode calls stage their pasts from the host";
+                return;
             }
         }
         else if (requested == true)
         {
+            if (options.CudaGraph == true) throw new ArgumentException("--cuda-graph needs the CUDA execution provider");
             _memory = new HostMemory();
         }
+        else
+        {
+            return;
+        }
+        OpenDecodeSession(options, onnxPath);
+    }
+
+    // Resident decode calls run on a session of their own whose every dimension is fixed (rows,
+    // one new token, the padded past), so ONNX Runtime folds the graph's shape arithmetic away and,
+    // on CUDA, may capture the whole call as a CUDA graph. It loads the weights a second time.
+    private void OpenDecodeSession(RunnerOptions options, string onnxPath)
+    {
+        bool graph = options.CudaGraph == true;
+        var decodeOptions = options with
+        {
+            UseCuda = ExecutionProvider == "CUDA",
+            ProfilePrefix = options.ProfilePrefix is { } prefix ? prefix + "-decode" : null,
+        };
+        using var so = NewSessionOptions(decodeOptions, onnxPath, graph, out _, out _);
+        so.AddFreeDimensionOverrideByName("batch_size", Shapes.DecodeRows);
+        so.AddFreeDimensionOverrideByName("sequence_length", 1);
+        int stride = Shapes.Past(0, AttentionBlock, Config.SeqLen);
+        so.AddFreeDimensionOverrideByName("past_sequence_length", stride);
+        so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
+        _decodeSession = new InferenceSession(onnxPath, so);
+        CudaGraph = graph;
     }
 
     private static bool FeedsOneTokenEach(IReadOnlyList<SequenceStep> rows)
@@ -62,7 +101,8 @@ internal sealed partial class DecoderModel
         foreach (var r in rows)
             if (r.Cache.Length + 1 > c.SeqLen)
                 throw new InvalidOperationException($"sequence would reach {r.Cache.Length + 1} positions, past the context length {c.SeqLen}");
-        var pool = workspace.ResidentPool(() => new ResidentKvPool(_memory!, c, slots, stride, _session.CreateIoBinding));
+        var session = _decodeSession!;
+        var pool = workspace.ResidentPool(() => new ResidentKvPool(_memory!, c, slots, stride, session.CreateIoBinding, CudaGraph));
         bool completed = false;
         try
         {
@@ -103,20 +143,12 @@ internal sealed partial class DecoderModel
             positions[j] = length;
             mask.AsSpan(j * total, length).Fill(1);
         }
-        var outLogits = workspace.Logits.Get(slots * vocab);
+        pool.SetInputs(part, ids, positions, mask);
         var binding = pool.Binding(part);
-        using var idsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, slots), [slots, 1]);
-        using var maskValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, slots * total), [slots, total]);
-        using var positionsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, slots), [slots, 1]);
-        using var logitsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, slots * vocab), [slots, 1, vocab]);
-        binding.BindInput("input_ids", idsValue);
-        binding.BindInput("attention_mask", maskValue);
-        binding.BindInput("position_ids", positionsValue);
-        binding.BindOutput("logits", logitsValue);
-        _session.RunWithBinding(_runOptions, binding);
+        _decodeSession!.RunWithBinding(pool.RunOptions(part), binding);
         binding.SynchronizeBoundOutputs();
         foreach (int b in members)
-            outLogits.AsSpan(placed[b] % slots * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
+            pool.GetLogits(part, placed[b] % slots, logits.Slice(b * vocab, vocab));
         pool.Append(part, rows, members, placed, workspace);
     }
 }

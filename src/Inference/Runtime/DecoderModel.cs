@@ -74,8 +74,39 @@ internal sealed partial class DecoderModel : IDisposable
     public static DecoderModel Load(string onnxPath, RunnerOptions? options = null)
     {
         options ??= new RunnerOptions();
-        string provider = "CPU";
-        string? fallback = null;
+        var so = NewSessionOptions(options, onnxPath, cudaGraph: false, out string provider, out string? fallback);
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(onnxPath, so);
+        }
+        catch (OnnxRuntimeException e) when (provider == "CUDA")
+        {
+            fallback = $"CUDA session could not start ({ExceptionText.FirstLine(e.Message)}); running on CPU";
+            provider = "CPU";
+            so.Dispose();
+            return Load(onnxPath, options with { UseCuda = false }) is var cpu ? cpu.WithFallback(fallback) : throw new InvalidOperationException();
+        }
+        var meta = session.ModelMetadata.CustomMetadataMap;
+        if (!meta.TryGetValue("pipeline.config", out var configJson))
+            throw new InvalidDataException($"{onnxPath} was not written by the pipeline converter (no pipeline.config metadata)");
+        var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
+                     ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
+        int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
+        var model = new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
+        so.Dispose();
+        model.ChooseResidence(options, onnxPath);
+        return model;
+    }
+
+    /// <summary>
+    /// The session options every session of a model shares; <paramref name="provider"/> says which
+    /// provider was appended ("CPU" or "CUDA"), <paramref name="fallback"/> why CUDA was not.
+    /// </summary>
+    private static SessionOptions NewSessionOptions(RunnerOptions options, string onnxPath, bool cudaGraph, out string provider, out string? fallback)
+    {
+        provider = "CPU";
+        fallback = null;
         var so = new SessionOptions
         {
             // Basic optimisations only: fusions of the extended level replace our block-wise
@@ -106,6 +137,7 @@ internal sealed partial class DecoderModel : IDisposable
                     ["device_id"] = "0",
                     ["use_tf32"] = "0",
                     ["cudnn_conv_algo_search"] = "DEFAULT",
+                    ["enable_cuda_graph"] = cudaGraph ? "1" : "0",
                 });
                 so.AppendExecutionProvider_CUDA(cuda);
                 provider = "CUDA";
@@ -119,27 +151,7 @@ internal sealed partial class DecoderModel : IDisposable
                 fallback = $"CUDA execution provider unavailable ({ExceptionText.FirstLine(e.Message)}); running on CPU";
             }
         }
-        InferenceSession session;
-        try
-        {
-            session = new InferenceSession(onnxPath, so);
-        }
-        catch (OnnxRuntimeException e) when (provider == "CUDA")
-        {
-            fallback = $"CUDA session could not start ({ExceptionText.FirstLine(e.Message)}); running on CPU";
-            provider = "CPU";
-            so.Dispose();
-            return Load(onnxPath, options with { UseCuda = false }) is var cpu ? cpu.WithFallback(fallback) : throw new InvalidOperationException();
-        }
-        var meta = session.ModelMetadata.CustomMetadataMap;
-        if (!meta.TryGetValue("pipeline.config", out var configJson))
-            throw new InvalidDataException($"{onnxPath} was not written by the pipeline converter (no pipeline.config metadata)");
-        var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
-                     ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
-        int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
-        var model = new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
-        model.ChooseResidence(options.ResidentKv);
-        return model;
+        return so;
     }
 
     /// <summary>
@@ -178,6 +190,7 @@ internal sealed partial class DecoderModel : IDisposable
     {
         var model = new DecoderModel(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
         model._memory = _memory;
+        model._decodeSession = _decodeSession;
         return model;
     }
 
@@ -324,7 +337,9 @@ internal sealed partial class DecoderModel : IDisposable
     public void Dispose()
     {
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
+        try { _decodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
         _session.Dispose();
+        _decodeSession?.Dispose();
         _runOptions.Dispose();
         _memory?.Dispose();
     }

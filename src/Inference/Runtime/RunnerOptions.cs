@@ -45,6 +45,13 @@ internal sealed record RunnerOptions
     public bool? ResidentKv { get; init; }
 
     /// <summary>
+    /// Capture each resident decode call as a CUDA graph and replay it (<c>--cuda-graph on|off</c>;
+    /// ONNX Runtime's enable_cuda_graph): one launch per step instead of one per kernel. Needs the
+    /// resident pool on CUDA. Null or false: off.
+    /// </summary>
+    public bool? CudaGraph { get; init; }
+
+    /// <summary>
     /// Write ONNX Runtime's profile (every node's time and provider, as Chrome-trace JSON) to a file
     /// starting with this prefix when the model is disposed (<c>bench --profile PREFIX</c>); null: no profile.
     /// </summary>

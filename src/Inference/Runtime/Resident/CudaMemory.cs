@@ -105,7 +105,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         Check(_memset(destination, 0, (nuint)bytes), "cudaMemset");
     }
 
-    public override void Upload2D(nint destination, long destinationPitch, float* source, long sourcePitch, long widthBytes, long height)
+    public override void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height)
     {
         OnDevice();
         Check(_memcpy2D(destination, (nuint)destinationPitch, (nint)source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, HostToDevice), "cudaMemcpy2D to the device");
@@ -117,7 +117,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         Check(_memcpy2DAsync(destination, (nuint)destinationPitch, source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, DeviceToDevice, 0), "cudaMemcpy2DAsync on the device");
     }
 
-    public override void Download(float* destination, nint source, long bytes)
+    public override void Download(void* destination, nint source, long bytes)
     {
         OnDevice();
         Check(_memcpy((nint)destination, source, (nuint)bytes, DeviceToHost), "cudaMemcpy to the host");

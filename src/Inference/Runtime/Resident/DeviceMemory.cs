@@ -30,13 +30,16 @@ internal abstract unsafe class DeviceMemory : IDisposable
     public abstract void Zero(nint destination, long bytes);
 
     /// <summary>Host to memory, finished when it returns.</summary>
-    public abstract void Upload2D(nint destination, long destinationPitch, float* source, long sourcePitch, long widthBytes, long height);
+    public abstract void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height);
+
+    /// <summary>Host to memory, contiguous, finished when it returns.</summary>
+    public void Upload(nint destination, void* source, long bytes) => Upload2D(destination, bytes, source, bytes, bytes, 1);
 
     /// <summary>Within the memory; may still be running when it returns, until <see cref="Synchronize"/>.</summary>
     public abstract void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height);
 
     /// <summary>Memory to host, finished when it returns (after every copy queued before it).</summary>
-    public abstract void Download(float* destination, nint source, long bytes);
+    public abstract void Download(void* destination, nint source, long bytes);
 
     /// <summary>Waits until every copy queued so far is done.</summary>
     public abstract void Synchronize();

@@ -26,7 +26,7 @@ internal sealed unsafe class HostMemory : DeviceMemory
 
     public override void Zero(nint destination, long bytes) => NativeMemory.Clear((void*)destination, (nuint)bytes);
 
-    public override void Upload2D(nint destination, long destinationPitch, float* source, long sourcePitch, long widthBytes, long height) =>
+    public override void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height) =>
         Copy2D(destination, destinationPitch, (nint)source, sourcePitch, widthBytes, height);
 
     public override void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height)
@@ -35,7 +35,7 @@ internal sealed unsafe class HostMemory : DeviceMemory
             Buffer.MemoryCopy((byte*)source + row * sourcePitch, (byte*)destination + row * destinationPitch, widthBytes, widthBytes);
     }
 
-    public override void Download(float* destination, nint source, long bytes) =>
+    public override void Download(void* destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
 
     public override void Synchronize() { }

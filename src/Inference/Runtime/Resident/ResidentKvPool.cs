@@ -26,19 +26,23 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     private readonly DeviceMemory _memory;
     private readonly LlamaConfig _config;
     private readonly Func<OrtIoBinding> _newBinding;
+    private readonly bool _graphs;
     private readonly List<Part> _parts = [];
     private readonly Dictionary<KvCache, int> _slotOf = new(ReferenceEqualityComparer.Instance);
     private KvCache?[] _slotCache = [];
     private int[] _slotLength = [];
     private bool _disposed;
 
-    public ResidentKvPool(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding)
+    /// <param name="graphs">Each part's calls are captured and replayed as one CUDA graph (ONNX Runtime's
+    /// <c>gpu_graph_id</c> = the part's index): every tensor a call touches stays at the part's addresses.</param>
+    public ResidentKvPool(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, bool graphs = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerCall, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
         _memory = memory;
         _config = config;
         _newBinding = newBinding;
+        _graphs = graphs;
         RowsPerCall = rowsPerCall;
         Stride = stride;
     }
@@ -59,10 +63,34 @@ internal sealed unsafe class ResidentKvPool : IDisposable
 
     private long SlotBytes => (long)_config.KvHeads * Stride * _config.HeadDim * sizeof(float);
     private long NewBytes => (long)RowsPerCall * _config.KvHeads * _config.HeadDim * sizeof(float);
-    private long PartBytes => 2L * _config.Layers * (RowsPerCall * SlotBytes + NewBytes);
+    private long InputBytes => (long)RowsPerCall * (2 + Stride + 1) * sizeof(long);
+    private long LogitsBytes => (long)RowsPerCall * _config.VocabSize * sizeof(float);
+    private long PartBytes => 2L * _config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
 
-    /// <summary>The binding of part <paramref name="part"/>, its pasts and new positions bound for good; the caller binds ids, mask, positions and logits per call.</summary>
+    /// <summary>The binding of part <paramref name="part"/>: every input and output bound for good, to the part's own memory.</summary>
     public OrtIoBinding Binding(int part) => _parts[part].Binding;
+
+    /// <summary>The run options of part <paramref name="part"/>'s calls (its CUDA graph's id when graphs are on).</summary>
+    public RunOptions RunOptions(int part) => _parts[part].RunOptions;
+
+    /// <summary>Copies one call's ids and positions ([rows]) and attention mask ([rows, stride + 1]) into part <paramref name="part"/>'s inputs.</summary>
+    public void SetInputs(int part, long[] ids, long[] positions, long[] mask)
+    {
+        var p = _parts[part];
+        long rows = RowsPerCall * sizeof(long);
+        fixed (long* i = ids) _memory.Upload(p.Ids, i, rows);
+        fixed (long* q = positions) _memory.Upload(p.Positions, q, rows);
+        fixed (long* m = mask) _memory.Upload(p.Mask, m, rows * (Stride + 1));
+    }
+
+    /// <summary>Brings back the logits of slot <paramref name="local"/> of part <paramref name="part"/>'s last call: only the rows sampling needs cross to the host.</summary>
+    public void GetLogits(int part, int local, Span<float> destination)
+    {
+        int vocab = _config.VocabSize;
+        if (destination.Length < vocab) throw new ArgumentException("destination holds less than one row of logits", nameof(destination));
+        fixed (float* d = destination)
+            _memory.Download(d, _parts[part].Logits + (nint)((long)local * vocab * sizeof(float)), (long)vocab * sizeof(float));
+    }
 
     /// <summary>
     /// Gives each row's sequence a slot and returns them (slot / <see cref="RowsPerCall"/> is the
@@ -209,11 +237,22 @@ internal sealed unsafe class ResidentKvPool : IDisposable
             NewKeys = new nint[layers];
             NewValues = new nint[layers];
             Binding = pool._newBinding();
+            RunOptions = new RunOptions();
+            if (pool._graphs) RunOptions.AddRunConfigEntry("gpu_graph_id", (pool._parts.Count).ToString(System.Globalization.CultureInfo.InvariantCulture));
             long slotsBytes = pool.RowsPerCall * pool.SlotBytes;
             long[] pastShape = [pool.RowsPerCall, c.KvHeads, pool.Stride, c.HeadDim];
             long[] newShape = [pool.RowsPerCall, c.KvHeads, 1, c.HeadDim];
             try
             {
+                int rows = pool.RowsPerCall, total = pool.Stride + 1;
+                Ids = pool._memory.Allocate(rows * sizeof(long));
+                Positions = pool._memory.Allocate(rows * sizeof(long));
+                Mask = pool._memory.Allocate((long)rows * total * sizeof(long));
+                Logits = pool._memory.Allocate(pool.LogitsBytes);
+                Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+                Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+                Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
+                Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], pool.LogitsBytes));
                 for (int l = 0; l < layers; l++)
                 {
                     Keys[l] = pool._memory.Allocate(slotsBytes);
@@ -237,11 +276,16 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         public nint[] Values { get; }
         public nint[] NewKeys { get; }
         public nint[] NewValues { get; }
+        public nint Ids { get; private set; }
+        public nint Positions { get; private set; }
+        public nint Mask { get; private set; }
+        public nint Logits { get; private set; }
         public OrtIoBinding Binding { get; }
+        public RunOptions RunOptions { get; }
 
-        private OrtValue Tensor(nint data, long[] shape, long bytes)
+        private OrtValue Tensor(nint data, long[] shape, long bytes, TensorElementType type = TensorElementType.Float)
         {
-            var value = OrtValue.CreateTensorValueWithData(_pool._memory.Info, TensorElementType.Float, shape, data, bytes);
+            var value = OrtValue.CreateTensorValueWithData(_pool._memory.Info, type, shape, data, bytes);
             _bound.Add(value);
             return value;
         }
@@ -249,8 +293,12 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         public void Dispose()
         {
             Binding.Dispose();
+            RunOptions.Dispose();
             foreach (var value in _bound) value.Dispose();
             _bound.Clear();
+            foreach (var pointer in new[] { Ids, Positions, Mask, Logits })
+                if (pointer != 0) _pool._memory.Free(pointer);
+            Ids = Positions = Mask = Logits = 0;
             foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
                 for (int l = 0; l < pointers.Length; l++)
                     if (pointers[l] != 0)

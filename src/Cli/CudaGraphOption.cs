@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>--cuda-graph on|off</c>, shared by generate, serve and bench.</summary>
+internal static class CudaGraphOption
+{
+    public static Option<string?> Create() => new("--cuda-graph")
+    {
+        Description = "capture each resident decode call as a CUDA graph and replay it (one launch per step instead of one per kernel): on, or off (the default). Needs --cuda and resident pasts",
+    };
+
+    /// <summary>Null (off) when the option is absent.</summary>
+    public static bool? Parse(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "on" or "true" or "yes" => true,
+        "off" or "false" or "no" => false,
+        _ => throw new ArgumentException($"--cuda-graph: '{value}' is not on or off"),
+    };
+}
