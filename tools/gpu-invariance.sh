@@ -22,21 +22,24 @@ M=$(ls -d /tmp/pipeline-cache/synthetic/synthetic-d768-* 2>/dev/null | head -1)
 echo "model $M"
 has() { [[ ",$steps," == *",$1,"* ]]; }
 if has probe; then echo "== probe"; timeout 300 $L probe "$M" 2>&1 | tee "$out/probe.txt" | grep -E "^==|distinct|PASSED|FAILED|provider"; fi
-if has p6; then echo "== P6 on CUDA"; timeout 400 $L P6cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p6.txt" | tail -4; fi
+if has p6; then echo "== P6 on CUDA"; timeout ${P6_TIMEOUT:-400} $L P6cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p6.txt" | tail -4; fi
 if has p1; then echo "== P1 on CUDA"; timeout 500 $L P1cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p1.txt" | tail -4; fi
 if has resident; then echo "== resident vs staged on CUDA"; timeout 400 $L residentcuda "$M" ${SHAPES:-} 2>&1 | tee "$out/resident.txt" | tail -4; fi
 if has bench; then
   # Configurations: batch shapes / resident pasts. cuda+on is the default; cuda+off stages the padded
   # pasts from the host every call; exact is the invariance switched off (unpadded, staged).
-  for cfg in ${BENCH_CONFIGS:-cuda:on cuda:off exact:off}; do
-    s=${cfg%%:*}; r=${cfg##*:}; name=$s-$r
+  # CONFIG = SHAPES:RESIDENT[:graph]; exact (the invariance off) counts differing tokens instead of aborting.
+  for cfg in ${BENCH_CONFIGS:-cuda:on cuda:on:graph cuda:off exact:off}; do
+    IFS=: read -r s r g <<< "$cfg"; name=$s-$r${g:+-$g}${BENCH_TAG:+-$BENCH_TAG}
     conc=${BENCH_CONC:-1,16,64}; [ "$cfg" = cuda:off ] && conc=${BENCH_CONC_SLOW:-16}
-    echo "== bench --cuda --batch-shapes $s --resident-kv $r --concurrency $conc"
-    timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic 110m --cuda --batch-shapes $s --resident-kv $r --modes pipeline --concurrency $conc \
+    extra=(); [ -n "$g" ] && extra+=(--cuda-graph on); [ "$s" = exact ] && extra+=(--token-check report)
+    echo "== bench --cuda --batch-shapes $s --resident-kv $r ${extra[*]} --concurrency $conc"
+    timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic 110m --cuda --batch-shapes $s --resident-kv $r "${extra[@]}" --modes pipeline --concurrency $conc \
       --requests ${BENCH_REQUESTS:-32} --max-tokens ${BENCH_TOKENS:-32} ${BENCH_PROFILE:+--profile /tmp/prof-$name} \
-      --json "$out/bench-$name.json" 2> "$out/bench-$name.err" | tee "$out/bench-$name.md" | tail -6
+      --json "$out/bench-$name.json" 2> "$out/bench-$name.err" | tee "$out/bench-$name.md" | grep -E "^\| pipeline|identical"
     tail -2 "$out/bench-$name.err"
-    f=$(ls /tmp/prof-$name*.json 2>/dev/null | head -1)
-    [ -n "$f" ] && python3 tools/ort-profile-summary.py "$f" --top 12 | tee "$out/profile-$name.txt"
+    for f in $(ls /tmp/prof-$name*.json 2>/dev/null); do
+      python3 tools/ort-profile-summary.py "$f" --top 12 > "$out/profile-$name-$(basename "$f" .json | tr -c 'a-zA-Z0-9_\n-' _).txt"
+    done
   done
 fi
