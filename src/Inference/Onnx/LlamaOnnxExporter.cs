@@ -23,7 +23,7 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-8";
+    public const string ConverterVersion = "llama-onnx-9";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
@@ -90,8 +90,10 @@ public static class LlamaOnnxExporter
 
         // Additive mask [B, 1, blocks, kb, 1, S]: 0 where key j is visible to query i, -inf elsewhere.
         // Visible: the attention mask allows the key, and it is in the past or at most i new tokens in.
-        var maskPast = g.Node("Slice", [attentionMask, g.ConstInt64(0), past1, g.ConstInt64(1)], "mask_past");
-        var maskNew = g.Node("Slice", [attentionMask, past1, g.ConstInt64(long.MaxValue), g.ConstInt64(1)], "mask_new");
+        // Padded as floats: CUDA's Pad has no int64 kernel, and a node left on the CPU rules out CUDA graphs.
+        var maskFloat = g.Node("Cast", [attentionMask], "mask_float", null, Attr("to", (long)DataType.Float));
+        var maskPast = g.Node("Slice", [maskFloat, g.ConstInt64(0), past1, g.ConstInt64(1)], "mask_past");
+        var maskNew = g.Node("Slice", [maskFloat, past1, g.ConstInt64(long.MaxValue), g.ConstInt64(1)], "mask_new");
         var keyValid = g.Node("Cast", [g.Node("Concat", [
                 g.Node("Pad", [maskPast, g.Node("Concat", [g.ConstInt64(0, 0, 0), pastPadBy1], null, null, Attr("axis", 0L))]),
                 g.Node("Pad", [maskNew, g.Node("Concat", [g.ConstInt64(0, 0, 0), seqPadBy1], null, null, Attr("axis", 0L))])],
