@@ -115,6 +115,33 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_device_thread_runs_every_call_from_any_thread_on_itself_one_at_a_time_and_rethrows_a_calls_exception()
+    {
+        using var device = new Pipeline.Inference.Runtime.Resident.DeviceThread("test-device");
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        int inside = 0, overlapped = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
+        {
+            for (int i = 0; i < 25; i++)
+                device.Invoke(() =>
+                {
+                    if (Interlocked.Increment(ref inside) > 1) Interlocked.Increment(ref overlapped);
+                    threads.Add(Environment.CurrentManagedThreadId);
+                    Thread.SpinWait(100);
+                    Interlocked.Decrement(ref inside);
+                });
+        })));
+
+        Assert.Equal(200, threads.Count);
+        Assert.Single(threads.Distinct());
+        Assert.Equal(0, overlapped);
+        var e = Assert.Throws<InvalidOperationException>(() => device.Invoke(() => throw new InvalidOperationException("boom")));
+        Assert.Equal("boom", e.Message);
+        device.Invoke(() => threads.Add(-1)); // still serving after a failed call
+        Assert.Contains(-1, threads);
+    }
+
+    [Fact]
     public void Cuda_graphs_are_refused_with_a_reason_on_the_cpu()
     {
         var e = Assert.Throws<ArgumentException>(() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true, CudaGraph = true }));

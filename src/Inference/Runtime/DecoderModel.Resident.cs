@@ -15,6 +15,20 @@ internal sealed partial class DecoderModel
     /// <summary>Whether resident decode calls are captured and replayed as CUDA graphs (<c>--cuda-graph</c>).</summary>
     public bool CudaGraph { get; private set; }
 
+    // With CUDA graphs: the thread every resident decode call runs on (ONNX Runtime keeps a captured
+    // graph per thread), and a gate that other calls pass shared and a capturing call holds alone.
+    // ONNX Runtime captures in CUDA's global mode, in which CUDA work from any other thread (a
+    // prefill call, an upload) invalidates the capture; captures are a few calls per pool part, so
+    // the gate is uncontended after the first steps. Graph ids are unique within the session: a
+    // graph replays the addresses it was captured with, and each part has its own.
+    private DeviceThread? _deviceThread;
+    private ReaderWriterLockSlim? _captureGate;
+    private int _graphIds;
+
+    // Calls a part makes before its graph is captured and replayed (ONNX Runtime warms up, then
+    // captures on the second or third run depending on the version): these hold the gate alone.
+    private const int CaptureCalls = 3;
+
     /// <summary>"CUDA" or "host" when decode calls read a resident pool; null when each call stages the pasts.</summary>
     public string? ResidentKv => _memory?.Name;
 
@@ -79,6 +93,11 @@ internal sealed partial class DecoderModel
         so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
         _decodeSession = new InferenceSession(onnxPath, so);
         CudaGraph = graph;
+        if (graph)
+        {
+            _deviceThread = new DeviceThread("pipeline-cuda-graphs");
+            _captureGate = new ReaderWriterLockSlim(LockRecursionPolicy.SupportsRecursion);
+        }
     }
 
     private static bool FeedsOneTokenEach(IReadOnlyList<SequenceStep> rows)
@@ -92,7 +111,23 @@ internal sealed partial class DecoderModel
     /// One decode step over the workspace's resident pool: every part of <see cref="BatchShapes.DecodeRows"/>
     /// slots that holds a row runs one call of the fixed shape, reading its pasts in place.
     /// </summary>
-    private void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    private unsafe void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    {
+        if (_deviceThread is { } thread)
+        {
+            // The caller waits, so its logits stay pinned for the call.
+            fixed (float* pinned = logits)
+            {
+                nint address = (nint)pinned;
+                int length = logits.Length;
+                thread.Invoke(() => StepResidentHere(rows, workspace, new Span<float>((void*)address, length)));
+            }
+            return;
+        }
+        StepResidentHere(rows, workspace, logits);
+    }
+
+    private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
     {
         var c = Config;
         int vocab = c.VocabSize, slots = Shapes.DecodeRows;
@@ -102,7 +137,8 @@ internal sealed partial class DecoderModel
             if (r.Cache.Length + 1 > c.SeqLen)
                 throw new InvalidOperationException($"sequence would reach {r.Cache.Length + 1} positions, past the context length {c.SeqLen}");
         var session = _decodeSession!;
-        var pool = workspace.ResidentPool(() => new ResidentKvPool(_memory!, c, slots, stride, session.CreateIoBinding, CudaGraph));
+        var pool = workspace.ResidentPool(() => new ResidentKvPool(_memory!, c, slots, stride, session.CreateIoBinding,
+            CudaGraph ? () => Interlocked.Increment(ref _graphIds) - 1 : null));
         bool completed = false;
         try
         {
@@ -145,8 +181,18 @@ internal sealed partial class DecoderModel
         }
         pool.SetInputs(part, ids, positions, mask);
         var binding = pool.Binding(part);
-        _decodeSession!.RunWithBinding(pool.RunOptions(part), binding);
-        binding.SynchronizeBoundOutputs();
+        bool capturing = _captureGate is not null && pool.Calls(part) < CaptureCalls;
+        if (capturing) _captureGate!.EnterWriteLock();
+        try
+        {
+            _decodeSession!.RunWithBinding(pool.RunOptions(part), binding);
+            binding.SynchronizeBoundOutputs();
+        }
+        finally
+        {
+            if (capturing) _captureGate!.ExitWriteLock();
+        }
+        pool.Called(part);
         foreach (int b in members)
             pool.GetLogits(part, placed[b] % slots, logits.Slice(b * vocab, vocab));
         pool.Append(part, rows, members, placed, workspace);

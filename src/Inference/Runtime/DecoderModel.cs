@@ -191,6 +191,8 @@ internal sealed partial class DecoderModel : IDisposable
         var model = new DecoderModel(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
         model._memory = _memory;
         model._decodeSession = _decodeSession;
+        model._deviceThread = _deviceThread;
+        model._captureGate = _captureGate;
         return model;
     }
 
@@ -211,6 +213,14 @@ internal sealed partial class DecoderModel : IDisposable
         if (kind == StepKind.Decode && _memory is not null && ReferenceEquals(shapes, Shapes) && FeedsOneTokenEach(rows))
         {
             StepResident(rows, workspace, logits);
+            return;
+        }
+        if (_captureGate is { } gate && !gate.IsReadLockHeld)
+        {
+            // Not while a CUDA graph is being captured (see DecoderModel.Resident).
+            gate.EnterReadLock();
+            try { Step(rows, workspace, logits, kind, shapes); }
+            finally { gate.ExitReadLock(); }
             return;
         }
         int fixedRows = shapes.FixedRows(kind);
@@ -338,8 +348,10 @@ internal sealed partial class DecoderModel : IDisposable
     {
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         try { _decodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
+        _deviceThread?.Dispose();
         _session.Dispose();
         _decodeSession?.Dispose();
+        _captureGate?.Dispose();
         _runOptions.Dispose();
         _memory?.Dispose();
     }

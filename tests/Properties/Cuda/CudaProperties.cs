@@ -100,12 +100,12 @@ public static class CudaProperties
     /// decode with the pasts staged from the host, same shapes, same provider: continuous batching
     /// over many steps, bit for bit (<see cref="ResidentDecodeCheck"/>).
     /// </summary>
-    public static void Resident(string modelDirectory, bool cuda, string? shapes, Action<string> log)
+    public static void Resident(string modelDirectory, bool cuda, string? shapes, Action<string> log, bool cudaGraph = false)
     {
         ArgumentNullException.ThrowIfNull(log);
-        using var resident = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = true });
+        using var resident = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = true, CudaGraph = cudaGraph });
         using var staged = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = false });
-        log($"resident vs staged on {resident.Decoder.ExecutionProvider} {resident.Decoder.ProviderFallbackReason}, batch shapes {resident.Decoder.Shapes}, pool in {resident.Decoder.ResidentKv} memory");
+        log($"resident vs staged on {resident.Decoder.ExecutionProvider} {resident.Decoder.ProviderFallbackReason}, batch shapes {resident.Decoder.Shapes}, pool in {resident.Decoder.ResidentKv} memory{(resident.Decoder.CudaGraph ? ", CUDA graphs" : "")}");
         int rows = resident.Decoder.Shapes.DecodeRows;
         for (int seed = 1; seed <= 2; seed++)
         {

@@ -26,23 +26,24 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     private readonly DeviceMemory _memory;
     private readonly LlamaConfig _config;
     private readonly Func<OrtIoBinding> _newBinding;
-    private readonly bool _graphs;
+    private readonly Func<int>? _graphId;
     private readonly List<Part> _parts = [];
     private readonly Dictionary<KvCache, int> _slotOf = new(ReferenceEqualityComparer.Instance);
     private KvCache?[] _slotCache = [];
     private int[] _slotLength = [];
     private bool _disposed;
 
-    /// <param name="graphs">Each part's calls are captured and replayed as one CUDA graph (ONNX Runtime's
-    /// <c>gpu_graph_id</c> = the part's index): every tensor a call touches stays at the part's addresses.</param>
-    public ResidentKvPool(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, bool graphs = false)
+    /// <param name="graphId">When given, each part's calls are captured and replayed as one CUDA graph,
+    /// under an id this gives it (ONNX Runtime's <c>gpu_graph_id</c>, unique within the session: a graph
+    /// replays the addresses it was captured with, and every tensor a call touches stays at the part's).</param>
+    public ResidentKvPool(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerCall, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
         _memory = memory;
         _config = config;
         _newBinding = newBinding;
-        _graphs = graphs;
+        _graphId = graphId;
         RowsPerCall = rowsPerCall;
         Stride = stride;
     }
@@ -72,6 +73,12 @@ internal sealed unsafe class ResidentKvPool : IDisposable
 
     /// <summary>The run options of part <paramref name="part"/>'s calls (its CUDA graph's id when graphs are on).</summary>
     public RunOptions RunOptions(int part) => _parts[part].RunOptions;
+
+    /// <summary>Calls part <paramref name="part"/> has made (the first few warm up and capture its CUDA graph).</summary>
+    public int Calls(int part) => _parts[part].Calls;
+
+    /// <summary>Counts one call of part <paramref name="part"/>.</summary>
+    public void Called(int part) => _parts[part].Calls++;
 
     /// <summary>Copies one call's ids and positions ([rows]) and attention mask ([rows, stride + 1]) into part <paramref name="part"/>'s inputs.</summary>
     public void SetInputs(int part, long[] ids, long[] positions, long[] mask)
@@ -238,7 +245,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
             NewValues = new nint[layers];
             Binding = pool._newBinding();
             RunOptions = new RunOptions();
-            if (pool._graphs) RunOptions.AddRunConfigEntry("gpu_graph_id", (pool._parts.Count).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            if (pool._graphId is { } next) RunOptions.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
             long slotsBytes = pool.RowsPerCall * pool.SlotBytes;
             long[] pastShape = [pool.RowsPerCall, c.KvHeads, pool.Stride, c.HeadDim];
             long[] newShape = [pool.RowsPerCall, c.KvHeads, 1, c.HeadDim];
@@ -282,6 +289,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         public nint Logits { get; private set; }
         public OrtIoBinding Binding { get; }
         public RunOptions RunOptions { get; }
+        public int Calls { get; set; }
 
         private OrtValue Tensor(nint data, long[] shape, long bytes, TensorElementType type = TensorElementType.Float)
         {
