@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 
 namespace Pipeline.Inference.Models;
@@ -9,21 +10,35 @@ namespace Pipeline.Inference.Models;
 /// means an unshared classifier follows) then the float32 tensors in run.c's order; and the
 /// versioned v1 layout ("ak42" magic, version 1, a 256-byte header, fp32 tensors in export.py's order).
 /// </summary>
-public static class Llama2Checkpoint
+public static unsafe class Llama2Checkpoint
 {
     private const int LegacyHeaderBytes = 7 * sizeof(int);
     private const uint VersionedMagic = 0x616b3432; // "ak42"
     private const int VersionedHeaderBytes = 256;
 
+    /// <remarks>The file is mapped, not read into one array, so checkpoints past 2 GB (a 1B model in fp32) load.</remarks>
     public static LlamaWeights Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        MemoryMappedFile mapping;
+        long length;
+        try
+        {
+            length = new FileInfo(path).Length;
+            if (length == 0) return Parse([], path);
+            mapping = MemoryMappedFile.CreateFromFile(path, FileMode.Open, mapName: null, 0, MemoryMappedFileAccess.Read);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new FileNotFoundException($"cannot read checkpoint '{path}': {e.Message}", path, e);
         }
-        return Parse(bytes, path);
+        using (mapping)
+        using (var view = mapping.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read))
+        {
+            byte* pointer = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+            try { return Parse(pointer + view.PointerOffset, length, path); }
+            finally { view.SafeMemoryMappedViewHandle.ReleasePointer(); }
+        }
     }
 
     /// <summary>Reads only the header of the checkpoint at <paramref name="path"/> (for inspection).</summary>
@@ -53,20 +68,25 @@ public static class Llama2Checkpoint
 
     public static LlamaWeights Parse(ReadOnlySpan<byte> bytes, string nameForErrors = "checkpoint")
     {
-        if (bytes.Length < LegacyHeaderBytes)
-            throw new InvalidDataException($"{nameForErrors}: {bytes.Length} bytes is too short for a llama2.c header");
-        return BinaryPrimitives.ReadUInt32LittleEndian(bytes) == VersionedMagic
-            ? ParseVersioned(bytes, nameForErrors)
-            : ParseLegacy(bytes, nameForErrors);
+        fixed (byte* pointer = bytes) return Parse(pointer, bytes.Length, nameForErrors);
     }
 
-    private static LlamaWeights ParseLegacy(ReadOnlySpan<byte> bytes, string name)
+    private static LlamaWeights Parse(byte* data, long length, string nameForErrors)
+    {
+        if (length < LegacyHeaderBytes)
+            throw new InvalidDataException($"{nameForErrors}: {length} bytes is too short for a llama2.c header");
+        var header = new ReadOnlySpan<byte>(data, (int)Math.Min(length, VersionedHeaderBytes));
+        return BinaryPrimitives.ReadUInt32LittleEndian(header) == VersionedMagic
+            ? ParseVersioned(header, new FloatReader(data, length, VersionedHeaderBytes, nameForErrors), nameForErrors)
+            : ParseLegacy(header, new FloatReader(data, length, LegacyHeaderBytes, nameForErrors));
+    }
+
+    private static LlamaWeights ParseLegacy(ReadOnlySpan<byte> bytes, FloatReader reader)
     {
         var header = MemoryMarshal.Cast<byte, int>(bytes[..LegacyHeaderBytes]);
         bool shared = header[5] > 0;
         var config = new LlamaConfig(header[0], header[1], header[2], header[3], header[4], Math.Abs(header[5]), header[6], shared);
         config.Validate();
-        var reader = new FloatReader(bytes[LegacyHeaderBytes..], name);
         int layers = config.Layers, dim = config.Dim, kv = config.KvDim, hidden = config.HiddenDim;
         var embedding = reader.Take((long)config.VocabSize * dim);
         var rmsAtt = reader.Take((long)layers * dim);
@@ -89,7 +109,7 @@ public static class Llama2Checkpoint
         };
     }
 
-    private static LlamaWeights ParseVersioned(ReadOnlySpan<byte> bytes, string name)
+    private static LlamaWeights ParseVersioned(ReadOnlySpan<byte> bytes, FloatReader reader, string name)
     {
         if (bytes.Length < VersionedHeaderBytes)
             throw new InvalidDataException($"{name}: too short for a versioned llama2.c header");
@@ -100,7 +120,6 @@ public static class Llama2Checkpoint
         bool shared = bytes[8 + 7 * sizeof(int)] != 0;
         var config = new LlamaConfig(p[0], p[1], p[2], p[3], p[4], p[5], p[6], shared);
         config.Validate();
-        var reader = new FloatReader(bytes[VersionedHeaderBytes..], name);
         int layers = config.Layers, dim = config.Dim, kv = config.KvDim, hidden = config.HiddenDim;
         // export.py's legacy_export v1 order: norms first, then embedding, then per-kind stacks.
         var rmsAtt = reader.Take((long)layers * dim);
@@ -135,30 +154,38 @@ public static class Llama2Checkpoint
         if (!c.SharedClassifier) output.Write(MemoryMarshal.AsBytes(w.Classifier.AsSpan()));
     }
 
-    private ref struct FloatReader(ReadOnlySpan<byte> bytes, string name)
+    /// <summary>Float tensors one after another from <c>data[start..length]</c> (a mapped file or a pinned span).</summary>
+    private ref struct FloatReader(byte* data, long length, long start, string name)
     {
-        private ReadOnlySpan<byte> _rest = bytes;
+        private long _at = Math.Min(start, length);
+
+        private readonly long Rest => length - _at;
 
         public float[] Take(long count)
         {
             long need = count * sizeof(float);
-            if (need > _rest.Length)
+            if (need > Rest)
                 throw new InvalidDataException($"{name}: truncated; the header promises more weights than the file holds");
-            var result = MemoryMarshal.Cast<byte, float>(_rest[..(int)need]).ToArray();
-            _rest = _rest[(int)need..];
+            if (count > Array.MaxLength)
+                throw new InvalidDataException($"{name}: a tensor of {count} floats is larger than one array can hold");
+            var result = new float[count];
+            // In chunks: a span's length is an int, and a stacked tensor of a larger model passes 2 GB.
+            const int Chunk = 1 << 28;
+            for (long done = 0; done < count; done += Chunk)
+            {
+                int n = (int)Math.Min(Chunk, count - done);
+                new ReadOnlySpan<float>(data + _at + done * sizeof(float), n).CopyTo(result.AsSpan((int)done, n));
+            }
+            _at += need;
             return result;
         }
 
-        public void Skip(long count)
-        {
-            long need = Math.Min(count * sizeof(float), _rest.Length);
-            _rest = _rest[(int)need..];
-        }
+        public void Skip(long count) => _at += Math.Min(count * sizeof(float), Rest);
 
         public readonly void ExpectEnd()
         {
-            if (_rest.Length != 0 && _rest.Length % sizeof(float) != 0)
-                throw new InvalidDataException($"{name}: {_rest.Length} trailing bytes after the weights");
+            if (Rest != 0 && Rest % sizeof(float) != 0)
+                throw new InvalidDataException($"{name}: {Rest} trailing bytes after the weights");
         }
     }
 }
