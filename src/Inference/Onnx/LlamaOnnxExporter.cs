@@ -356,6 +356,12 @@ public static class LlamaOnnxExporter
     {
         if (quantization == WeightQuantization.None)
             return g.Node("MatMul", [x, g.Weight(weightName, Transposed(matrix, rows, cols), cols, rows)], name, outputName);
+        if (quantization == WeightQuantization.F16)
+        {
+            var half = g.Node("Cast", [x], $"{name}.to_f16", null, Attr("to", (long)DataType.Float16));
+            var product = g.Node("MatMul", [half, g.WeightHalf($"{weightName}_f16", Transposed(matrix, rows, cols), cols, rows)], $"{name}.f16");
+            return g.Node("Cast", [product], name, outputName, Attr("to", (long)DataType.Float));
+        }
         int bits = quantization == WeightQuantization.Q8 ? 8 : 4;
         var (packed, scales) = BlockQuantizer.Quantize(matrix, rows, cols, bits);
         int blocks = BlockQuantizer.Blocks(cols);

@@ -83,6 +83,23 @@ internal sealed class OnnxGraphBuilder
         return name;
     }
 
+    /// <summary>A float16 initializer, rounded to nearest even from <paramref name="data"/>.</summary>
+    public string WeightHalf(string name, float[] data, params long[] dims)
+    {
+        name = Unique($"{name}.weight");
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float16 };
+        t.Dims.AddRange(dims);
+        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
+            throw new InvalidOperationException($"weight {name}: {data.LongLength} floats for shape [{string.Join(", ", dims)}]");
+        var halves = new Half[data.Length];
+        for (int i = 0; i < data.Length; i++) halves[i] = (Half)data[i];
+        var bytes = MemoryMarshal.AsBytes(halves.AsSpan());
+        if (ExternalData is { } external) external.Store(t, bytes);
+        else t.RawData = ByteString.CopyFrom(bytes);
+        _graph.Initializer.Add(t);
+        return name;
+    }
+
     /// <summary>A uint8 initializer (packed quantized weights).</summary>
     public string Weight(string name, byte[] data, params long[] dims)
     {

@@ -18,4 +18,11 @@ public enum WeightQuantization
     /// are not batch-invariant on this CPU, so this gives Q4_0's accuracy, not its size or speed.
     /// </summary>
     Q4,
+
+    /// <summary>
+    /// Float16 weights, and the activations cast to float16 on their way into each projection
+    /// (<c>--quantize f16</c>; for CUDA's tensor cores): cuBLAS accumulates in float32 and the result
+    /// is cast back to float32, so norms, attention, the residual stream and the KV caches stay float32.
+    /// </summary>
+    F16,
 }

@@ -93,6 +93,15 @@ internal sealed partial class DecoderModel : IDisposable
         var config = System.Text.Json.JsonSerializer.Deserialize<LlamaConfig>(configJson)
                      ?? throw new InvalidDataException($"{onnxPath}: unreadable pipeline.config metadata");
         int block = meta.TryGetValue(LlamaOnnxExporter.AttentionBlockMetadataKey, out var b) ? int.Parse(b) : 1;
+        if (provider == "CPU" && meta.TryGetValue(LlamaOnnxExporter.QuantizationMetadataKey, out var q) && q == nameof(WeightQuantization.F16))
+        {
+            session.Dispose();
+            so.Dispose();
+            // Measured: ONNX Runtime's float16 MatMul on the CPU gives a row different bits batched
+            // and alone (P6 fails at once), and the CPU gains nothing from float16.
+            throw new ArgumentException("--quantize f16 is for CUDA: on the CPU ONNX Runtime's float16 MatMul is not batch-invariant"
+                + (fallback is null ? "" : $" ({fallback})") + "; use none, q8 or q4 on the CPU");
+        }
         var model = new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
         so.Dispose();
         model.ChooseResidence(options, onnxPath);

@@ -116,9 +116,12 @@ public static class CudaProperties
         }
     }
 
+    // PIPELINE_QUANTIZE (none, q8, q4, f16) picks the weights the model is converted with: f16 for CUDA's tensor cores.
     private static RunnerOptions Options(bool cuda, string? shapes) => new()
     {
         UseCuda = cuda,
+        Quantize = Environment.GetEnvironmentVariable("PIPELINE_QUANTIZE") is { Length: > 0 } q
+            ? Enum.Parse<Pipeline.Inference.Onnx.WeightQuantization>(q, ignoreCase: true) : default,
         Shapes = shapes is null ? null : BatchShapes.Parse(shapes, DecoderModel.CudaShapes),
     };
 }
