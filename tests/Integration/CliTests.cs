@@ -60,6 +60,10 @@ public sealed class CliTests
     [InlineData("--model", "/no/such/model", "/no/such/model")]
     [InlineData("--kv-budget", "banana", "--kv-budget")]
     [InlineData("--kv-budget", "150%", "--kv-budget")]
+    [InlineData("--resident-kv", "maybe", "--resident-kv")]
+    [InlineData("--resident-kv", "on", "--resident-kv needs fixed decode shapes")]
+    [InlineData("--cuda-graph", "sometimes", "--cuda-graph")]
+    [InlineData("--quantize", "f16", "--quantize f16 is for CUDA")]
     public async Task Bad_arguments_exit_non_zero_with_one_clear_line_and_no_stack_trace(string option, string value, string named)
     {
         var (code, stdout, stderr) = await Run("", "generate", "--prompt", "Lily", option, value);
