@@ -63,6 +63,7 @@ public sealed class CliTests
     [InlineData("--resident-kv", "maybe", "--resident-kv")]
     [InlineData("--resident-kv", "on", "--resident-kv needs fixed decode shapes")]
     [InlineData("--cuda-graph", "sometimes", "--cuda-graph")]
+    [InlineData("--cuda-graph", "on", "--cuda-graph needs the CUDA execution provider")]
     [InlineData("--quantize", "f16", "--quantize f16 is for CUDA")]
     public async Task Bad_arguments_exit_non_zero_with_one_clear_line_and_no_stack_trace(string option, string value, string named)
     {

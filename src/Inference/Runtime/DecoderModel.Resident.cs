@@ -38,6 +38,8 @@ internal sealed partial class DecoderModel
     private void ChooseResidence(RunnerOptions options, string onnxPath)
     {
         var requested = options.ResidentKv;
+        if (options.CudaGraph == true && ExecutionProvider != "CUDA")
+            throw new ArgumentException("--cuda-graph needs the CUDA execution provider (--cuda, in a build with -p:UseCuda=true)");
         if (requested == false)
         {
             if (options.CudaGraph == true) throw new ArgumentException("--cuda-graph needs --resident-kv on");
@@ -64,7 +66,6 @@ internal sealed partial class DecoderModel
         }
         else if (requested == true)
         {
-            if (options.CudaGraph == true) throw new ArgumentException("--cuda-graph needs the CUDA execution provider");
             _memory = new HostMemory();
         }
         else
