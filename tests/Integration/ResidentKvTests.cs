@@ -37,6 +37,22 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_later_workspace_reuses_the_parts_an_earlier_one_gave_back_and_still_gets_the_staged_bits()
+    {
+        using var resident = Resident();
+        using var staged = Staged();
+
+        var first = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: 24, steps: 30, seed: 5);
+        int made = resident.Decoder.ResidentPartsMade;
+        var second = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: 24, steps: 30, seed: 6);
+
+        Assert.True(first.Parts >= 2 && second.Parts >= 2, "a check needed only one part");
+        Assert.Equal(first.Parts, made);
+        // The second workspace's parts came off the shelf: new ones only beyond the first's count.
+        Assert.Equal(Math.Max(first.Parts, second.Parts), resident.Decoder.ResidentPartsMade);
+    }
+
+    [Fact]
     public void A_sequence_that_keeps_decoding_is_uploaded_once_and_then_only_its_new_positions_are_written()
     {
         using var resident = Resident();

@@ -25,6 +25,12 @@ internal sealed partial class DecoderModel
     private ReaderWriterLockSlim? _captureGate;
     private int _graphIds;
 
+    // The pool parts no workspace holds now, kept for the next pool (their memory, their graphs).
+    private ResidentShelf? _shelf;
+
+    /// <summary>Resident pool parts made so far: each is allocated (and, with graphs, captured) once and reused by later pools.</summary>
+    internal int ResidentPartsMade => _shelf?.Made ?? 0;
+
     // Calls a part makes before its graph is captured and replayed (ONNX Runtime warms up, then
     // captures on the second or third run depending on the version): these hold the gate alone.
     private const int CaptureCalls = 3;
@@ -94,6 +100,9 @@ internal sealed partial class DecoderModel
         so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
         _decodeSession = new InferenceSession(onnxPath, so);
         CudaGraph = graph;
+        var session = _decodeSession;
+        _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
+            graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null);
         if (graph)
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");
@@ -137,9 +146,8 @@ internal sealed partial class DecoderModel
         foreach (var r in rows)
             if (r.Cache.Length + 1 > c.SeqLen)
                 throw new InvalidOperationException($"sequence would reach {r.Cache.Length + 1} positions, past the context length {c.SeqLen}");
-        var session = _decodeSession!;
-        var pool = workspace.ResidentPool(() => new ResidentKvPool(_memory!, c, slots, stride, session.CreateIoBinding,
-            CudaGraph ? () => Interlocked.Increment(ref _graphIds) - 1 : null));
+        var shelf = _shelf!;
+        var pool = workspace.ResidentPool(() => new ResidentKvPool(shelf));
         bool completed = false;
         try
         {

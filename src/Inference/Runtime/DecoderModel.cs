@@ -202,6 +202,7 @@ internal sealed partial class DecoderModel : IDisposable
         model._decodeSession = _decodeSession;
         model._deviceThread = _deviceThread;
         model._captureGate = _captureGate;
+        model._shelf = _shelf;
         return model;
     }
 
@@ -358,6 +359,7 @@ internal sealed partial class DecoderModel : IDisposable
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         try { _decodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
         _deviceThread?.Dispose();
+        _shelf?.Dispose(); // bindings of the decode session: before it
         _session.Dispose();
         _decodeSession?.Dispose();
         _captureGate?.Dispose();

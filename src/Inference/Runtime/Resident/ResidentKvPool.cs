@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 using Pipeline.Inference.Models;
 
 namespace Pipeline.Inference.Runtime.Resident;
@@ -23,29 +22,23 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// </remarks>
 internal sealed unsafe class ResidentKvPool : IDisposable
 {
+    private readonly ResidentShelf _shelf;
     private readonly DeviceMemory _memory;
     private readonly LlamaConfig _config;
-    private readonly Func<OrtIoBinding> _newBinding;
-    private readonly Func<int>? _graphId;
-    private readonly List<Part> _parts = [];
+    private readonly List<ResidentPart> _parts = [];
     private readonly Dictionary<KvCache, int> _slotOf = new(ReferenceEqualityComparer.Instance);
     private KvCache?[] _slotCache = [];
     private int[] _slotLength = [];
     private bool _disposed;
 
-    /// <param name="graphId">When given, each part's calls are captured and replayed as one CUDA graph,
-    /// under an id this gives it (ONNX Runtime's <c>gpu_graph_id</c>, unique within the session: a graph
-    /// replays the addresses it was captured with, and every tensor a call touches stays at the part's).</param>
-    public ResidentKvPool(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId = null)
+    /// <param name="shelf">The model's parts and their layout: a pool takes parts from it and gives them back when disposed.</param>
+    public ResidentKvPool(ResidentShelf shelf)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(rowsPerCall, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
-        _memory = memory;
-        _config = config;
-        _newBinding = newBinding;
-        _graphId = graphId;
-        RowsPerCall = rowsPerCall;
-        Stride = stride;
+        _shelf = shelf;
+        _memory = shelf.Memory;
+        _config = shelf.Config;
+        RowsPerCall = shelf.RowsPerCall;
+        Stride = shelf.Stride;
     }
 
     /// <summary>Slots per part: the rows of every call.</summary>
@@ -57,16 +50,13 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     public int PartCount => _parts.Count;
 
     /// <summary>Bytes of pool memory held (device memory on CUDA).</summary>
-    public long Bytes => _parts.Count * PartBytes;
+    public long Bytes => _parts.Count * _shelf.PartBytes;
 
     /// <summary>Sequences copied in whole from their host cache so far: once per sequence while batches keep their members.</summary>
     public long Uploads { get; private set; }
 
-    private long SlotBytes => (long)_config.KvHeads * Stride * _config.HeadDim * sizeof(float);
-    private long NewBytes => (long)RowsPerCall * _config.KvHeads * _config.HeadDim * sizeof(float);
-    private long InputBytes => (long)RowsPerCall * (2 + Stride + 1) * sizeof(long);
-    private long LogitsBytes => (long)RowsPerCall * _config.VocabSize * sizeof(float);
-    private long PartBytes => 2L * _config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
+    private long SlotBytes => _shelf.SlotBytes;
+    private long NewBytes => _shelf.NewBytes;
 
     /// <summary>The binding of part <paramref name="part"/>: every input and output bound for good, to the part's own memory.</summary>
     public OrtIoBinding Binding(int part) => _parts[part].Binding;
@@ -191,7 +181,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
 
     private void AddPart()
     {
-        _parts.Add(new Part(this));
+        _parts.Add(_shelf.Rent());
         int slots = _parts.Count * RowsPerCall;
         Array.Resize(ref _slotCache, slots);
         Array.Resize(ref _slotLength, slots);
@@ -223,97 +213,9 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        foreach (var part in _parts) part.Dispose();
+        // The parts go back to the shelf with their memory (a later pool uploads its sequences afresh).
+        foreach (var part in _parts) _shelf.Return(part);
         _parts.Clear();
         Forget();
-    }
-
-    /// <summary>One call's worth of slots: each layer's past and new positions, and the binding that points the graph at them.</summary>
-    private sealed class Part : IDisposable
-    {
-        private readonly ResidentKvPool _pool;
-        private readonly List<OrtValue> _bound = [];
-
-        public Part(ResidentKvPool pool)
-        {
-            _pool = pool;
-            var c = pool._config;
-            int layers = c.Layers;
-            Keys = new nint[layers];
-            Values = new nint[layers];
-            NewKeys = new nint[layers];
-            NewValues = new nint[layers];
-            Binding = pool._newBinding();
-            RunOptions = new RunOptions();
-            if (pool._graphId is { } next) RunOptions.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
-            long slotsBytes = pool.RowsPerCall * pool.SlotBytes;
-            long[] pastShape = [pool.RowsPerCall, c.KvHeads, pool.Stride, c.HeadDim];
-            long[] newShape = [pool.RowsPerCall, c.KvHeads, 1, c.HeadDim];
-            try
-            {
-                int rows = pool.RowsPerCall, total = pool.Stride + 1;
-                Ids = pool._memory.Allocate(rows * sizeof(long));
-                Positions = pool._memory.Allocate(rows * sizeof(long));
-                Mask = pool._memory.Allocate((long)rows * total * sizeof(long));
-                Logits = pool._memory.Allocate(pool.LogitsBytes);
-                Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
-                Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
-                Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
-                Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], pool.LogitsBytes));
-                for (int l = 0; l < layers; l++)
-                {
-                    Keys[l] = pool._memory.Allocate(slotsBytes);
-                    Values[l] = pool._memory.Allocate(slotsBytes);
-                    NewKeys[l] = pool._memory.Allocate(pool.NewBytes);
-                    NewValues[l] = pool._memory.Allocate(pool.NewBytes);
-                    Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes));
-                    Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes));
-                    Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, pool.NewBytes));
-                    Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, pool.NewBytes));
-                }
-            }
-            catch
-            {
-                Dispose();
-                throw;
-            }
-        }
-
-        public nint[] Keys { get; }
-        public nint[] Values { get; }
-        public nint[] NewKeys { get; }
-        public nint[] NewValues { get; }
-        public nint Ids { get; private set; }
-        public nint Positions { get; private set; }
-        public nint Mask { get; private set; }
-        public nint Logits { get; private set; }
-        public OrtIoBinding Binding { get; }
-        public RunOptions RunOptions { get; }
-        public int Calls { get; set; }
-
-        private OrtValue Tensor(nint data, long[] shape, long bytes, TensorElementType type = TensorElementType.Float)
-        {
-            var value = OrtValue.CreateTensorValueWithData(_pool._memory.Info, type, shape, data, bytes);
-            _bound.Add(value);
-            return value;
-        }
-
-        public void Dispose()
-        {
-            Binding.Dispose();
-            RunOptions.Dispose();
-            foreach (var value in _bound) value.Dispose();
-            _bound.Clear();
-            foreach (var pointer in new[] { Ids, Positions, Mask, Logits })
-                if (pointer != 0) _pool._memory.Free(pointer);
-            Ids = Positions = Mask = Logits = 0;
-            foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
-                for (int l = 0; l < pointers.Length; l++)
-                    if (pointers[l] != 0)
-                    {
-                        _pool._memory.Free(pointers[l]);
-                        pointers[l] = 0;
-                    }
-        }
     }
 }

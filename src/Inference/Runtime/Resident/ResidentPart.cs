@@ -1,0 +1,97 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Pipeline.Inference.Runtime.Resident;
+
+/// <summary>
+/// One call's worth of slots: each layer's past and new positions, the call's inputs and logits, and
+/// the binding that points the graph at them (and, with CUDA graphs, the graph captured over them).
+/// Held by one pool at a time; between pools it waits on its model's <see cref="ResidentShelf"/>.
+/// </summary>
+internal sealed class ResidentPart : IDisposable
+{
+    private readonly ResidentShelf _shelf;
+    private readonly List<OrtValue> _bound = [];
+
+    public ResidentPart(ResidentShelf shelf)
+    {
+        _shelf = shelf;
+        var c = shelf.Config;
+        int layers = c.Layers;
+        Keys = new nint[layers];
+        Values = new nint[layers];
+        NewKeys = new nint[layers];
+        NewValues = new nint[layers];
+        Binding = shelf.NewBinding();
+        RunOptions = new RunOptions();
+        if (shelf.GraphId is { } next) RunOptions.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        long slotsBytes = shelf.RowsPerCall * shelf.SlotBytes;
+        long[] pastShape = [shelf.RowsPerCall, c.KvHeads, shelf.Stride, c.HeadDim];
+        long[] newShape = [shelf.RowsPerCall, c.KvHeads, 1, c.HeadDim];
+        try
+        {
+            int rows = shelf.RowsPerCall, total = shelf.Stride + 1;
+            Ids = shelf.Memory.Allocate(rows * sizeof(long));
+            Positions = shelf.Memory.Allocate(rows * sizeof(long));
+            Mask = shelf.Memory.Allocate((long)rows * total * sizeof(long));
+            Logits = shelf.Memory.Allocate(shelf.LogitsBytes);
+            Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+            Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+            Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
+            Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
+            for (int l = 0; l < layers; l++)
+            {
+                Keys[l] = shelf.Memory.Allocate(slotsBytes);
+                Values[l] = shelf.Memory.Allocate(slotsBytes);
+                NewKeys[l] = shelf.Memory.Allocate(shelf.NewBytes);
+                NewValues[l] = shelf.Memory.Allocate(shelf.NewBytes);
+                Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes));
+                Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes));
+                Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, shelf.NewBytes));
+                Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, shelf.NewBytes));
+            }
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public nint[] Keys { get; }
+    public nint[] Values { get; }
+    public nint[] NewKeys { get; }
+    public nint[] NewValues { get; }
+    public nint Ids { get; private set; }
+    public nint Positions { get; private set; }
+    public nint Mask { get; private set; }
+    public nint Logits { get; private set; }
+    public OrtIoBinding Binding { get; }
+    public RunOptions RunOptions { get; }
+    public int Calls { get; set; }
+
+    private OrtValue Tensor(nint data, long[] shape, long bytes, TensorElementType type = TensorElementType.Float)
+    {
+        var value = OrtValue.CreateTensorValueWithData(_shelf.Memory.Info, type, shape, data, bytes);
+        _bound.Add(value);
+        return value;
+    }
+
+    public void Dispose()
+    {
+        Binding.Dispose();
+        RunOptions.Dispose();
+        foreach (var value in _bound) value.Dispose();
+        _bound.Clear();
+        foreach (var pointer in new[] { Ids, Positions, Mask, Logits })
+            if (pointer != 0) _shelf.Memory.Free(pointer);
+        Ids = Positions = Mask = Logits = 0;
+        foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
+            for (int l = 0; l < pointers.Length; l++)
+                if (pointers[l] != 0)
+                {
+                    _shelf.Memory.Free(pointers[l]);
+                    pointers[l] = 0;
+                }
+    }
+}

@@ -1,0 +1,60 @@
+using System.Collections.Concurrent;
+using Microsoft.ML.OnnxRuntime;
+using Pipeline.Inference.Models;
+
+namespace Pipeline.Inference.Runtime.Resident;
+
+/// <summary>
+/// A model's resident pool parts that no pool holds now, and the layout every part has. Pools come
+/// and go with workspaces (a pipeline's decode actor, each solo request of a bench); a part keeps its
+/// memory and, with CUDA graphs, the graph captured over that memory, so the next pool reuses both
+/// instead of allocating and capturing again. A part is held by one pool at a time: renting and
+/// returning are the hand-off.
+/// </summary>
+internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId)
+    : IDisposable
+{
+    private readonly ConcurrentBag<ResidentPart> _free = [];
+    private int _made;
+
+    public DeviceMemory Memory { get; } = memory;
+    public LlamaConfig Config { get; } = config;
+
+    /// <summary>Slots per part: the rows of every call.</summary>
+    public int RowsPerCall { get; } = rowsPerCall;
+
+    /// <summary>Past positions per slot.</summary>
+    public int Stride { get; } = stride;
+
+    /// <summary>A new binding on the session resident calls run on.</summary>
+    public Func<OrtIoBinding> NewBinding { get; } = newBinding;
+
+    /// <summary>Gives each new part its CUDA graph's id (unique within the session), or null without graphs.</summary>
+    public Func<int>? GraphId { get; } = graphId;
+
+    /// <summary>Parts made so far (each allocated once, then reused).</summary>
+    public int Made => Volatile.Read(ref _made);
+
+    public long SlotBytes => (long)Config.KvHeads * Stride * Config.HeadDim * sizeof(float);
+    public long NewBytes => (long)RowsPerCall * Config.KvHeads * Config.HeadDim * sizeof(float);
+    public long LogitsBytes => (long)RowsPerCall * Config.VocabSize * sizeof(float);
+    private long InputBytes => (long)RowsPerCall * (2 + Stride + 1) * sizeof(long);
+    public long PartBytes => 2L * Config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
+
+    /// <summary>A part from the shelf, or a new one.</summary>
+    public ResidentPart Rent()
+    {
+        if (_free.TryTake(out var part)) return part;
+        part = new ResidentPart(this);
+        Interlocked.Increment(ref _made);
+        return part;
+    }
+
+    public void Return(ResidentPart part) => _free.Add(part);
+
+    /// <summary>Frees the parts on the shelf (a part still held by a pool is freed with the process).</summary>
+    public void Dispose()
+    {
+        while (_free.TryTake(out var part)) part.Dispose();
+    }
+}
