@@ -4,7 +4,7 @@
 #   dotnet publish tests/LongRun -c Release -r linux-x64 --self-contained -p:UseCuda=true -o /tmp/gpu-app
 #   bash tools/gpu-pack.sh /tmp/gpu-app                  # parts of 34 MiB; its header says how to send them
 # and in the last call: source .gpu-stage/unpack.sh && bash tools/gpu-invariance.sh [STEPS]
-# STEPS (default all): any of probe p6 p1 resident graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
+# STEPS (default all): any of probe p6 p1 p1graph resident graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
 # BENCH_CONC, BENCH_REQUESTS, BENCH_TOKENS, BENCH_PROFILE=1). Results go to $OUT. P1 needs more
 # than the 500 s it is given here today.
 set -u
@@ -25,6 +25,7 @@ if has probe; then echo "== probe"; timeout 300 $L probe "$M" 2>&1 | tee "$out/p
 if has p6; then echo "== P6 on CUDA"; timeout ${P6_TIMEOUT:-400} $L P6cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p6.txt" | tail -4; fi
 if has p1; then echo "== P1 on CUDA"; timeout ${P1_TIMEOUT:-500} $L P1cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p1.txt" | tail -4; fi
 if has resident; then echo "== resident vs staged on CUDA"; timeout 400 $L residentcuda "$M" ${SHAPES:-} 2>&1 | tee "$out/resident.txt" | tail -4; fi
+if has p1graph; then echo "== P1 on CUDA with CUDA graphs"; timeout ${P1_TIMEOUT:-500} $L P1graph "$M" ${SHAPES:-} 2>&1 | tee "$out/p1-graph.txt" | tail -4; fi
 if has graph; then echo "== resident with CUDA graphs vs staged"; timeout 400 $L residentgraph "$M" ${SHAPES:-} 2>&1 | tee "$out/resident-graph.txt" | tail -4; fi
 if has bench; then
   # Configurations: batch shapes / resident pasts. cuda+on is the default; cuda+off stages the padded

@@ -79,11 +79,11 @@ public static class CudaProperties
     }
 
     /// <summary>P1 through the real pipeline on this model: every completed request has the ids and logits of its solo run.</summary>
-    public static void P1(string modelDirectory, bool cuda, string? shapes, Action<string> log)
+    public static void P1(string modelDirectory, bool cuda, string? shapes, Action<string> log, bool cudaGraph = false)
     {
         ArgumentNullException.ThrowIfNull(log);
-        var loaded = LoadedModel.Load(modelDirectory, Options(cuda, shapes));
-        log($"P1 on {loaded.Decoder.ExecutionProvider} {loaded.Decoder.ProviderFallbackReason}, batch shapes {loaded.Decoder.Shapes}");
+        var loaded = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { CudaGraph = cudaGraph ? true : null });
+        log($"P1 on {loaded.Decoder.ExecutionProvider} {loaded.Decoder.ProviderFallbackReason}, batch shapes {loaded.Decoder.Shapes}, pasts {loaded.Decoder.ResidentKv ?? "staged"}{(loaded.Decoder.CudaGraph ? ", CUDA graphs" : "")}");
         try
         {
             // Fewer cases than CI's P1 (30): each runs every request solo too, and a CUDA step with host-staged pasts is slow.
