@@ -189,6 +189,9 @@ internal sealed partial class DecoderModel
             mask.AsSpan(j * total, length).Fill(1);
         }
         pool.SetInputs(part, ids, positions, mask);
+        // Uploads from pageable memory and memsets may still be in flight when CUDA returns, on the
+        // legacy stream, which ONNX Runtime's non-blocking stream does not wait for: finish them first.
+        pool.Synchronize();
         var binding = pool.Binding(part);
         bool capturing = _captureGate is not null && pool.Calls(part) < CaptureCalls;
         if (capturing) _captureGate!.EnterWriteLock();

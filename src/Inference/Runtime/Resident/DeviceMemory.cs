@@ -29,10 +29,10 @@ internal abstract unsafe class DeviceMemory : IDisposable
 
     public abstract void Zero(nint destination, long bytes);
 
-    /// <summary>Host to memory, finished when it returns.</summary>
+    /// <summary>Host to memory; on CUDA the copy may still be landing when it returns (pageable source): <see cref="Synchronize"/> before a call reads it.</summary>
     public abstract void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height);
 
-    /// <summary>Host to memory, contiguous, finished when it returns.</summary>
+    /// <summary>Host to memory, contiguous (as <see cref="Upload2D"/>).</summary>
     public void Upload(nint destination, void* source, long bytes) => Upload2D(destination, bytes, source, bytes, bytes, 1);
 
     /// <summary>Within the memory; may still be running when it returns, until <see cref="Synchronize"/>.</summary>

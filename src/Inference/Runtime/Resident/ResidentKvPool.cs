@@ -161,7 +161,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         foreach (int b in members) _slotLength[slots[b]] = rows[b].Cache.Length;
     }
 
-    /// <summary>Waits for every append queued by <see cref="Append"/>: before the next call reads the pool.</summary>
+    /// <summary>Waits for every copy queued so far (uploads, appends, inputs): before a call reads the pool.</summary>
     public void Synchronize() => _memory.Synchronize();
 
     /// <summary>Forgets every slot's sequence (after a failed call), so each is uploaded afresh next time.</summary>
