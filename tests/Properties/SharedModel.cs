@@ -17,7 +17,6 @@ internal static class SharedModel
     private static readonly Lazy<DecoderModel> Q4One = new(() => DecoderModel.Load(Q4Path.Value, new RunnerOptions { IntraOpThreads = 1 }));
     private static readonly Lazy<DecoderModel> Q4Two = new(() => DecoderModel.Load(Q4Path.Value, new RunnerOptions { IntraOpThreads = 2 }));
 
-
     private static string Convert(WeightQuantization quantization) =>
         OnnxModelCache.GetOrConvert(Pipeline.Inference.Models.Sources.ModelSource.Detect(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")), null, quantization);
 
