@@ -129,6 +129,13 @@ internal sealed partial class DecoderModel : IDisposable
         // Workers that spin between parallel sections burn the cores the other actors (prefill
         // beside decode, sampling, detokenizing) need; they sleep instead.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
+        if (Environment.GetEnvironmentVariable("XORT") is { Length: > 0 } x)
+            foreach (var kv in x.Split(';'))
+            {
+                var p = kv.Split('=');
+                if (p[0] == "arena") so.EnableCpuMemArena = p[1] == "1";
+                else so.AddSessionConfigEntry(p[0], p[1]);
+            }
         if (options.ProfilePrefix is { } profile)
         {
             // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.

@@ -83,6 +83,15 @@ public sealed class CrossFormatTests : IDisposable
         Assert.True(LlamaOnnxExporter.ExternalDataThresholdBytes < int.MaxValue, "the threshold must stay under protobuf's 2 GB");
     }
 
+    [Fact]
+    public void The_110m_shape_is_written_with_external_data_so_only_the_prepacked_weights_stay_resident_and_the_embedded_model_stays_one_file()
+    {
+        var shape110m = new LlamaConfig(768, 2048, 12, 12, 12, 32000, 512, SharedClassifier: true);
+        Assert.True(LlamaOnnxExporter.WeightBytes(shape110m) > LlamaOnnxExporter.ExternalDataThresholdBytes);
+        var embedded = Pipeline.Inference.Models.Llama2Checkpoint.ReadConfig(Path.Combine(RepoPaths.ModelDir, "stories260K.bin"));
+        Assert.True(LlamaOnnxExporter.WeightBytes(embedded) < LlamaOnnxExporter.ExternalDataThresholdBytes);
+    }
+
     private static float[][] Run(string onnx, int[] tokens)
     {
         using var model = DecoderModel.Load(onnx, new RunnerOptions { IntraOpThreads = 1 });
