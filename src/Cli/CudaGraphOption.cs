@@ -11,11 +11,5 @@ internal static class CudaGraphOption
     };
 
     /// <summary>Null (off) when the option is absent.</summary>
-    public static bool? Parse(string? value) => value?.Trim().ToLowerInvariant() switch
-    {
-        null => null,
-        "on" or "true" or "yes" => true,
-        "off" or "false" or "no" => false,
-        _ => throw new ArgumentException($"--cuda-graph: '{value}' is not on or off"),
-    };
+    public static bool? Parse(string? value) => OnOff.Parse("--cuda-graph", value);
 }

@@ -12,11 +12,5 @@ internal static class ResidentKvOption
     };
 
     /// <summary>Null (the provider's default) when the option is absent.</summary>
-    public static bool? Parse(string? value) => value?.Trim().ToLowerInvariant() switch
-    {
-        null => null,
-        "on" or "true" or "yes" => true,
-        "off" or "false" or "no" => false,
-        _ => throw new ArgumentException($"--resident-kv: '{value}' is not on or off"),
-    };
+    public static bool? Parse(string? value) => OnOff.Parse("--resident-kv", value);
 }

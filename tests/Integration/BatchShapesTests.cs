@@ -1,5 +1,5 @@
 using Pipeline.Inference.Runtime;
-using System.Runtime.InteropServices;
+using Pipeline.Testing;
 
 namespace Pipeline.Integration;
 
@@ -62,14 +62,11 @@ public sealed class BatchShapesTests
         model.Step(caches.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), new StepWorkspace(), a, kind);
         padded.Decoder.Step(copies.Select((c, i) => new SequenceStep(c, fed[i])).ToArray(), new StepWorkspace(), b, kind);
 
-        Assert.True(BitEqual(a, b), "padded logits differ");
+        Assert.True(Bits.Equal(a, b), "padded logits differ");
         for (int i = 0; i < rows; i++)
             for (int l = 0; l < model.Config.Layers; l++)
                 for (int h = 0; h < model.Config.KvHeads; h++)
-                    Assert.True(BitEqual(caches[i].Keys(l, h), copies[i].Keys(l, h)) && BitEqual(caches[i].Values(l, h), copies[i].Values(l, h)), $"row {i}: cache differs");
+                    Assert.True(Bits.Equal(caches[i].Keys(l, h), copies[i].Keys(l, h)) && Bits.Equal(caches[i].Values(l, h), copies[i].Values(l, h)), $"row {i}: cache differs");
         foreach (var c in caches.Concat(copies)) c.Dispose();
     }
-
-    private static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b) =>
-        MemoryMarshal.AsBytes(a).SequenceEqual(MemoryMarshal.AsBytes(b));
 }

@@ -113,10 +113,10 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
 
         await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
         using var cancel = new CancellationTokenSource();
-        var streams = requests.Select((r, i) => i % 5 == 4 ? Cancelled(host, r, cancel.Token) : host.CompleteAsync(r)).ToArray();
-        await Task.Delay(50);
-        await cancel.CancelAsync();
+        // The first token any of the cancelled ones receives cancels them all, mid-decode.
+        var streams = requests.Select((r, i) => i % 5 == 4 ? CancelledOnFirstToken(host, r, cancel) : host.CompleteAsync(r)).ToArray();
         var results = await Task.WhenAll(streams);
+        Assert.True(cancel.IsCancellationRequested, "no cancelled request received a token");
 
         for (int i = 0; i < 16; i++)
             if (i % 5 != 4) Workloads.AssertSameRun(solo[i], results[i], $"request {i}");
@@ -124,10 +124,14 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
         Assert.Equal(0, host.KvMemory.LiveCaches);
     }
 
-    private static async Task<GenerationResult> Cancelled(PipelineHost host, GenerationRequest request, CancellationToken token)
+    private static async Task<GenerationResult> CancelledOnFirstToken(PipelineHost host, GenerationRequest request, CancellationTokenSource cancel)
     {
-        try { return await host.CompleteAsync(request, token); }
-        catch (OperationCanceledException) { return null!; }
+        try
+        {
+            await foreach (var _ in host.GenerateAsync(request, cancel.Token)) await cancel.CancelAsync();
+        }
+        catch (OperationCanceledException) { }
+        return null!;
     }
 
     [Fact]

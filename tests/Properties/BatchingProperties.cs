@@ -81,13 +81,7 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
         Assert.True(sizes.Count >= 5 && ragged >= 10 && multiBlock >= 5 && multiToken >= 5, "P6 explored too little");
     }
 
-    internal static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length) return false;
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(b[i])) return false;
-        return true;
-    }
+    internal static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => Pipeline.Testing.Bits.Equal(a, b);
 
     private static bool CachesEqual(KvCache a, KvCache b, Pipeline.Inference.Models.LlamaConfig c)
     {

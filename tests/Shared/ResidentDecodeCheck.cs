@@ -56,13 +56,13 @@ internal static class ResidentDecodeCheck
                 staged.Step(rows.Select((s, i) => new SequenceStep(s.Staged, tokens[i])).ToArray(), stagedWorkspace, stagedLogits);
                 ran++;
                 for (int i = 0; i < rows.Count; i++)
-                    if (!BitEqual(residentLogits.AsSpan(i * vocab, vocab), stagedLogits.AsSpan(i * vocab, vocab)))
+                    if (!Bits.Equal(residentLogits.AsSpan(i * vocab, vocab), stagedLogits.AsSpan(i * vocab, vocab)))
                         throw new InvalidOperationException($"step {step}: sequence {rows[i].Id} (row {i} of {rows.Count}, past {rows[i].Staged.Length - 1}): resident logits differ from staged");
             }
             foreach (var s in live)
                 for (int l = 0; l < c.Layers; l++)
                     for (int h = 0; h < c.KvHeads; h++)
-                        if (!BitEqual(s.Resident.Keys(l, h), s.Staged.Keys(l, h)) || !BitEqual(s.Resident.Values(l, h), s.Staged.Values(l, h)))
+                        if (!Bits.Equal(s.Resident.Keys(l, h), s.Staged.Keys(l, h)) || !Bits.Equal(s.Resident.Values(l, h), s.Staged.Values(l, h)))
                             throw new InvalidOperationException($"sequence {s.Id}: resident cache differs from staged at layer {l}, head {h}");
             // The pool as the workspace holds it: its parts and uploads.
             var pool = residentWorkspace.ResidentPool(() => throw new InvalidOperationException("no pool was made"));
@@ -72,14 +72,6 @@ internal static class ResidentDecodeCheck
         {
             foreach (var s in live) s.Dispose();
         }
-    }
-
-    private static bool BitEqual(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length) return false;
-        for (int i = 0; i < a.Length; i++)
-            if (BitConverter.SingleToInt32Bits(a[i]) != BitConverter.SingleToInt32Bits(b[i])) return false;
-        return true;
     }
 
     private sealed class Live(int id, KvCache resident, KvCache staged) : IDisposable

@@ -72,46 +72,42 @@ internal sealed class OnnxGraphBuilder
 
     public string Weight(string name, float[] data, params long[] dims)
     {
-        name = Unique($"{name}.weight");
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
-        t.Dims.AddRange(dims);
-        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
-            throw new InvalidOperationException($"weight {name}: {data.LongLength} floats for shape [{string.Join(", ", dims)}]");
-        if (ExternalData is { } external) external.Store(t, data);
+        var t = NewWeight(name, TensorProto.Types.DataType.Float, dims, data.LongLength, "floats");
+        if (ExternalData is { } external) external.Store(t, data); // in chunks: may pass 2 GB
         else t.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
         _graph.Initializer.Add(t);
-        return name;
+        return t.Name;
     }
 
     /// <summary>A float16 initializer, rounded to nearest even from <paramref name="data"/>.</summary>
     public string WeightHalf(string name, float[] data, params long[] dims)
     {
-        name = Unique($"{name}.weight");
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float16 };
-        t.Dims.AddRange(dims);
-        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
-            throw new InvalidOperationException($"weight {name}: {data.LongLength} floats for shape [{string.Join(", ", dims)}]");
         var halves = new Half[data.Length];
         for (int i = 0; i < data.Length; i++) halves[i] = (Half)data[i];
-        var bytes = MemoryMarshal.AsBytes(halves.AsSpan());
-        if (ExternalData is { } external) external.Store(t, bytes);
-        else t.RawData = ByteString.CopyFrom(bytes);
-        _graph.Initializer.Add(t);
-        return name;
+        return AddWeight(NewWeight(name, TensorProto.Types.DataType.Float16, dims, data.LongLength, "floats"), MemoryMarshal.AsBytes(halves.AsSpan()));
     }
 
     /// <summary>A uint8 initializer (packed quantized weights).</summary>
-    public string Weight(string name, byte[] data, params long[] dims)
+    public string Weight(string name, byte[] data, params long[] dims) =>
+        AddWeight(NewWeight(name, TensorProto.Types.DataType.Uint8, dims, data.LongLength, "bytes"), data);
+
+    // An initializer named uniquely after `name`, of `count` elements checked against its shape.
+    private TensorProto NewWeight(string name, TensorProto.Types.DataType type, long[] dims, long count, string unit)
     {
         name = Unique($"{name}.weight");
-        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Uint8 };
+        if (dims.Aggregate(1L, (a, b) => a * b) != count)
+            throw new InvalidOperationException($"weight {name}: {count} {unit} for shape [{string.Join(", ", dims)}]");
+        var t = new TensorProto { Name = name, DataType = (int)type };
         t.Dims.AddRange(dims);
-        if (dims.Aggregate(1L, (a, b) => a * b) != data.LongLength)
-            throw new InvalidOperationException($"weight {name}: {data.LongLength} bytes for shape [{string.Join(", ", dims)}]");
-        if (ExternalData is { } external) external.Store(t, data);
-        else t.RawData = ByteString.CopyFrom(data);
+        return t;
+    }
+
+    private string AddWeight(TensorProto t, ReadOnlySpan<byte> bytes)
+    {
+        if (ExternalData is { } external) external.Store(t, bytes);
+        else t.RawData = ByteString.CopyFrom(bytes);
         _graph.Initializer.Add(t);
-        return name;
+        return t.Name;
     }
 
     public string ConstInt64(params long[] values) => Constant("i64", values, TensorProto.Types.DataType.Int64, [values.Length]);

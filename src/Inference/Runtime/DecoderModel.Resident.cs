@@ -161,7 +161,7 @@ internal sealed partial class DecoderModel
                 if (members.Count == 0) continue;
                 RunPart(pool, part, rows, members, placed, workspace, logits, total);
             }
-            pool.Synchronize();
+            // No wait here for the appends still in flight: the next call waits before it runs.
             completed = true;
         }
         finally
