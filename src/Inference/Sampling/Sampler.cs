@@ -128,24 +128,12 @@ internal static class Sampler
             keys[id] = Math.Exp((logits[id] - max) / temperature);
             total += keys[id];
         }
-        for (var id = 0; id < logits.Length; id++)
-        {
-            keys[id] = -(keys[id] / total); // negated so an ascending sort ranks most likely first
-            ids[id] = id;
-        }
+        for (var id = 0; id < logits.Length; id++) keys[id] = keys[id] / total;
 
-        // The sort is not stable, so equal probabilities are put in id order afterwards: the rank
-        // order is then total and results never depend on the sort algorithm.
-        keys.Sort(ids);
-        for (var start = 0; start < keys.Length;)
-        {
-            var end = start + 1;
-            while (end < keys.Length && keys[end] == keys[start]) end++;
-            if (end - start > 1) ids[start..end].Sort();
-            start = end;
-        }
+        // Rank order is total (probability descending, then id ascending), so the result never
+        // depends on the sort algorithm.
+        RankOrder.Sort(keys, ids, workspace.ById, workspace.Keys, workspace.SpareKeys, workspace.SpareIds, workspace.Run, workspace.Counts);
         var probabilities = keys;
-        for (var rank = 0; rank < probabilities.Length; rank++) probabilities[rank] = -probabilities[rank];
 
         var kept = options.TopK > 0 ? Math.Min(options.TopK, probabilities.Length) : probabilities.Length;
 
@@ -186,6 +174,12 @@ internal static class Sampler
         private readonly float[] _logits;        // penalised logits, by token id
         private readonly double[] _probabilities; // softmax by id, then by rank once sorted
         private readonly int[] _ids;              // history marks, then token ids by rank
+        private readonly double[] _byId;          // the probabilities by id while they are ranked
+        private readonly uint[] _keys;            // rank keys (complemented high bits of each probability)
+        private readonly uint[] _spareKeys;       // the radix sort's other key buffer
+        private readonly ulong[] _run;            // (low bits, id) pairs of a long run of equal keys
+        private readonly int[] _spareIds;         // the radix sort's other id buffer
+        private readonly int[] _counts;           // the radix sort's digit histograms, [RankOrder.CountsLength]
         private readonly int _count;
 
         public Workspace(int vocabularyCount)
@@ -194,17 +188,35 @@ internal static class Sampler
             _logits = ArrayPool<float>.Shared.Rent(vocabularyCount);
             _probabilities = ArrayPool<double>.Shared.Rent(vocabularyCount);
             _ids = ArrayPool<int>.Shared.Rent(vocabularyCount);
+            _byId = ArrayPool<double>.Shared.Rent(vocabularyCount);
+            _keys = ArrayPool<uint>.Shared.Rent(vocabularyCount);
+            _spareKeys = ArrayPool<uint>.Shared.Rent(vocabularyCount);
+            _run = ArrayPool<ulong>.Shared.Rent(vocabularyCount);
+            _spareIds = ArrayPool<int>.Shared.Rent(vocabularyCount);
+            _counts = ArrayPool<int>.Shared.Rent(RankOrder.CountsLength);
         }
 
         public Span<float> Logits => _logits.AsSpan(0, _count);
         public Span<double> Probabilities => _probabilities.AsSpan(0, _count);
         public Span<int> Ids => _ids.AsSpan(0, _count);
+        public Span<double> ById => _byId.AsSpan(0, _count);
+        public Span<uint> Keys => _keys.AsSpan(0, _count);
+        public Span<uint> SpareKeys => _spareKeys.AsSpan(0, _count);
+        public Span<ulong> Run => _run.AsSpan(0, _count);
+        public Span<int> SpareIds => _spareIds.AsSpan(0, _count);
+        public Span<int> Counts => _counts.AsSpan(0, RankOrder.CountsLength);
 
         public void Dispose()
         {
             ArrayPool<float>.Shared.Return(_logits);
             ArrayPool<double>.Shared.Return(_probabilities);
             ArrayPool<int>.Shared.Return(_ids);
+            ArrayPool<double>.Shared.Return(_byId);
+            ArrayPool<uint>.Shared.Return(_keys);
+            ArrayPool<uint>.Shared.Return(_spareKeys);
+            ArrayPool<ulong>.Shared.Return(_run);
+            ArrayPool<int>.Shared.Return(_spareIds);
+            ArrayPool<int>.Shared.Return(_counts);
         }
     }
 }
