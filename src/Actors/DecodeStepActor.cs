@@ -88,6 +88,7 @@ internal sealed class DecodeStepActor(
         // The workspace's buffer, not a new one per step: sample reads it before it replies, and
         // this actor waits for the reply before the next step writes it again.
         var logits = workspace.RowLogits.Get(count * model.Config.VocabSize);
+        long started = Stopwatch.GetTimestamp();
         try
         {
             hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
@@ -105,9 +106,11 @@ internal sealed class DecodeStepActor(
             _batch.Leave(batch.ToHashSet());
             return;
         }
-        counters.StepRan(count);
+        long called = Stopwatch.GetTimestamp();
+        counters.StepRan(count, called - started);
         await steps.WriteAsync(new StepDone(batch, logits), abort);
         var reply = await replies.ReadAsync(abort);
+        counters.StepSampled(Stopwatch.GetTimestamp() - called);
         var ended = batch.Except(reply.Continuing).ToHashSet();
         foreach (var _ in ended) counters.SequenceEnded();
         _batch.Leave(ended);

@@ -18,6 +18,7 @@ internal sealed class PrefillActor(
     KvMemoryAccount account,
     int maxPrefillBatch,
     ISchedulingHook hook,
+    PipelineCounters counters,
     FaultBoundary boundary)
 {
     private readonly PrefillScheduler _scheduler = new(maxPrefillBatch, model.AttentionBlock, hook);
@@ -83,6 +84,7 @@ internal sealed class PrefillActor(
         int vocab = model.Config.VocabSize;
         // Reused from call to call: each finished prompt's row is copied out below.
         var logits = workspace.RowLogits.Get(chunks.Length * vocab);
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             hook.BeforeWork(HandOff.PrefillChunk, chunks.Select(c => c.Sequence.Id).ToArray());
@@ -98,6 +100,7 @@ internal sealed class PrefillActor(
             }
             return;
         }
+        counters.PrefillCallRan(System.Diagnostics.Stopwatch.GetTimestamp() - started);
         var finished = _scheduler.Advance(chunks);
         for (int i = 0; i < chunks.Length; i++)
         {

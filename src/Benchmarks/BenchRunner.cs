@@ -123,6 +123,12 @@ internal static class BenchRunner
             PeakKvMb = outcome.PeakKvBytes / (1024.0 * 1024.0),
             GeneratedTokens = tokens,
             WallSeconds = seconds,
+            DecodeSteps = outcome.Times?.DecodeSteps,
+            DecodeRowsPerStep = outcome.Times is { DecodeSteps: > 0 } t1 ? (double)t1.DecodeRows / t1.DecodeSteps : null,
+            DecodeCallMs = outcome.Times is { DecodeSteps: > 0 } t2 ? t2.DecodeCalls.TotalMilliseconds / t2.DecodeSteps : null,
+            SamplingMs = outcome.Times is { DecodeSteps: > 0 } t3 ? t3.Sampling.TotalMilliseconds / t3.DecodeSteps : null,
+            PrefillCalls = outcome.Times?.PrefillCalls,
+            PrefillCallMs = outcome.Times is { PrefillCalls: > 0 } t4 ? t4.PrefillCallTime.TotalMilliseconds / t4.PrefillCalls : null,
         };
     }
 }

@@ -21,6 +21,21 @@ internal static class MarkdownTable
         foreach (var r in report.Results)
             s.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {r.Mode} | {r.Concurrency} | {r.TokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00} |"));
+        var timed = report.Results.Where(r => r.DecodeSteps is > 0).ToList();
+        if (timed.Count > 0)
+        {
+            // Model time per call against the run's wall time: what is left is scheduling, the
+            // hops between actors, and time the decode actor had nothing to run.
+            s.AppendLine();
+            s.AppendLine("| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in timed)
+            {
+                double busyMs = r.DecodeSteps!.Value * (r.DecodeCallMs!.Value + r.SamplingMs!.Value) + (r.PrefillCalls ?? 0) * (r.PrefillCallMs ?? 0);
+                s.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {r.Mode} | {r.Concurrency} | {r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} |"));
+            }
+        }
         return s.ToString();
     }
 }

@@ -16,5 +16,8 @@ internal sealed record ModeContext(
     public long? KvBudgetBytes { get; init; }
 }
 
-/// <summary>How long a run took, start to last completion, and the most KV memory it held at once.</summary>
-internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes);
+/// <summary>
+/// How long a run took, start to last completion, and the most KV memory it held at once; for the
+/// actor pipeline also where its model time went.
+/// </summary>
+internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes, Pipeline.Actors.StepTimes? Times = null);

@@ -17,4 +17,12 @@ internal sealed record ModeResult
     [JsonPropertyName("peak_kv_mb")] public required double PeakKvMb { get; init; }
     [JsonPropertyName("generated_tokens")] public required long GeneratedTokens { get; init; }
     [JsonPropertyName("wall_seconds")] public required double WallSeconds { get; init; }
+
+    // Where the actor pipeline's model time went (absent for the other modes): means per call.
+    [JsonPropertyName("decode_steps"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? DecodeSteps { get; init; }
+    [JsonPropertyName("decode_rows_per_step"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DecodeRowsPerStep { get; init; }
+    [JsonPropertyName("decode_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DecodeCallMs { get; init; }
+    [JsonPropertyName("sampling_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SamplingMs { get; init; }
+    [JsonPropertyName("prefill_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? PrefillCalls { get; init; }
+    [JsonPropertyName("prefill_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PrefillCallMs { get; init; }
 }

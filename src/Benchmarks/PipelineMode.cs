@@ -27,6 +27,6 @@ internal static class PipelineMode
             await foreach (var e in host.GenerateAsync(generation, context.Cancellation))
                 if (e.TokenId >= 0) trace.TokenArrived(e.TokenId); // -1 carries held-back text only
         }, context.Completed, context.Cancellation);
-        return new ModeOutcome(wall, host.KvMemory.PeakBytes);
+        return new ModeOutcome(wall, host.KvMemory.PeakBytes, host.Counters.Times);
     }
 }

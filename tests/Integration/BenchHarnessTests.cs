@@ -43,6 +43,39 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
+    public async Task The_pipeline_rows_say_where_model_time_went_and_the_other_modes_do_not()
+    {
+        var options = new BenchOptions
+        {
+            ModelPath = RepoPaths.ModelDir,
+            Concurrency = [1, 4],
+            Modes = [BenchMode.Serial, BenchMode.Pipeline],
+            Workload = new Workload { RequestCount = 4, PromptTokens = 20, MaxTokens = 10, Seed = 7 },
+        };
+
+        var report = await BenchRunner.RunAsync(options);
+
+        Assert.All(report.Results.Where(r => r.Mode == "serial"), r => Assert.Null(r.DecodeSteps));
+        foreach (var r in report.Results.Where(r => r.Mode == "pipeline"))
+        {
+            // Every token after a request's first comes from a decode step, so the steps fed
+            // at least (generated - requests) rows; each prompt took at least one prefill call.
+            Assert.True(r.DecodeSteps * r.DecodeRowsPerStep >= r.GeneratedTokens - 4 - 0.01, $"{r.DecodeSteps} steps of {r.DecodeRowsPerStep} rows for {r.GeneratedTokens} tokens");
+            Assert.InRange(r.DecodeRowsPerStep!.Value, 1, r.Concurrency);
+            Assert.True(r.DecodeCallMs > 0 && r.SamplingMs > 0 && r.PrefillCallMs > 0);
+            Assert.InRange(r.PrefillCalls!.Value, 1, 4);
+            // Model time cannot exceed the wall time of the run it was measured in.
+            Assert.True(r.DecodeSteps * (r.DecodeCallMs + r.SamplingMs) <= r.WallSeconds * 1000, "decode time exceeds the run's wall time");
+        }
+        var table = MarkdownTable.Format(report);
+        Assert.Contains("| where the time went |", table, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(JsonReport.Serialize(report));
+        var rows = json.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.All(rows.Where(r => r.GetProperty("mode").GetString() == "pipeline"), r => Assert.True(r.TryGetProperty("decode_call_ms", out _)));
+        Assert.All(rows.Where(r => r.GetProperty("mode").GetString() == "serial"), r => Assert.False(r.TryGetProperty("decode_call_ms", out _)));
+    }
+
+    [Fact]
     public async Task A_bench_with_a_profile_prefix_writes_onnx_runtimes_profile_of_its_model_runs_and_names_the_provider()
     {
         var directory = Directory.CreateTempSubdirectory("pipeline-profile-");

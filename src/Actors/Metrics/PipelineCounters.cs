@@ -9,6 +9,11 @@ internal sealed class PipelineCounters
     private long _steps;
     private long _maxStallTicks;
     private long _promptsTokenized;
+    private long _decodeRows;
+    private long _decodeCallTicks;   // Stopwatch ticks
+    private long _samplingTicks;     // Stopwatch ticks
+    private long _prefillCalls;
+    private long _prefillCallTicks;  // Stopwatch ticks
 
     public long ActiveSequences => Interlocked.Read(ref _active);
     public long LastBatchSize => Interlocked.Read(ref _lastBatch);
@@ -19,9 +24,29 @@ internal sealed class PipelineCounters
     /// <summary>The longest a decode step waited between two steps while sequences were active.</summary>
     public TimeSpan LongestDecodeGap => TimeSpan.FromTicks(Interlocked.Read(ref _maxStallTicks));
 
+    /// <summary>Where model time went so far (sums; see <see cref="StepTimes"/>).</summary>
+    public StepTimes Times => new(DecodeSteps, Interlocked.Read(ref _decodeRows),
+        System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _decodeCallTicks)),
+        System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _samplingTicks)),
+        Interlocked.Read(ref _prefillCalls),
+        System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _prefillCallTicks)));
+
     internal void SequenceStarted() => Interlocked.Increment(ref _active);
     internal void SequenceEnded() => Interlocked.Decrement(ref _active);
-    internal void StepRan(int batch) { Interlocked.Exchange(ref _lastBatch, batch); Interlocked.Increment(ref _steps); }
+    /// <summary>A decode step of <paramref name="batch"/> rows ran; its model call took <paramref name="callTicks"/> Stopwatch ticks.</summary>
+    internal void StepRan(int batch, long callTicks)
+    {
+        Interlocked.Exchange(ref _lastBatch, batch);
+        Interlocked.Add(ref _decodeRows, batch);
+        Interlocked.Add(ref _decodeCallTicks, callTicks);
+        Interlocked.Increment(ref _steps);
+    }
+
+    /// <summary>A step's logits came back sampled after <paramref name="ticks"/> Stopwatch ticks.</summary>
+    internal void StepSampled(long ticks) => Interlocked.Add(ref _samplingTicks, ticks);
+
+    /// <summary>A prefill model call completed after <paramref name="ticks"/> Stopwatch ticks.</summary>
+    internal void PrefillCallRan(long ticks) { Interlocked.Add(ref _prefillCallTicks, ticks); Interlocked.Increment(ref _prefillCalls); }
     internal void TokenGenerated() => Interlocked.Increment(ref _tokens);
     internal void PromptTokenized() => Interlocked.Increment(ref _promptsTokenized);
     internal void DecodeGap(TimeSpan gap) => Inference.Runtime.AtomicMax.Raise(ref _maxStallTicks, gap.Ticks);

@@ -81,7 +81,7 @@ internal sealed class ActorPipeline : IAsyncDisposable
         // Completion and faults flow on: prefill's channel completes when tokenize has, with its error if it faulted.
         _ = _tokenize.Completion.ContinueWith(t => prefill.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
 
-        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook, _boundary);
+        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook, Counters, _boundary);
         var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, hook, context, Counters, _boundary);
         var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters, _boundary);
 

@@ -25,6 +25,11 @@ internal sealed class ServerMetrics
         Gauge(text, "pipeline_last_batch_size", "Sequences in the most recent decode step.", host.Counters.LastBatchSize);
         Counter(text, "pipeline_tokens_generated_total", "Tokens sampled since the host started.", host.Counters.TokensGenerated);
         Counter(text, "pipeline_decode_steps_total", "Batched decode steps run since the host started.", host.Counters.DecodeSteps);
+        var times = host.Counters.Times;
+        Seconds(text, "pipeline_decode_call_seconds_total", "Time inside decode steps' model calls since the host started.", times.DecodeCalls);
+        Seconds(text, "pipeline_sampling_seconds_total", "Time decode steps waited for their tokens to be sampled since the host started.", times.Sampling);
+        Counter(text, "pipeline_prefill_calls_total", "Prefill model calls since the host started.", times.PrefillCalls);
+        Seconds(text, "pipeline_prefill_call_seconds_total", "Time inside prefill model calls since the host started.", times.PrefillCallTime);
         Gauge(text, "pipeline_kv_cache_bytes", "Bytes held by live KV caches (used: never more than reserved).", host.KvMemory.Bytes);
         Gauge(text, "pipeline_kv_caches", "Live KV caches.", host.KvMemory.LiveCaches);
         Gauge(text, "pipeline_kv_budget_bytes", "Bytes of KV cache the host's requests may reserve at once.", host.KvBudget.Bytes);
@@ -43,8 +48,14 @@ internal sealed class ServerMetrics
     private static void Gauge(StringBuilder text, string name, string help, long value) => Metric(text, name, help, "gauge", value);
     private static void Counter(StringBuilder text, string name, string help, long value) => Metric(text, name, help, "counter", value);
 
-    private static void Metric(StringBuilder text, string name, string help, string type, long value)
+    private static void Seconds(StringBuilder text, string name, string help, TimeSpan value) =>
+        Metric(text, name, help, "counter", value.TotalSeconds.ToString("R", CultureInfo.InvariantCulture));
+
+    private static void Metric(StringBuilder text, string name, string help, string type, long value) =>
+        Metric(text, name, help, type, value.ToString(CultureInfo.InvariantCulture));
+
+    private static void Metric(StringBuilder text, string name, string help, string type, string value)
         => text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n')
             .Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n')
-            .Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            .Append(name).Append(' ').Append(value).Append('\n');
 }

@@ -76,6 +76,17 @@ public sealed class KvBudgetServerTests(KvBudgetServerFixture fixture) : IClassF
         var after = await client.GetStringAsync("/metrics");
         Assert.Equal(0, Metric(after, "pipeline_kv_reserved_bytes"));
         Assert.True(Metric(after, "pipeline_kv_budget_waits_total") >= 2, "the second and third requests waited for KV budget");
+        // Where the model time went: three prompts were prefilled and their tokens decoded and sampled.
+        Assert.True(Metric(after, "pipeline_prefill_calls_total") >= 3, "three prompts were prefilled");
+        foreach (var seconds in new[] { "pipeline_decode_call_seconds_total", "pipeline_sampling_seconds_total", "pipeline_prefill_call_seconds_total" })
+            Assert.True(SecondsMetric(after, seconds) > 0, $"{seconds} is not positive");
+    }
+
+    private static double SecondsMetric(string metrics, string name)
+    {
+        var match = Regex.Match(metrics, $"^{name} ([0-9.eE+-]+)$", RegexOptions.Multiline);
+        Assert.True(match.Success, $"/metrics has no {name}");
+        return double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
     [Fact]
