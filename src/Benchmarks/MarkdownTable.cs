@@ -27,7 +27,7 @@ internal static class MarkdownTable
             // Model time per call against the run's wall time: what is left is scheduling, the
             // hops between actors, and time the decode actor had nothing to run.
             s.AppendLine();
-            s.AppendLine("| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall |");
+            s.AppendLine("| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) |");
             s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in timed)
             {

@@ -36,9 +36,33 @@ public sealed class BatchShapesTests
         Assert.Equal(8, shapes.Rows(StepKind.Prefill, 3));
         Assert.Equal(64, shapes.NewTokens(StepKind.Prefill, 1, 64));
         Assert.Equal(1, shapes.NewTokens(StepKind.Decode, 1, 64));
-        Assert.Equal(512, shapes.Past(0, 64, 512));
-        Assert.Equal(512, shapes.Past(300, 64, 512));
-        Assert.Equal(128, BatchShapes.Exact.Past(100, 64, 512));
+        Assert.Equal(512, shapes.Past(StepKind.Decode, 0, 64, 512));
+        Assert.Equal(512, shapes.Past(StepKind.Decode, 300, 64, 512));
+        Assert.Equal(512, shapes.Past(StepKind.Prefill, 300, 64, 512));
+        Assert.Equal(0, shapes.Past(StepKind.Prefill, 0, 64, 512));
+        Assert.Equal(128, BatchShapes.Exact.Past(StepKind.Decode, 100, 64, 512));
+    }
+
+    [Fact]
+    public void A_prefill_call_mixing_first_chunks_with_later_ones_runs_the_first_chunks_apart_with_no_past()
+    {
+        using var padded = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = DecoderModel.CudaShapes });
+        var model = padded.Decoder;
+        var fresh = StepInputs.Prefilled(model, past: 0, seed: 1);
+        var continuing = StepInputs.Prefilled(model, past: 70, seed: 2);
+        var workspace = new StepWorkspace();
+        var logits = new float[2 * model.Config.VocabSize];
+
+        model.Step([new SequenceStep(fresh, StepInputs.Tokens(5, 20)), new SequenceStep(continuing, StepInputs.Tokens(6, 20))], workspace, logits, StepKind.Prefill);
+
+        // The continuing row ran first (its past padded to the context), the fresh row last, alone
+        // in a call with no past: padded to the context it would attend over 512 masked positions
+        // and, on CUDA, get other bits than the same chunk gets in a call of first chunks.
+        Assert.Equal(0, workspace.PastStride);
+        Assert.Equal(20, fresh.Length);
+        Assert.Equal(90, continuing.Length);
+        fresh.Dispose();
+        continuing.Dispose();
     }
 
     [Theory]

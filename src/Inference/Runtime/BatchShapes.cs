@@ -44,11 +44,17 @@ internal sealed record BatchShapes(int DecodeRows, int PrefillRows, bool PadPref
     public int NewTokens(StepKind kind, int maxNew, int block) =>
         kind == StepKind.Prefill && PadPrefillToBlock ? (maxNew + block - 1) / block * block : maxNew;
 
-    /// <summary>The past stride (positions per row) for a call whose longest past is <paramref name="maxPast"/>.</summary>
-    public int Past(int maxPast, int block, int context)
+    /// <summary>The past stride (positions per row) for a call of <paramref name="kind"/> whose longest past is <paramref name="maxPast"/>.</summary>
+    /// <remarks>
+    /// A prefill call whose rows all start their prompts has no past at all, even when pasts are
+    /// padded to the context: the model runs such rows apart from continuing ones (a mixed call
+    /// becomes two), so a prompt's first chunk always has this one shape, without staging or
+    /// attending over a context of padding.
+    /// </remarks>
+    public int Past(StepKind kind, int maxPast, int block, int context)
     {
         int needed = (maxPast + block - 1) / block * block;
-        if (!PastToContext) return needed;
+        if (!PastToContext || (kind == StepKind.Prefill && maxPast == 0)) return needed;
         // The largest past a call can have (context minus the token it feeds), in whole blocks.
         return Math.Max(needed, (context - 1 + block - 1) / block * block);
     }

@@ -95,7 +95,7 @@ internal sealed partial class DecoderModel
         using var so = NewSessionOptions(decodeOptions, onnxPath, graph, out _, out _);
         so.AddFreeDimensionOverrideByName("batch_size", Shapes.DecodeRows);
         so.AddFreeDimensionOverrideByName("sequence_length", 1);
-        int stride = Shapes.Past(0, AttentionBlock, Config.SeqLen);
+        int stride = Shapes.Past(StepKind.Decode, 0, AttentionBlock, Config.SeqLen);
         so.AddFreeDimensionOverrideByName("past_sequence_length", stride);
         so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
         _decodeSession = new InferenceSession(onnxPath, so);
@@ -141,7 +141,7 @@ internal sealed partial class DecoderModel
     {
         var c = Config;
         int vocab = c.VocabSize, slots = Shapes.DecodeRows;
-        int stride = Shapes.Past(0, AttentionBlock, c.SeqLen), total = stride + 1;
+        int stride = Shapes.Past(StepKind.Decode, 0, AttentionBlock, c.SeqLen), total = stride + 1;
         if (logits.Length < rows.Count * vocab) throw new ArgumentException("logits buffer too small", nameof(logits));
         foreach (var r in rows)
             if (r.Cache.Length + 1 > c.SeqLen)

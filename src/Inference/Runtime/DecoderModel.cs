@@ -221,6 +221,35 @@ internal sealed partial class DecoderModel : IDisposable
     public void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind = StepKind.Decode)
         => Step(rows, workspace, logits, kind, Shapes);
 
+    private static bool MixesFreshAndContinuing(IReadOnlyList<SequenceStep> rows)
+    {
+        bool fresh = false, continuing = false;
+        foreach (var r in rows)
+            if (r.Cache.Length == 0) fresh = true; else continuing = true;
+        return fresh && continuing;
+    }
+
+    /// <summary>
+    /// A prefill call mixing prompts' first chunks with later ones, run as two calls: continuing
+    /// rows with their past padded to the context, then fresh rows with no past
+    /// (<see cref="BatchShapes.Past"/>), so a first chunk's shape never depends on what shares it.
+    /// </summary>
+    private void StepFreshApart(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, BatchShapes shapes)
+    {
+        int vocab = Config.VocabSize;
+        foreach (bool fresh in (ReadOnlySpan<bool>)[false, true])
+        {
+            var indices = new List<int>(rows.Count);
+            for (int i = 0; i < rows.Count; i++)
+                if ((rows[i].Cache.Length == 0) == fresh) indices.Add(i);
+            var group = indices.Select(i => rows[i]).ToArray();
+            var groupLogits = new float[group.Length * vocab];
+            Step(group, workspace, groupLogits, StepKind.Prefill, shapes);
+            for (int g = 0; g < indices.Count; g++)
+                groupLogits.AsSpan(g * vocab, vocab).CopyTo(logits.Slice(indices[g] * vocab, vocab));
+        }
+    }
+
     /// <summary>One call padded to <paramref name="shapes"/> instead of the model's own (for probes that compare shapes).</summary>
     internal void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
     {
@@ -238,6 +267,11 @@ internal sealed partial class DecoderModel : IDisposable
             gate.EnterReadLock();
             try { Step(rows, workspace, logits, kind, shapes); }
             finally { gate.ExitReadLock(); }
+            return;
+        }
+        if (kind == StepKind.Prefill && shapes.PastToContext && MixesFreshAndContinuing(rows))
+        {
+            StepFreshApart(rows, workspace, logits, shapes);
             return;
         }
         int fixedRows = shapes.FixedRows(kind);
@@ -273,7 +307,7 @@ internal sealed partial class DecoderModel : IDisposable
         // fixed shapes (CUDA) the rows, new tokens and past are padded further, to one shape per kind.
         int batch = shapes.Rows(kind, real);
         maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
-        workspace.Stage(rows, shapes.Past(maxPast, AttentionBlock, c.SeqLen), c, batch);
+        workspace.Stage(rows, shapes.Past(kind, maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
 
