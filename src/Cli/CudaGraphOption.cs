@@ -7,9 +7,9 @@ internal static class CudaGraphOption
 {
     public static Option<string?> Create() => new("--cuda-graph")
     {
-        Description = "capture each resident decode call as a CUDA graph and replay it (one launch per step instead of one per kernel): on, or off (the default). Needs --cuda and resident pasts",
+        Description = "capture each resident decode call as a CUDA graph and replay it (one launch per step instead of one per kernel): on (the default with --cuda and resident pasts) or off",
     };
 
-    /// <summary>Null (off) when the option is absent.</summary>
+    /// <summary>Null (on with resident pasts on CUDA, off elsewhere) when the option is absent.</summary>
     public static bool? Parse(string? value) => OnOff.Parse("--cuda-graph", value);
 }

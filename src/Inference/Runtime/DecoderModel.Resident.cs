@@ -86,7 +86,9 @@ internal sealed partial class DecoderModel
     // on CUDA, may capture the whole call as a CUDA graph. It loads the weights a second time.
     private void OpenDecodeSession(RunnerOptions options, string onnxPath)
     {
-        bool graph = options.CudaGraph == true;
+        // On by default where the pool is in CUDA memory: P1 and the resident check pass with graphs, and
+        // they are faster at every concurrency measured (docs/PERFORMANCE.md, "CUDA").
+        bool graph = options.CudaGraph ?? _memory is CudaMemory;
         var decodeOptions = options with
         {
             UseCuda = ExecutionProvider == "CUDA",

@@ -47,7 +47,7 @@ internal sealed record RunnerOptions
     /// <summary>
     /// Capture each resident decode call as a CUDA graph and replay it (<c>--cuda-graph on|off</c>;
     /// ONNX Runtime's enable_cuda_graph): one launch per step instead of one per kernel. Needs the
-    /// resident pool on CUDA. Null or false: off.
+    /// resident pool on CUDA. Null: on where the pool is in CUDA memory, off elsewhere.
     /// </summary>
     public bool? CudaGraph { get; init; }
 

@@ -10,8 +10,11 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// </summary>
 /// <remarks>
 /// Appends (<see cref="Copy2D"/>) go on CUDA's legacy default stream, asynchronously; ONNX Runtime
-/// runs its kernels on its own stream and has finished a call when Run returns, and the pool calls
-/// <see cref="Synchronize"/> (cudaDeviceSynchronize) before the next call reads what was appended.
+/// runs its kernels on its own non-blocking streams and has finished a call when Run returns, and the
+/// pool calls <see cref="Synchronize"/> before the next call reads what was appended. That waits for
+/// the legacy stream alone (cudaStreamSynchronize), not the device: a device-wide wait also waited
+/// for the prefill actor's call running beside it on the GPU (the decode call took 26 ms at 64
+/// concurrent on an H200, against ~7 ms of graph replay).
 /// </remarks>
 internal sealed unsafe class CudaMemory : DeviceMemory
 {
@@ -24,7 +27,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int> _memcpy2D;
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int> _memcpy2DAsync;
     private readonly delegate* unmanaged<nint, nint, nuint, int, int> _memcpy;
-    private readonly delegate* unmanaged<int> _deviceSynchronize;
+    private readonly delegate* unmanaged<nint, int> _streamSynchronize;
     private readonly delegate* unmanaged<int, nint> _errorString;
     private readonly delegate* unmanaged<int, int> _setDevice;
     private readonly int _device;
@@ -40,7 +43,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         _memcpy2D = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int>)Export("cudaMemcpy2D");
         _memcpy2DAsync = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int>)Export("cudaMemcpy2DAsync");
         _memcpy = (delegate* unmanaged<nint, nint, nuint, int, int>)Export("cudaMemcpy");
-        _deviceSynchronize = (delegate* unmanaged<int>)Export("cudaDeviceSynchronize");
+        _streamSynchronize = (delegate* unmanaged<nint, int>)Export("cudaStreamSynchronize");
         _errorString = (delegate* unmanaged<int, nint>)Export("cudaGetErrorString");
         _setDevice = (delegate* unmanaged<int, int>)Export("cudaSetDevice");
         Info = new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device, OrtMemType.Default);
@@ -126,7 +129,8 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     public override void Synchronize()
     {
         OnDevice();
-        Check(_deviceSynchronize(), "cudaDeviceSynchronize");
+        // Stream 0: the legacy default stream, where every upload, zeroing and append of the pool goes.
+        Check(_streamSynchronize(0), "cudaStreamSynchronize");
     }
 
     protected override void Release()
