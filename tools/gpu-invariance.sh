@@ -30,11 +30,12 @@ if has graph; then echo "== resident with CUDA graphs vs staged"; timeout 400 $L
 if has bench; then
   # Configurations: batch shapes / resident pasts. cuda+on is the default; cuda+off stages the padded
   # pasts from the host every call; exact is the invariance switched off (unpadded, staged).
-  # CONFIG = SHAPES:RESIDENT[:graph]; exact (the invariance off) counts differing tokens instead of aborting.
-  for cfg in ${BENCH_CONFIGS:-cuda:on cuda:on:graph cuda:off exact:off}; do
+  # CONFIG = SHAPES:RESIDENT[:graph|:nograph] (graphs are on by default with resident pasts on CUDA);
+  # exact (the invariance off) counts differing tokens instead of aborting.
+  for cfg in ${BENCH_CONFIGS:-cuda:on cuda:on:nograph cuda:off exact:off}; do
     IFS=: read -r s r g <<< "$cfg"; name=$s-$r${g:+-$g}${BENCH_TAG:+-$BENCH_TAG}
     conc=${BENCH_CONC:-1,16,64}; [ "$cfg" = cuda:off ] && conc=${BENCH_CONC_SLOW:-16}
-    extra=(); [ -n "$g" ] && extra+=(--cuda-graph on); [ "$s" = exact ] && extra+=(--token-check report)
+    extra=(); [ "$g" = graph ] && extra+=(--cuda-graph on); [ "$g" = nograph ] && extra+=(--cuda-graph off); [ "$s" = exact ] && extra+=(--token-check report)
     echo "== bench --cuda --batch-shapes $s --resident-kv $r ${extra[*]} --concurrency $conc"
     timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic 110m --cuda --batch-shapes $s --resident-kv $r "${extra[@]}" --modes pipeline --concurrency $conc \
       --requests ${BENCH_REQUESTS:-32} --max-tokens ${BENCH_TOKENS:-32} ${BENCH_PROFILE:+--profile /tmp/prof-$name} \
