@@ -151,16 +151,19 @@ EOF
     done
 done
 
-python3 - "$RESULTS" "$OUT" "$LLAMA_NOTE" "$PROMPT" "$GEN" "$REPEATS" "$LLAMA_THREADS" "$PIPELINE_ARGS" <<'EOF'
+python3 - "$RESULTS" "$OUT" "$LLAMA_NOTE" "$PROMPT" "$GEN" "$REPEATS" "$LLAMA_THREADS" "$PIPELINE_ARGS" "$PIPELINE" <<'EOF'
 import statistics, sys, subprocess, datetime
-results, out, note, prompt, gen, repeats, llama_threads, pipeline_args = sys.argv[1:]
+results, out, note, prompt, gen, repeats, llama_threads, pipeline_args, pipeline = sys.argv[1:]
 rows = [l.rstrip('\n').split('\t') for l in open(results) if l.strip()]
 points = {}
 for model, weights, c, engine, tps, detail in rows:
     points.setdefault((model, weights, int(c)), {}).setdefault((engine, detail), []).append(float(tps))
 def fmt(x): return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+# The build's own commit (its informational version, "1.0.0+SHA"), not the checkout's: the script
+# may run beside a build made elsewhere.
 try:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    version = subprocess.run([pipeline, "--version"], capture_output=True, text=True).stdout.strip()
+    commit = version.split("+", 1)[1][:7] if "+" in version else version or "?"
 except OSError:
     commit = "?"
 lines = [f"Decode-heavy work: {prompt}-token prompts, {gen} generated per sequence; medians of {repeats}. "
