@@ -207,8 +207,7 @@ internal sealed partial class DecoderModel
             if (capturing) _captureGate!.ExitWriteLock();
         }
         pool.Called(part);
-        foreach (int b in members)
-            pool.GetLogits(part, placed[b] % slots, logits.Slice(b * vocab, vocab));
+        pool.GetLogits(part, members, placed, logits, workspace);
         pool.Append(part, rows, members, placed, workspace);
     }
 }

@@ -83,6 +83,9 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>The calling actor's [rows, vocab] logits of one call (the last fed token of each row).</summary>
     internal ReusableBuffer<float> RowLogits { get; } = new();
 
+    /// <summary>A resident step's downloads: a part's logits, then every layer's new positions.</summary>
+    internal ReusableBuffer<float> ResidentScratch { get; } = new();
+
     // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
     private ReusableBuffer<float>[] _newKeys = [];
     private ReusableBuffer<float>[] _newValues = [];
@@ -127,7 +130,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + Logits.Bytes + RowLogits.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

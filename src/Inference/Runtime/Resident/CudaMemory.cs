@@ -27,6 +27,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int> _memcpy2D;
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int> _memcpy2DAsync;
     private readonly delegate* unmanaged<nint, nint, nuint, int, int> _memcpy;
+    private readonly delegate* unmanaged<Memcpy3DParameters*, nint, int> _memcpy3DAsync;
     private readonly delegate* unmanaged<nint, int> _streamSynchronize;
     private readonly delegate* unmanaged<int, nint> _errorString;
     private readonly delegate* unmanaged<int, int> _setDevice;
@@ -43,6 +44,7 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         _memcpy2D = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int>)Export("cudaMemcpy2D");
         _memcpy2DAsync = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int>)Export("cudaMemcpy2DAsync");
         _memcpy = (delegate* unmanaged<nint, nint, nuint, int, int>)Export("cudaMemcpy");
+        _memcpy3DAsync = (delegate* unmanaged<Memcpy3DParameters*, nint, int>)Export("cudaMemcpy3DAsync");
         _streamSynchronize = (delegate* unmanaged<nint, int>)Export("cudaStreamSynchronize");
         _errorString = (delegate* unmanaged<int, nint>)Export("cudaGetErrorString");
         _setDevice = (delegate* unmanaged<int, int>)Export("cudaSetDevice");
@@ -120,6 +122,26 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         Check(_memcpy2DAsync(destination, (nuint)destinationPitch, source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, DeviceToDevice, 0), "cudaMemcpy2DAsync on the device");
     }
 
+    public override void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        nint source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth)
+    {
+        if (destinationSlicePitch % destinationPitch != 0 || sourceSlicePitch % sourcePitch != 0)
+            throw new ArgumentException("a slice pitch must be a whole number of rows");
+        OnDevice();
+        // Linear memory: positions zero (the pointers carry the offsets), widths and x in bytes, and
+        // a slice pitch of pitch × ysize.
+        var parameters = new Memcpy3DParameters
+        {
+            SourcePointer = new PitchedPointer(source, sourcePitch, sourcePitch, sourceSlicePitch / sourcePitch),
+            DestinationPointer = new PitchedPointer(destination, destinationPitch, destinationPitch, destinationSlicePitch / destinationPitch),
+            Width = (nuint)widthBytes,
+            Height = (nuint)height,
+            Depth = (nuint)depth,
+            Kind = DeviceToDevice,
+        };
+        Check(_memcpy3DAsync(&parameters, 0), "cudaMemcpy3DAsync on the device");
+    }
+
     public override void Download(void* destination, nint source, long bytes)
     {
         OnDevice();
@@ -140,4 +162,28 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         Info.Dispose();
         // The library stays loaded: ONNX Runtime's CUDA provider holds it too.
     }
+}
+
+/// <summary>cudaPitchedPtr: a pointer with its row pitch and logical width (bytes) and height (rows).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal readonly struct PitchedPointer(nint pointer, long pitch, long widthBytes, long height)
+{
+    public readonly nint Pointer = pointer;
+    public readonly nuint Pitch = (nuint)pitch;
+    public readonly nuint Width = (nuint)widthBytes;
+    public readonly nuint Height = (nuint)height;
+}
+
+/// <summary>cudaMemcpy3DParms (driver_types.h), field for field; arrays and positions stay zero here.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Memcpy3DParameters
+{
+    public nint SourceArray;
+    public nuint SourceX, SourceY, SourceZ;
+    public PitchedPointer SourcePointer;
+    public nint DestinationArray;
+    public nuint DestinationX, DestinationY, DestinationZ;
+    public PitchedPointer DestinationPointer;
+    public nuint Width, Height, Depth;
+    public int Kind;
 }

@@ -38,6 +38,15 @@ internal abstract unsafe class DeviceMemory : IDisposable
     /// <summary>Within the memory; may still be running when it returns, until <see cref="Synchronize"/>.</summary>
     public abstract void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height);
 
+    /// <summary>
+    /// Within the memory, a box of <paramref name="depth"/> slices × <paramref name="height"/> rows ×
+    /// <paramref name="widthBytes"/>; each side has its own row pitch and slice pitch (a whole number
+    /// of rows). One call where <see cref="Copy2D"/> would need one per slice; may still be running
+    /// when it returns, until <see cref="Synchronize"/>.
+    /// </summary>
+    public abstract void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        nint source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth);
+
     /// <summary>Memory to host, finished when it returns (after every copy queued before it).</summary>
     public abstract void Download(void* destination, nint source, long bytes);
 

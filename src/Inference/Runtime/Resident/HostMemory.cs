@@ -35,6 +35,13 @@ internal sealed unsafe class HostMemory : DeviceMemory
             Buffer.MemoryCopy((byte*)source + row * sourcePitch, (byte*)destination + row * destinationPitch, widthBytes, widthBytes);
     }
 
+    public override void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        nint source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth)
+    {
+        for (long slice = 0; slice < depth; slice++)
+            Copy2D(destination + (nint)(slice * destinationSlicePitch), destinationPitch, source + (nint)(slice * sourceSlicePitch), sourcePitch, widthBytes, height);
+    }
+
     public override void Download(void* destination, nint source, long bytes) =>
         Buffer.MemoryCopy((void*)source, destination, bytes, bytes);
 

@@ -80,13 +80,21 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         fixed (long* m = mask) _memory.Upload(p.Mask, m, rows * (Stride + 1));
     }
 
-    /// <summary>Brings back the logits of slot <paramref name="local"/> of part <paramref name="part"/>'s last call: only the rows sampling needs cross to the host.</summary>
-    public void GetLogits(int part, int local, Span<float> destination)
+    /// <summary>
+    /// Brings back the logits of <paramref name="members"/>' slots of part <paramref name="part"/>'s
+    /// last call into their rows of <paramref name="destination"/> ([rows, vocab]): one download of
+    /// the slots up to the highest one used (slots fill from the lowest), not one per row.
+    /// </summary>
+    public void GetLogits(int part, IReadOnlyList<int> members, int[] slots, Span<float> destination, StepWorkspace workspace)
     {
-        int vocab = _config.VocabSize;
-        if (destination.Length < vocab) throw new ArgumentException("destination holds less than one row of logits", nameof(destination));
-        fixed (float* d = destination)
-            _memory.Download(d, _parts[part].Logits + (nint)((long)local * vocab * sizeof(float)), (long)vocab * sizeof(float));
+        int vocab = _config.VocabSize, highest = -1;
+        foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
+        if (highest < 0) return;
+        var all = workspace.ResidentScratch.Get((highest + 1) * vocab);
+        fixed (float* d = all)
+            _memory.Download(d, _parts[part].Logits, (long)(highest + 1) * vocab * sizeof(float));
+        foreach (int b in members)
+            all.AsSpan(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
     }
 
     /// <summary>
@@ -136,27 +144,28 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     {
         var c = _config;
         var p = _parts[part];
-        int kvh = c.KvHeads, hd = c.HeadDim;
+        int kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
         long pitch = (long)Stride * hd * sizeof(float), position = hd * sizeof(float);
         int newFloats = RowsPerCall * kvh * hd;
-        workspace.EnsureOutputs(c.Layers, newFloats);
-        for (int l = 0; l < c.Layers; l++)
+        // One copy per row into every layer's keys and values (slices K0, V0, K1, ... of the part's
+        // blocks): rows of kv_heads, one position wide, at the row's length.
+        foreach (int b in members)
         {
+            int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
+            // A sequence at the context's last position has no further step to read it.
+            if (length >= Stride) continue;
+            _memory.Copy3D(p.Pasts + (nint)(local * SlotBytes + length * position), pitch, RowsPerCall * SlotBytes,
+                p.News + (nint)(local * kvh * position), position, NewBytes, position, kvh, 2L * layers);
+        }
+        // Every layer's new positions come back in one download: the host caches stay the record.
+        var all = workspace.ResidentScratch.Get(2 * layers * newFloats);
+        fixed (float* d = all) _memory.Download(d, p.News, 2L * layers * NewBytes);
+        for (int l = 0; l < layers; l++)
+        {
+            var keys = all.AsSpan(2 * l * newFloats, newFloats);
+            var values = all.AsSpan((2 * l + 1) * newFloats, newFloats);
             foreach (int b in members)
-            {
-                int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
-                // A sequence at the context's last position has no further step to read it.
-                if (length >= Stride) continue;
-                long slotStart = local * SlotBytes + length * position;
-                _memory.Copy2D(p.Keys[l] + (nint)slotStart, pitch, p.NewKeys[l] + (nint)(local * kvh * position), position, position, kvh);
-                _memory.Copy2D(p.Values[l] + (nint)slotStart, pitch, p.NewValues[l] + (nint)(local * kvh * position), position, position, kvh);
-            }
-            var keys = workspace.NewKeys(l);
-            var values = workspace.NewValues(l);
-            fixed (float* k = keys) _memory.Download(k, p.NewKeys[l], NewBytes);
-            fixed (float* v = values) _memory.Download(v, p.NewValues[l], NewBytes);
-            foreach (int b in members)
-                rows[b].Cache.Append(keys.AsSpan(0, newFloats), values.AsSpan(0, newFloats), l, slots[b] % RowsPerCall, 1, 0, 1, l == c.Layers - 1);
+                rows[b].Cache.Append(keys, values, l, slots[b] % RowsPerCall, 1, 0, 1, l == layers - 1);
         }
         foreach (int b in members) _slotLength[slots[b]] = rows[b].Cache.Length;
     }

@@ -39,12 +39,17 @@ internal sealed class ResidentPart : IDisposable
             Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
             Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
             Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
+            // Keys and values of every layer in one block each, layer by layer (K0, V0, K1, V1, ...), so
+            // a row's new position reaches every layer's past in one 3D copy and all new positions
+            // come back in one download.
+            Pasts = shelf.Memory.Allocate(2L * layers * slotsBytes);
+            News = shelf.Memory.Allocate(2L * layers * shelf.NewBytes);
             for (int l = 0; l < layers; l++)
             {
-                Keys[l] = shelf.Memory.Allocate(slotsBytes);
-                Values[l] = shelf.Memory.Allocate(slotsBytes);
-                NewKeys[l] = shelf.Memory.Allocate(shelf.NewBytes);
-                NewValues[l] = shelf.Memory.Allocate(shelf.NewBytes);
+                Keys[l] = Pasts + (nint)(2L * l * slotsBytes);
+                Values[l] = Pasts + (nint)((2L * l + 1) * slotsBytes);
+                NewKeys[l] = News + (nint)(2L * l * shelf.NewBytes);
+                NewValues[l] = News + (nint)((2L * l + 1) * shelf.NewBytes);
                 Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes));
                 Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes));
                 Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, shelf.NewBytes));
@@ -57,6 +62,12 @@ internal sealed class ResidentPart : IDisposable
             throw;
         }
     }
+
+    /// <summary>Every layer's past keys and values: [layers, 2 (keys, values), rows, kv_heads, stride, head_dim].</summary>
+    public nint Pasts { get; private set; }
+
+    /// <summary>Every layer's new keys and values of one call: [layers, 2, rows, kv_heads, 1, head_dim].</summary>
+    public nint News { get; private set; }
 
     public nint[] Keys { get; }
     public nint[] Values { get; }
@@ -83,15 +94,10 @@ internal sealed class ResidentPart : IDisposable
         RunOptions.Dispose();
         foreach (var value in _bound) value.Dispose();
         _bound.Clear();
-        foreach (var pointer in new[] { Ids, Positions, Mask, Logits })
+        foreach (var pointer in new[] { Ids, Positions, Mask, Logits, Pasts, News })
             if (pointer != 0) _shelf.Memory.Free(pointer);
-        Ids = Positions = Mask = Logits = 0;
+        Ids = Positions = Mask = Logits = Pasts = News = 0;
         foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
-            for (int l = 0; l < pointers.Length; l++)
-                if (pointers[l] != 0)
-                {
-                    _shelf.Memory.Free(pointers[l]);
-                    pointers[l] = 0;
-                }
+            Array.Clear(pointers);
     }
 }
