@@ -23,6 +23,18 @@ public sealed class OptimumLayoutTests : IDisposable
     }
 
     [Fact]
+    public void The_runners_own_graph_gives_logits_for_each_rows_last_fed_position_only_and_the_export_for_every_position()
+    {
+        var runnerPath = Path.Combine(_dir, "runner.onnx");
+        LlamaOnnxExporter.Write(Llama2Checkpoint.Read(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")), runnerPath, optimumOutputs: false);
+        using var runner = new InferenceSession(runnerPath);
+        using var exported = new InferenceSession(Export());
+
+        Assert.Equal([-1, 1, 512], runner.OutputMetadata["logits"].Dimensions);
+        Assert.Equal([-1, -1, 512], exported.OutputMetadata["logits"].Dimensions);
+    }
+
+    [Fact]
     public void A_past_grown_one_position_at_a_time_gives_the_same_logits_as_the_runner_bit_for_bit()
     {
         int[] prompt = [1, 403, 407, 261, 378];

@@ -11,6 +11,8 @@ namespace Pipeline.Inference.Onnx;
 /// Turns Llama weights into an ONNX decoder graph with a KV cache, in the Hugging Face Optimum
 /// decoder layout: inputs <c>input_ids</c>, <c>attention_mask</c>, <c>position_ids</c>,
 /// <c>past_key_values.{i}.key/.value</c>; outputs <c>logits</c> and <c>present.{i}.key/.value</c>.
+/// The runner's own graph (no Optimum outputs) gives <c>new_key_values.{i}.key/.value</c> instead
+/// of <c>present</c>, and logits for each row's last fed position only ([batch, 1, vocab]).
 /// </summary>
 /// <remarks>
 /// Attention is computed in fixed-size key blocks (<see cref="AttentionBlock"/> keys each): every
@@ -23,7 +25,7 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-9";
+    public const string ConverterVersion = "llama-onnx-10";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
@@ -51,7 +53,8 @@ public static class LlamaOnnxExporter
     /// <param name="optimumOutputs">
     /// True for an exported model: <c>present.*</c> outputs (past + new, the Optimum layout) and any
     /// past length. False for the runner's own graph: only the new positions come out
-    /// (<c>new_key_values.*</c>), so the past is never copied, and the past must be whole blocks.
+    /// (<c>new_key_values.*</c>), so the past is never copied, and the past must be whole blocks; and
+    /// logits come for each row's last fed position only.
     /// </param>
     internal static ModelProto Export(LlamaWeights weights, bool optimumOutputs = true)
     {
@@ -223,9 +226,22 @@ public static class LlamaOnnxExporter
             g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
         }
 
+        if (!optimumOutputs)
+        {
+            // The runner samples from each row's last fed position only, so only that position goes
+            // through the final norm and the classifier (a prefill chunk of 64 positions no longer
+            // pays 64 classifier rows, nor returns 64 rows of logits): its index is the count of the
+            // row's new positions the mask lets through, less one (a padding row's is 0).
+            var lastIndex = g.Node("Cast", [g.Node("Sub", [g.Node("ReduceSum", [maskNew, g.ConstInt64(1)], null, null, Attr("keepdims", 1L)), g.ScalarFloat(1f)])],
+                "last_index", null, Attr("to", (long)DataType.Int64)); // [B, 1]
+            var gatherShape = g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [x]), g.ConstInt64(0), g.ConstInt64(1)]), g.ConstInt64(1, c.Dim)], "last_gather_shape", null, Attr("axis", 0L));
+            var gatherIndex = g.Node("Expand", [g.Node("Unsqueeze", [lastIndex, g.ConstInt64(2)]), gatherShape], "last_gather_index"); // [B, 1, dim]
+            x = g.Node("GatherElements", [x, gatherIndex], "last_hidden", null, Attr("axis", 1L)); // [B, 1, dim]
+        }
         var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm");
         var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits");
-        g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
+        if (optimumOutputs) g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
+        else g.Output(logits, "logits", DataType.Float, "batch_size", 1, c.VocabSize);
 
         var model = new ModelProto
         {

@@ -21,6 +21,9 @@ internal sealed partial class DecoderModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly bool _newOnly;
+    // The runner's graph gives logits for each row's last fed position only ([batch, 1, vocab]);
+    // an Optimum-layout model gives every fed position's.
+    private readonly bool _lastOnly;
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
 
@@ -39,6 +42,7 @@ internal sealed partial class DecoderModel : IDisposable
         // graph gives them alone (new_key_values.*); an Optimum-layout model gives past + new.
         _newOnly = session.OutputMetadata.ContainsKey("new_key_values.0.key");
         var kind = _newOnly ? "new_key_values" : "present";
+        _lastOnly = session.OutputMetadata["logits"].Dimensions is [_, 1, _];
         for (int l = 0; l < config.Layers; l++)
         {
             inputs.Add($"past_key_values.{l}.key");
@@ -337,8 +341,9 @@ internal sealed partial class DecoderModel : IDisposable
         int pastSize = batch * kvh * past * hd;
         int fed = _newOnly ? maxNew : total, from = _newOnly ? 0 : past;
         // Outputs go straight into the workspace's buffers (no ONNX Runtime allocation, no copy out
-        // of native memory): logits [batch, maxNew, vocab], new keys/values [batch, kv_heads, fed, hd].
-        var outLogits = workspace.Logits.Get(batch * maxNew * vocab);
+        // of native memory): logits [batch, maxNew or 1, vocab], new keys/values [batch, kv_heads, fed, hd].
+        int logitRows = _lastOnly ? 1 : maxNew;
+        var outLogits = workspace.Logits.Get(batch * logitRows * vocab);
         int kvSize = batch * kvh * fed * hd;
         workspace.EnsureOutputs(c.Layers, kvSize);
         var values = new OrtValue[_inputNames.Length];
@@ -349,7 +354,7 @@ internal sealed partial class DecoderModel : IDisposable
             values[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]);
             values[1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]);
             values[2] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]);
-            outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, batch * maxNew * vocab), [batch, maxNew, vocab]);
+            outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, batch * logitRows * vocab), [batch, logitRows, vocab]);
             for (int l = 0; l < c.Layers; l++)
             {
                 values[3 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
@@ -361,8 +366,8 @@ internal sealed partial class DecoderModel : IDisposable
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
             for (int b = 0; b < real; b++)
             {
-                int last = rows[b].Tokens.Length - 1;
-                outLogits.AsSpan((b * maxNew + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
+                int last = _lastOnly ? 0 : rows[b].Tokens.Length - 1;
+                outLogits.AsSpan((b * logitRows + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
             }
             for (int l = 0; l < c.Layers; l++)
             {
