@@ -23,7 +23,7 @@ public sealed class OptimumLayoutTests : IDisposable
     }
 
     [Fact]
-    public void The_runners_own_graph_gives_logits_for_each_rows_last_fed_position_only_and_the_export_for_every_position()
+    public void The_runners_own_graph_gives_logits_for_the_position_its_one_hot_input_picks_and_the_export_for_every_position()
     {
         var runnerPath = Path.Combine(_dir, "runner.onnx");
         LlamaOnnxExporter.Write(Llama2Checkpoint.Read(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")), runnerPath, optimumOutputs: false);
@@ -31,7 +31,9 @@ public sealed class OptimumLayoutTests : IDisposable
         using var exported = new InferenceSession(Export());
 
         Assert.Equal([-1, 1, 512], runner.OutputMetadata["logits"].Dimensions);
+        Assert.Equal([-1, 1, -1], runner.InputMetadata[LlamaOnnxExporter.LastPositionInput].Dimensions);
         Assert.Equal([-1, -1, 512], exported.OutputMetadata["logits"].Dimensions);
+        Assert.DoesNotContain(LlamaOnnxExporter.LastPositionInput, exported.InputMetadata.Keys);
     }
 
     [Fact]

@@ -25,7 +25,10 @@ namespace Pipeline.Inference.Onnx;
 public static class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-10";
+    public const string ConverterVersion = "llama-onnx-11";
+
+    /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
+    public const string LastPositionInput = "last_position";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
@@ -84,6 +87,10 @@ public static class LlamaOnnxExporter
             pastKeys[l] = g.Input($"past_key_values.{l}.key", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
             pastValues[l] = g.Input($"past_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
         }
+        // The runner's graph: which fed position of each row reaches the classifier, one-hot
+        // ([B, 1, S]: 1 at the row's last fed token), so a prefill chunk runs one row through the
+        // final norm and the classifier instead of all of them, and returns one row of logits.
+        var lastPosition = optimumOutputs ? null : g.Input(LastPositionInput, DataType.Float, "batch_size", 1, "sequence_length");
 
         // Dynamic sizes, each as a 1-element int64 vector. Keys are laid out as the past, padded
         // to whole blocks, then the new tokens, padded to whole blocks.
@@ -226,18 +233,10 @@ public static class LlamaOnnxExporter
             g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
         }
 
-        if (!optimumOutputs)
-        {
-            // The runner samples from each row's last fed position only, so only that position goes
-            // through the final norm and the classifier (a prefill chunk of 64 positions no longer
-            // pays 64 classifier rows, nor returns 64 rows of logits): its index is the count of the
-            // row's new positions the mask lets through, less one (a padding row's is 0).
-            var lastIndex = g.Node("Cast", [g.Node("Sub", [g.Node("ReduceSum", [maskNew, g.ConstInt64(1)], null, null, Attr("keepdims", 1L)), g.ScalarFloat(1f)])],
-                "last_index", null, Attr("to", (long)DataType.Int64)); // [B, 1]
-            var gatherShape = g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [x]), g.ConstInt64(0), g.ConstInt64(1)]), g.ConstInt64(1, c.Dim)], "last_gather_shape", null, Attr("axis", 0L));
-            var gatherIndex = g.Node("Expand", [g.Node("Unsqueeze", [lastIndex, g.ConstInt64(2)]), gatherShape], "last_gather_index"); // [B, 1, dim]
-            x = g.Node("GatherElements", [x, gatherIndex], "last_hidden", null, Attr("axis", 1L)); // [B, 1, dim]
-        }
+        // The runner samples from each row's last fed position only: one product with the one-hot
+        // input picks it (1·x plus zeros is x, bit for bit), one node where finding the position in
+        // the graph took five (every node is a dispatch, which a tiny model's step is made of).
+        if (lastPosition is not null) x = g.Node("MatMul", [lastPosition, x], "last_hidden"); // [B, 1, S] · [B, S, dim] → [B, 1, dim]
         var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm");
         var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits");
         if (optimumOutputs) g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);

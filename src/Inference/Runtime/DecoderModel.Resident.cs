@@ -104,7 +104,7 @@ internal sealed partial class DecoderModel
         CudaGraph = graph;
         var session = _decodeSession;
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
-            graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null);
+            graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, _lastOnly);
         if (graph)
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");

@@ -21,8 +21,8 @@ internal sealed partial class DecoderModel : IDisposable
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
     private readonly bool _newOnly;
-    // The runner's graph gives logits for each row's last fed position only ([batch, 1, vocab]);
-    // an Optimum-layout model gives every fed position's.
+    // The runner's graph gives logits for the one position per row its one-hot last_position input
+    // picks ([batch, 1, vocab]); an Optimum-layout model gives every fed position's.
     private readonly bool _lastOnly;
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
@@ -42,7 +42,7 @@ internal sealed partial class DecoderModel : IDisposable
         // graph gives them alone (new_key_values.*); an Optimum-layout model gives past + new.
         _newOnly = session.OutputMetadata.ContainsKey("new_key_values.0.key");
         var kind = _newOnly ? "new_key_values" : "present";
-        _lastOnly = session.OutputMetadata["logits"].Dimensions is [_, 1, _];
+        _lastOnly = session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput);
         for (int l = 0; l < config.Layers; l++)
         {
             inputs.Add($"past_key_values.{l}.key");
@@ -50,6 +50,7 @@ internal sealed partial class DecoderModel : IDisposable
             outputs.Add($"{kind}.{l}.key");
             outputs.Add($"{kind}.{l}.value");
         }
+        if (_lastOnly) inputs.Add(LlamaOnnxExporter.LastPositionInput);
         _inputNames = inputs.ToArray();
         _outputNames = outputs.ToArray();
     }
@@ -363,6 +364,14 @@ internal sealed partial class DecoderModel : IDisposable
                 outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
             }
 
+            if (_lastOnly)
+            {
+                // One-hot per row: its last fed token (a padding row's only one, at 0).
+                var pick = workspace.LastPosition.Get(batch * maxNew);
+                Array.Clear(pick, 0, batch * maxNew);
+                for (int b = 0; b < batch; b++) pick[b * maxNew + (b < real ? rows[b].Tokens.Length - 1 : 0)] = 1f;
+                values[^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pick.AsMemory(0, batch * maxNew), [batch, 1, maxNew]);
+            }
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
             for (int b = 0; b < real; b++)
             {

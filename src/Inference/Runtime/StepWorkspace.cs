@@ -80,6 +80,9 @@ internal sealed class StepWorkspace : IDisposable
     internal ReusableBuffer<long> AttentionMask { get; } = new();
     internal ReusableBuffer<float> Logits { get; } = new();
 
+    /// <summary>The one-hot [rows, 1, fed] that picks each row's position for the classifier.</summary>
+    internal ReusableBuffer<float> LastPosition { get; } = new();
+
     /// <summary>The calling actor's [rows, vocab] logits of one call (the last fed token of each row).</summary>
     internal ReusableBuffer<float> RowLogits { get; } = new();
 
@@ -130,7 +133,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

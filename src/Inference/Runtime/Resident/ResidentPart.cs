@@ -39,6 +39,15 @@ internal sealed class ResidentPart : IDisposable
             Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
             Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
             Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
+            if (shelf.PicksLastPosition)
+            {
+                // One token per row: the one-hot that picks it is a one, for every call.
+                Pick = shelf.Memory.Allocate(rows * sizeof(float));
+                var ones = Enumerable.Repeat(1f, rows).ToArray();
+                unsafe { fixed (float* o = ones) shelf.Memory.Upload(Pick, o, rows * sizeof(float)); }
+                shelf.Memory.Synchronize();
+                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.LastPositionInput, Tensor(Pick, [rows, 1, 1], rows * sizeof(float)));
+            }
             // Keys and values of every layer in one block each, layer by layer (K0, V0, K1, V1, ...), so
             // a row's new position reaches every layer's past in one 3D copy and all new positions
             // come back in one download.
@@ -77,6 +86,9 @@ internal sealed class ResidentPart : IDisposable
     public nint Positions { get; private set; }
     public nint Mask { get; private set; }
     public nint Logits { get; private set; }
+
+    /// <summary>The decode call's last_position input: [rows, 1, 1] ones (0 when the graph has none).</summary>
+    public nint Pick { get; private set; }
     public OrtIoBinding Binding { get; }
     public RunOptions RunOptions { get; }
     public int Calls { get; set; }
@@ -94,9 +106,9 @@ internal sealed class ResidentPart : IDisposable
         RunOptions.Dispose();
         foreach (var value in _bound) value.Dispose();
         _bound.Clear();
-        foreach (var pointer in new[] { Ids, Positions, Mask, Logits, Pasts, News })
+        foreach (var pointer in new[] { Ids, Positions, Mask, Logits, Pick, Pasts, News })
             if (pointer != 0) _shelf.Memory.Free(pointer);
-        Ids = Positions = Mask = Logits = Pasts = News = 0;
+        Ids = Positions = Mask = Logits = Pick = Pasts = News = 0;
         foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
             Array.Clear(pointers);
     }

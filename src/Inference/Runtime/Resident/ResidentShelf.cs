@@ -11,7 +11,7 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// instead of allocating and capturing again. A part is held by one pool at a time: renting and
 /// returning are the hand-off.
 /// </summary>
-internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId)
+internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId, bool picksLastPosition = false)
     : IDisposable
 {
     private readonly ConcurrentBag<ResidentPart> _free = [];
@@ -31,6 +31,9 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
 
     /// <summary>Gives each new part its CUDA graph's id (unique within the session), or null without graphs.</summary>
     public Func<int>? GraphId { get; } = graphId;
+
+    /// <summary>The graph takes the one-hot last_position input (the runner's graph); a decode call's is all ones.</summary>
+    public bool PicksLastPosition { get; } = picksLastPosition;
 
     /// <summary>Parts made so far (each allocated once, then reused).</summary>
     public int Made => Volatile.Read(ref _made);
