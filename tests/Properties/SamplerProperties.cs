@@ -49,6 +49,30 @@ public sealed class SamplerProperties
             return Sample(greedy) == ReferenceArgmax(greedy);
         });
 
+    [Property]
+    public Property Sample_with_no_filter_walks_the_vocabulary_in_id_order_to_u_times_the_total_weight() =>
+        Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
+        {
+            var unfiltered = c with { Options = c.Options with { TopK = 0, TopP = 1f, MinP = 0f, Temperature = Math.Max(c.Options.Temperature, 0.05f) } };
+            // Reference: weights exp((l - max) / T) over the penalised logits, walked in id order.
+            var logits = Penalised(unfiltered.Logits, unfiltered.Options, unfiltered.History);
+            double max = logits.Max(), t = unfiltered.Options.Temperature;
+            var weights = logits.Select(l => Math.Exp((l - max) / t)).ToArray();
+            double total = 0;
+            foreach (var w in weights) total += w;
+            double target = CounterRandom.NextDouble(unfiltered.Seed, unfiltered.DrawIndex) * total, cumulative = 0;
+            int expected = -1, last = Array.IndexOf(logits, logits.Max());
+            for (int id = 0; id < weights.Length && expected < 0; id++)
+            {
+                if (weights[id] <= 0) continue;
+                cumulative += weights[id];
+                last = id;
+                if (target < cumulative) expected = id;
+            }
+            if (expected < 0) expected = last;
+            return Sample(unfiltered) == expected;
+        });
+
     [Fact]
     public void Sample_all_logits_tied_greedy_returns_token_zero()
     {

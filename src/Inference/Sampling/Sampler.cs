@@ -18,11 +18,15 @@ internal static class Sampler
     {
         // Order of the chain: penalty -> greedy shortcut -> temperature + softmax -> sort -> top-k ->
         // top-p -> min-p -> inverse CDF. Greedy returns before the draw so it never depends on the seed.
+        // With no filter the inverse CDF walks the vocabulary in id order instead: the same
+        // distribution, with nothing to rank (the ranking was most of a 32,000-token draw).
         CheckArguments(options);
         ArgumentOutOfRangeException.ThrowIfNegative(drawIndex);
         using var workspace = new Workspace(logits.Length);
         var argmax = Penalise(logits, options.RepetitionPenalty, history, workspace);
         if (options.IsGreedy) return argmax;
+        if (IsUnfiltered(options, logits.Length))
+            return DrawInIdOrder(workspace, argmax, options.Temperature, CounterRandom.NextDouble(seed, drawIndex));
 
         var keptCount = RankAndFilter(options, argmax, workspace);
         var probabilities = workspace.Probabilities[..keptCount];
@@ -41,6 +45,39 @@ internal static class Sampler
         }
         // Only reachable when rounding leaves the summed CDF a hair under target.
         return ids[lastPossible];
+    }
+
+    /// <summary>No top-k, top-p or min-p cut: every token keeps its softmax weight.</summary>
+    private static bool IsUnfiltered(SamplingOptions options, int vocabulary) =>
+        (options.TopK == 0 || options.TopK >= vocabulary) && options.TopP >= 1f && options.MinP == 0f;
+
+    /// <summary>
+    /// Inverse CDF over the whole vocabulary in id order: the first token whose running sum of
+    /// softmax weights (unnormalised, max subtracted, in double, as <see cref="RankAndFilter"/>
+    /// computes them) exceeds <paramref name="u"/> times their total.
+    /// </summary>
+    private static int DrawInIdOrder(Workspace workspace, int argmax, float temperature, double u)
+    {
+        var logits = workspace.Logits;
+        var weights = workspace.Probabilities;
+        double max = logits[argmax], t = temperature, total = 0.0;
+        for (var id = 0; id < logits.Length; id++)
+        {
+            weights[id] = Math.Exp((logits[id] - max) / t);
+            total += weights[id];
+        }
+        var target = u * total;
+        var cumulative = 0.0;
+        var lastPossible = argmax;
+        for (var id = 0; id < weights.Length; id++)
+        {
+            if (weights[id] <= 0) continue;
+            cumulative += weights[id];
+            lastPossible = id;
+            if (target < cumulative) return id;
+        }
+        // Only reachable when rounding leaves the summed CDF a hair under target.
+        return lastPossible;
     }
 
     /// <summary>
