@@ -47,16 +47,11 @@ internal static class Sampler
         return ids[lastPossible];
     }
 
-    /// <summary>No top-k, top-p or min-p cut: every token keeps its softmax weight.</summary>
-    private static bool IsUnfiltered(SamplingOptions options, int vocabulary) =>
-        (options.TopK == 0 || options.TopK >= vocabulary) && options.TopP >= 1f && options.MinP == 0f;
-
     /// <summary>
-    /// Inverse CDF over the whole vocabulary in id order: the first token whose running sum of
-    /// softmax weights (unnormalised, max subtracted, in double, as <see cref="RankAndFilter"/>
-    /// computes them) exceeds <paramref name="u"/> times their total.
+    /// Writes each token's softmax weight, exp((logit − max) / temperature) in double, into the
+    /// workspace's probabilities by id and returns their sum in id order (unnormalised).
     /// </summary>
-    private static int DrawInIdOrder(Workspace workspace, int argmax, float temperature, double u)
+    private static double SoftmaxWeights(Workspace workspace, int argmax, float temperature)
     {
         var logits = workspace.Logits;
         var weights = workspace.Probabilities;
@@ -66,7 +61,21 @@ internal static class Sampler
             weights[id] = Math.Exp((logits[id] - max) / t);
             total += weights[id];
         }
-        var target = u * total;
+        return total;
+    }
+
+    /// <summary>No top-k, top-p or min-p cut: every token keeps its softmax weight.</summary>
+    private static bool IsUnfiltered(SamplingOptions options, int vocabulary) =>
+        (options.TopK == 0 || options.TopK >= vocabulary) && options.TopP >= 1f && options.MinP == 0f;
+
+    /// <summary>
+    /// Inverse CDF over the whole vocabulary in id order: the first token whose running sum of
+    /// <see cref="SoftmaxWeights"/> exceeds <paramref name="u"/> times their total.
+    /// </summary>
+    private static int DrawInIdOrder(Workspace workspace, int argmax, float temperature, double u)
+    {
+        var weights = workspace.Probabilities;
+        var target = u * SoftmaxWeights(workspace, argmax, temperature);
         var cumulative = 0.0;
         var lastPossible = argmax;
         for (var id = 0; id < weights.Length; id++)
@@ -152,20 +161,10 @@ internal static class Sampler
     /// </summary>
     private static int RankAndFilter(SamplingOptions options, int argmax, Workspace workspace)
     {
-        var logits = workspace.Logits;
         var keys = workspace.Probabilities;
         var ids = workspace.Ids;
-
-        // Softmax in double with the max subtracted, summed in id order.
-        double max = logits[argmax];
-        double temperature = options.Temperature;
-        var total = 0.0;
-        for (var id = 0; id < logits.Length; id++)
-        {
-            keys[id] = Math.Exp((logits[id] - max) / temperature);
-            total += keys[id];
-        }
-        for (var id = 0; id < logits.Length; id++) keys[id] = keys[id] / total;
+        var total = SoftmaxWeights(workspace, argmax, options.Temperature);
+        for (var id = 0; id < keys.Length; id++) keys[id] = keys[id] / total;
 
         // Rank order is total (probability descending, then id ascending), so the result never
         // depends on the sort algorithm.

@@ -9,7 +9,7 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// Functions are looked up once per instance; nothing here is static.
 /// </summary>
 /// <remarks>
-/// Appends (<see cref="Copy2D"/>) go on CUDA's legacy default stream, asynchronously; ONNX Runtime
+/// Appends (<see cref="Copy3D"/>) go on CUDA's legacy default stream, asynchronously; ONNX Runtime
 /// runs its kernels on its own non-blocking streams and has finished a call when Run returns, and the
 /// pool calls <see cref="Synchronize"/> before the next call reads what was appended. That waits for
 /// the legacy stream alone (cudaStreamSynchronize), not the device: a device-wide wait also waited
@@ -25,7 +25,6 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     private readonly delegate* unmanaged<nint, int> _free;
     private readonly delegate* unmanaged<nint, int, nuint, int> _memset;
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int> _memcpy2D;
-    private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int> _memcpy2DAsync;
     private readonly delegate* unmanaged<nint, nint, nuint, int, int> _memcpy;
     private readonly delegate* unmanaged<Memcpy3DParameters*, nint, int> _memcpy3DAsync;
     private readonly delegate* unmanaged<nint, int> _streamSynchronize;
@@ -42,7 +41,6 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         _free = (delegate* unmanaged<nint, int>)Export("cudaFree");
         _memset = (delegate* unmanaged<nint, int, nuint, int>)Export("cudaMemset");
         _memcpy2D = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int>)Export("cudaMemcpy2D");
-        _memcpy2DAsync = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, nint, int>)Export("cudaMemcpy2DAsync");
         _memcpy = (delegate* unmanaged<nint, nint, nuint, int, int>)Export("cudaMemcpy");
         _memcpy3DAsync = (delegate* unmanaged<Memcpy3DParameters*, nint, int>)Export("cudaMemcpy3DAsync");
         _streamSynchronize = (delegate* unmanaged<nint, int>)Export("cudaStreamSynchronize");
@@ -114,12 +112,6 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     {
         OnDevice();
         Check(_memcpy2D(destination, (nuint)destinationPitch, (nint)source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, HostToDevice), "cudaMemcpy2D to the device");
-    }
-
-    public override void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height)
-    {
-        OnDevice();
-        Check(_memcpy2DAsync(destination, (nuint)destinationPitch, source, (nuint)sourcePitch, (nuint)widthBytes, (nuint)height, DeviceToDevice, 0), "cudaMemcpy2DAsync on the device");
     }
 
     public override void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,

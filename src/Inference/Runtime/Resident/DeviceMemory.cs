@@ -35,13 +35,10 @@ internal abstract unsafe class DeviceMemory : IDisposable
     /// <summary>Host to memory, contiguous (as <see cref="Upload2D"/>).</summary>
     public void Upload(nint destination, void* source, long bytes) => Upload2D(destination, bytes, source, bytes, bytes, 1);
 
-    /// <summary>Within the memory; may still be running when it returns, until <see cref="Synchronize"/>.</summary>
-    public abstract void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height);
-
     /// <summary>
     /// Within the memory, a box of <paramref name="depth"/> slices × <paramref name="height"/> rows ×
     /// <paramref name="widthBytes"/>; each side has its own row pitch and slice pitch (a whole number
-    /// of rows). One call where <see cref="Copy2D"/> would need one per slice; may still be running
+    /// of rows). One call for what would otherwise be one 2D copy per slice; may still be running
     /// when it returns, until <see cref="Synchronize"/>.
     /// </summary>
     public abstract void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,

@@ -29,7 +29,7 @@ internal sealed unsafe class HostMemory : DeviceMemory
     public override void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height) =>
         Copy2D(destination, destinationPitch, (nint)source, sourcePitch, widthBytes, height);
 
-    public override void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height)
+    private static void Copy2D(nint destination, long destinationPitch, nint source, long sourcePitch, long widthBytes, long height)
     {
         for (long row = 0; row < height; row++)
             Buffer.MemoryCopy((byte*)source + row * sourcePitch, (byte*)destination + row * destinationPitch, widthBytes, widthBytes);
