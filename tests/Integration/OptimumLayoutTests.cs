@@ -1,3 +1,4 @@
+using Pipeline.Inference.Models.Sources;
 using Microsoft.ML.OnnxRuntime;
 using Pipeline.Inference.Models;
 using Pipeline.Inference.Onnx;
@@ -72,7 +73,7 @@ public sealed class OptimumLayoutTests : IDisposable
         }
 
         // The runner: the same tokens one at a time, past padded to whole blocks.
-        using var model = DecoderModel.Load(OnnxModelCache.GetOrConvert(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")));
+        using var model = DecoderModel.Load(OnnxModelCache.GetOrConvert(ModelSource.Detect(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")), null, AttentionKernel.Blocks));
         using var cache = new KvCache(model.Config);
         var runnerLogits = new float[512];
         foreach (var token in prompt) model.Step([new SequenceStep(cache, new[] { token })], new StepWorkspace(), runnerLogits);

@@ -1,3 +1,4 @@
+using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Runtime;
 using Pipeline.Testing;
 using Xunit.Abstractions;
@@ -14,7 +15,7 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     private static readonly BatchShapes FourRows = BatchShapes.Parse("decode=4,context", DecoderModel.CudaShapes);
 
     private static LoadedModel Resident() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true });
-    private static LoadedModel Staged() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1 });
+    private static LoadedModel Staged() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Attention = AttentionKernel.Blocks });
 
     [Theory]
     [InlineData(1)]
@@ -108,7 +109,8 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     {
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
         var solo = new GenerationResult[16];
-        for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i]);
+        using (var staged = Staged())
+            for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], staged);
         using var model = Resident();
 
         await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });

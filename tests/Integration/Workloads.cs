@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Pipeline.Inference.Runtime;
 
 namespace Pipeline.Integration;
 
@@ -42,9 +43,12 @@ internal static class Workloads
         };
     }
 
-    public static async Task<GenerationResult> SoloAsync(GenerationRequest request)
+    public static Task<GenerationResult> SoloAsync(GenerationRequest request) => SoloAsync(request, SharedModel.Instance);
+
+    /// <summary>The request alone (batch 1) on <paramref name="model"/>.</summary>
+    public static async Task<GenerationResult> SoloAsync(GenerationRequest request, LoadedModel model)
     {
-        await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 1 });
+        await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 1 });
         return await host.CompleteAsync(request);
     }
 

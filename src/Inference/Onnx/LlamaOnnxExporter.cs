@@ -22,13 +22,20 @@ namespace Pipeline.Inference.Onnx;
 /// bit-identical either way, provided the caller starts the new keys on a block boundary (the
 /// past length is a multiple of the block). Padding keys (mask 0) contribute exact zeros.
 /// </remarks>
-public static class LlamaOnnxExporter
+public static partial class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
     public const string ConverterVersion = "llama-onnx-11";
 
     /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
     public const string LastPositionInput = "last_position";
+    /// <summary>GroupQueryAttention graphs: each row's length after the call minus one, int32 [batch].</summary>
+    public const string SeqlensInput = "seqlens_k";
+    /// <summary>GroupQueryAttention graphs: the call's total length, int32 [1].</summary>
+    public const string TotalLengthInput = "total_sequence_length";
+    /// <summary>GroupQueryAttention graphs: outputs <c>present.{layer}.key|value</c>, the staged past with this call's positions written in.</summary>
+    public const string PresentPrefix = "present.";
+    public const string AttentionMetadataKey = "pipeline.attention";
     public const int AttentionBlock = 64;
     public const long IrVersion = 8;     // ONNX 1.10+: accepted by ONNX Runtime 1.31
     public const long OpsetVersion = 17; // standard ai.onnx operators only
@@ -70,15 +77,17 @@ public static class LlamaOnnxExporter
     /// <paramref name="externalData"/> every weight is streamed there instead of kept inline.
     /// </summary>
     internal static ModelProto Export(IWeightSource weights, bool optimumOutputs, OnnxExternalData? externalData,
-        WeightQuantization quantization = WeightQuantization.None)
+        WeightQuantization quantization = WeightQuantization.None, AttentionKernel attention = AttentionKernel.Blocks)
     {
         var c = weights.Config;
         c.Validate();
+        // The fused kernel only in the runner's graph, and only for head sizes it accepts.
+        bool groupQuery = UsesGroupQuery(c, optimumOutputs, attention);
         var g = new OnnxGraphBuilder("llama_decoder") { ExternalData = externalData };
-        int hd = c.HeadDim, half = hd / 2, kb = AttentionBlock;
+        int hd = c.HeadDim, half = hd / 2;
 
         var inputIds = g.Input("input_ids", DataType.Int64, "batch_size", "sequence_length");
-        var attentionMask = g.Input("attention_mask", DataType.Int64, "batch_size", "total_sequence_length");
+        var attentionMask = groupQuery ? null : g.Input("attention_mask", DataType.Int64, "batch_size", "total_sequence_length");
         var positionIds = g.Input("position_ids", DataType.Int64, "batch_size", "sequence_length");
         var pastKeys = new string[c.Layers];
         var pastValues = new string[c.Layers];
@@ -91,37 +100,12 @@ public static class LlamaOnnxExporter
         // ([B, 1, S]: 1 at the row's last fed token), so a prefill chunk runs one row through the
         // final norm and the classifier instead of all of them, and returns one row of logits.
         var lastPosition = optimumOutputs ? null : g.Input(LastPositionInput, DataType.Float, "batch_size", 1, "sequence_length");
+        // GroupQueryAttention's own inputs: each row's length after this call, minus one, and the
+        // call's total length (the fed length when every row starts a prompt, else the past's stride).
+        var seqlensK = groupQuery ? g.Input(SeqlensInput, DataType.Int32, "batch_size") : null;
+        var totalLength = groupQuery ? g.Input(TotalLengthInput, DataType.Int32, 1) : null;
+        var blocks = groupQuery ? null : BlockPrelude.Build(g, c, inputIds, attentionMask!, pastKeys[0]);
 
-        // Dynamic sizes, each as a 1-element int64 vector. Keys are laid out as the past, padded
-        // to whole blocks, then the new tokens, padded to whole blocks.
-        var seq1 = g.Node("Slice", [g.Node("Shape", [inputIds], "ids_shape"), g.ConstInt64(1), g.ConstInt64(2)], "seq_len");
-        var past1 = g.Node("Slice", [g.Node("Shape", [pastKeys[0]], "past_shape"), g.ConstInt64(2), g.ConstInt64(3)], "past_len");
-        var (pastPadded1, pastPadBy1) = RoundUp(g, past1, kb, "past");
-        var (seqPadded1, seqPadBy1) = RoundUp(g, seq1, kb, "seq");
-        var pastBlocks1 = g.Node("Div", [pastPadded1, g.ConstInt64(kb)], "past_blocks");
-        var pastAligned = g.Node("Squeeze", [g.Node("Equal", [pastPadBy1, g.ConstInt64(0)]), g.ConstInt64(0)], "past_aligned");
-        var pastKvPads = g.Node("Concat", [g.ConstInt64(0, 0, 0, 0, 0, 0), pastPadBy1, g.ConstInt64(0)], "past_kv_pads", null, Attr("axis", 0L));
-        var newKvPads = g.Node("Concat", [g.ConstInt64(0, 0, 0, 0, 0, 0), seqPadBy1, g.ConstInt64(0)], "new_kv_pads", null, Attr("axis", 0L));
-        var blockShape = g.ConstInt64(0, 0, -1, kb, hd);
-
-        // Additive mask [B, 1, blocks, kb, 1, S]: 0 where key j is visible to query i, -inf elsewhere.
-        // Visible: the attention mask allows the key, and it is in the past or at most i new tokens in.
-        // Padded as floats: CUDA's Pad has no int64 kernel, and a node left on the CPU rules out CUDA graphs.
-        var maskFloat = g.Node("Cast", [attentionMask], "mask_float", null, Attr("to", (long)DataType.Float));
-        var maskPast = g.Node("Slice", [maskFloat, g.ConstInt64(0), past1, g.ConstInt64(1)], "mask_past");
-        var maskNew = g.Node("Slice", [maskFloat, past1, g.ConstInt64(long.MaxValue), g.ConstInt64(1)], "mask_new");
-        var keyValid = g.Node("Cast", [g.Node("Concat", [
-                g.Node("Pad", [maskPast, g.Node("Concat", [g.ConstInt64(0, 0, 0), pastPadBy1], null, null, Attr("axis", 0L))]),
-                g.Node("Pad", [maskNew, g.Node("Concat", [g.ConstInt64(0, 0, 0), seqPadBy1], null, null, Attr("axis", 0L))])],
-            "mask_padded", null, Attr("axis", 1L))], "key_valid", null, Attr("to", (long)DataType.Bool));
-        var keyCount = g.Node("Squeeze", [g.Node("Add", [pastPadded1, seqPadded1]), g.ConstInt64(0)], "key_count");
-        var keyOffset = g.Node("Sub", [g.Node("Range", [g.ScalarInt64(0), keyCount, g.ScalarInt64(1)]), g.Node("Squeeze", [pastPadded1, g.ConstInt64(0)])], "key_new_index");
-        var queryIndex = g.Node("Range", [g.ScalarInt64(0), g.Node("Squeeze", [seq1, g.ConstInt64(0)]), g.ScalarInt64(1)], "query_index");
-        var causal = g.Node("LessOrEqual", [keyOffset, g.Node("Unsqueeze", [queryIndex, g.ConstInt64(1)])], "causal");
-        var visible = g.Node("And", [g.Node("Unsqueeze", [keyValid, g.ConstInt64(1)]), causal], "visible"); // [B, S, keys]
-        // [B, S, keys] → [B, kv_heads, group, S, keys], expanded once so that every layer adds it elementwise.
-        var biasShape = g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [inputIds]), g.ConstInt64(0), g.ConstInt64(1)]), g.ConstInt64(c.KvHeads, c.QueriesPerKvHead), seq1, g.Node("Add", [pastPadded1, seqPadded1])], "bias_shape", null, Attr("axis", 0L));
-        var maskBias = g.Node("Expand", [g.Node("Where", [g.Node("Unsqueeze", [visible, g.ConstInt64(1, 2)]), g.ScalarFloat(0f), g.ScalarFloat(float.NegativeInfinity)]), biasShape], "attention_bias");
 
         // Rotary embedding as run.c does it, on interleaved pairs: x·cos + (x·R)·sin, where R maps
         // each pair (a, b) to (-b, a). The tables repeat each pair's cos and sin twice; theta and any
@@ -147,9 +131,6 @@ public static class LlamaOnnxExporter
         var sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
 
         var x = g.Node("Gather", [g.Weight("embed_tokens", weights.Read(WeightRole.TokenEmbedding, 0), c.VocabSize, c.Dim), inputIds], "embedding");
-        var scale = g.ScalarFloat(MathF.Sqrt(hd));
-        var ones = g.ConstFloat(Enumerable.Repeat(1f, kb).ToArray(), kb, 1);
-        int group = c.QueriesPerKvHead;
         float eps = c.RmsNormEpsilon;
 
         for (int l = 0; l < c.Layers; l++)
@@ -178,37 +159,25 @@ public static class LlamaOnnxExporter
             var newKey = g.Node("Transpose", [kr], P("new_key"), $"new_key_values.{l}.key", perm0213);
             var newValue = g.Node("Transpose", [vh], P("new_value"), $"new_key_values.{l}.value", perm0213);
 
-            // The runner's past is whole blocks and is read in place; an exported model accepts any
-            // past and pads one that is not whole blocks.
-            var pastKeyBlocks = optimumOutputs ? PastBlocks(g, pastAligned, pastKeys[l], pastKvPads, blockShape, P("past_key_blocks")) : g.Node("Reshape", [pastKeys[l], blockShape], P("past_key_blocks"));
-            var pastValueBlocks = optimumOutputs ? PastBlocks(g, pastAligned, pastValues[l], pastKvPads, blockShape, P("past_value_blocks")) : g.Node("Reshape", [pastValues[l], blockShape], P("past_value_blocks"));
-            var newKeyBlocks = g.Node("Reshape", [g.Node("Pad", [newKey, newKvPads]), blockShape], P("new_key_blocks"));
-            var newValueBlocks = g.Node("Reshape", [g.Node("Pad", [newValue, newKvPads]), blockShape], P("new_value_blocks"));
-
-            // Queries grouped by the KV head they read, transposed: [B, kv_heads, 1, hd, group*S].
-            var qGrouped = g.Node("Reshape", [qr, g.ConstInt64(0, 0, c.KvHeads, group, hd)]);
-            var qT = g.Node("Unsqueeze", [g.Node("Reshape", [g.Node("Transpose", [qGrouped], null, null, Ints("perm", 0L, 2, 4, 3, 1)), g.ConstInt64(0, 0, hd, -1)]), g.ConstInt64(2)], P("q_t"));
-
-            // Scores per block with keys as rows, [B, kv_heads, blocks, kb, group*S]; q is repeated per
-            // block (a few floats each) since ONNX Runtime will not broadcast against zero past blocks.
-            var qPast = g.Node("Expand", [qT, g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [pastKeyBlocks]), g.ConstInt64(0), g.ConstInt64(3)]), g.ConstInt64(1, 1)], null, null, Attr("axis", 0L))], P("q_per_past_block"));
-            var qNew = g.Node("Expand", [qT, g.Node("Concat", [g.Node("Slice", [g.Node("Shape", [newKeyBlocks]), g.ConstInt64(0), g.ConstInt64(3)]), g.ConstInt64(1, 1)], null, null, Attr("axis", 0L))], P("q_per_new_block"));
-            var blockScores = g.Node("Concat", [g.Node("MatMul", [pastKeyBlocks, qPast]), g.Node("MatMul", [newKeyBlocks, qNew])], P("block_scores"), null, Attr("axis", 2L));
-            // Rows per query with keys along the last axis, [B, kv_heads, group, S, keys], so the
-            // mask, the max and the exponent are plain elementwise or last-axis operations.
-            var queryBlocks = g.Node("Transpose", [blockScores], P("query_blocks"), null, Ints("perm", 0L, 1, 4, 2, 3)); // [B, kv, gS, blocks, kb]
-            var masked = g.Node("Add", [g.Node("Div", [g.Node("Reshape", [queryBlocks, g.Node("Shape", [maskBias])]), scale]), maskBias], P("masked_scores"));
-            var max = g.Node("ReduceMax", [masked], P("score_max"), null, Ints("axes", -1L), Attr("keepdims", 1L));
-            var exp = g.Node("Exp", [g.Node("Sub", [masked, max])], P("exp_scores"));
-            // Back to blocks with queries as rows: [B, kv_heads, blocks, group*S, kb].
-            var expBlocks = g.Node("Transpose", [g.Node("Reshape", [exp, g.Node("Shape", [queryBlocks])])], P("exp_blocks"), null, Ints("perm", 0L, 1, 3, 2, 4));
-            var denominator = LastOfCumSum(g, g.Node("MatMul", [expBlocks, ones]), P("denominator"));
-            var expPast = g.Node("Slice", [expBlocks, g.ConstInt64(0), pastBlocks1, g.ConstInt64(2)], P("exp_past"));
-            var expNew = g.Node("Slice", [expBlocks, pastBlocks1, g.ConstInt64(long.MaxValue), g.ConstInt64(2)], P("exp_new"));
-            var perBlock = g.Node("Concat", [g.Node("MatMul", [expPast, pastValueBlocks]), g.Node("MatMul", [expNew, newValueBlocks])], null, null, Attr("axis", 2L));
-            var numerator = LastOfCumSum(g, perBlock, P("numerator"));
-            var attention = g.Node("Div", [numerator, denominator], P("attention")); // [B, kv_heads, 1, group*S, hd]
-            var merged = g.Node("Reshape", [g.Node("Transpose", [g.Node("Reshape", [attention, g.ConstInt64(0, 0, group, -1, hd)])], null, null, Ints("perm", 0L, 3, 1, 2, 4)), g.ConstInt64(0, 0, c.QDim)], P("attention_merged"));
+            string merged;
+            if (groupQuery)
+            {
+                // One node: the kernel attends each row over its own length and writes this call's
+                // keys and values into the staged past in place (present bound to the past's memory).
+                var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", [
+                        g.Node("Reshape", [qr, g.ConstInt64(0, 0, c.QDim)], P("q_rows")),
+                        g.Node("Reshape", [kr, g.ConstInt64(0, 0, c.KvDim)], P("k_rows")),
+                        v, pastKeys[l], pastValues[l], seqlensK!, totalLength!],
+                    3, P("attention"), [P("attention"), $"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.value"],
+                    Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
+                g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
+                g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
+                merged = attended;
+            }
+            else
+            {
+                merged = blocks!.Attend(g, c, l, qr, newKey, newValue, pastKeys[l], pastValues[l], optimumOutputs);
+            }
             var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), (WeightRole.Wo, null, c.Dim))[0];
             x = g.Node("Add", [x, o], P("residual_attn"));
 
@@ -250,8 +219,9 @@ public static class LlamaOnnxExporter
             Graph = g.Graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = OpsetVersion });
-        if (quantization != WeightQuantization.None)
+        if (quantization != WeightQuantization.None || groupQuery)
             model.OpsetImport.Add(new OperatorSetIdProto { Domain = ContribDomain, Version = 1 });
+        AddMetadata(model, AttentionMetadataKey, (groupQuery ? AttentionKernel.GroupQuery : AttentionKernel.Blocks).ToString());
         AddMetadata(model, AttentionBlockMetadataKey, AttentionBlock.ToString());
         AddMetadata(model, "pipeline.config", System.Text.Json.JsonSerializer.Serialize(c));
         AddMetadata(model, QuantizationMetadataKey, quantization.ToString());
@@ -274,7 +244,8 @@ public static class LlamaOnnxExporter
     /// graph may be written under a temporary name and renamed. Returns the data file, or null.
     /// </summary>
     internal static string? Write(IWeightSource weights, string path, bool optimumOutputs, long externalDataThresholdBytes = ExternalDataThresholdBytes,
-        string? externalDataPath = null, string? externalDataLocation = null, WeightQuantization quantization = WeightQuantization.None)
+        string? externalDataPath = null, string? externalDataLocation = null, WeightQuantization quantization = WeightQuantization.None,
+        AttentionKernel attention = AttentionKernel.Blocks)
     {
         ArgumentNullException.ThrowIfNull(weights);
         string? dataPath = null;
@@ -286,7 +257,7 @@ public static class LlamaOnnxExporter
                 dataPath = externalDataPath ?? path + ".data";
                 external = new OnnxExternalData(dataPath, externalDataLocation ?? Path.GetFileName(dataPath));
             }
-            var model = Export(weights, optimumOutputs, external, quantization);
+            var model = Export(weights, optimumOutputs, external, quantization, attention);
             external?.Dispose();
             using var file = File.Create(path);
             model.WriteTo(file);
@@ -313,6 +284,10 @@ public static class LlamaOnnxExporter
     /// <summary>Float32 bytes of every weight the graph will hold (the classifier counted twice when shared: the graph stores it transposed).</summary>
     internal static long WeightBytes(LlamaConfig c) =>
         sizeof(float) * (c.ParameterCount + (c.SharedClassifier ? (long)c.VocabSize * c.Dim : 0) + 2L * c.SeqLen * c.HeadDim);
+
+    /// <summary>Whether a graph exported with these settings computes attention with GroupQueryAttention.</summary>
+    internal static bool UsesGroupQuery(LlamaConfig c, bool optimumOutputs, AttentionKernel attention) =>
+        attention == AttentionKernel.GroupQuery && !optimumOutputs && c.HeadDim % 8 == 0;
 
     private static void AddMetadata(ModelProto model, string key, string value)
         => model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });

@@ -44,17 +44,21 @@ public static class OnnxModelCache
     internal static string GetOrConvert(ModelSource source, int? maxContext, WeightQuantization quantization, string? cacheDirectory = null) =>
         GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null, quantization);
 
+    /// <summary>As <see cref="GetOrConvert(ModelSource, int?, string?)"/>, with attention computed as <paramref name="attention"/> says.</summary>
+    internal static string GetOrConvert(ModelSource source, int? maxContext, AttentionKernel attention, string? cacheDirectory = null) =>
+        GetOrConvert(source, maxContext, cacheDirectory, extendContextTo: null, attention: attention);
+
     /// <summary>
     /// As the public overload; <paramref name="extendContextTo"/> sets the context past the model's
     /// stated one, as llama.cpp's <c>-c</c> may. Needed for llama.cpp's stories260K GGUF, whose
     /// converter wrote context_length 128 for a model llama2.c runs (and the reference decodes) to 256.
     /// </summary>
     internal static string GetOrConvert(ModelSource source, int? maxContext, string? cacheDirectory, int? extendContextTo,
-        WeightQuantization quantization = WeightQuantization.None)
+        WeightQuantization quantization = WeightQuantization.None, AttentionKernel attention = AttentionKernel.GroupQuery)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (source.Format == ModelFormat.Onnx) return source.ModelPath;
-        var key = CacheKey(source, maxContext, extendContextTo, quantization);
+        var key = CacheKey(source, maxContext, extendContextTo, quantization, attention);
         var dir = cacheDirectory ?? DefaultDirectory;
         Directory.CreateDirectory(dir);
         var path = Path.Combine(dir, $"{source.Name}-{key}.onnx");
@@ -72,7 +76,7 @@ public static class OnnxModelCache
             {
                 var weights = extendContextTo is int context ? new ContextOverrideSource(opened, context) : opened;
                 var written = LlamaOnnxExporter.Write(weights, temp, optimumOutputs: false,
-                    externalDataPath: tempData, externalDataLocation: Path.GetFileName(dataPath), quantization: quantization);
+                    externalDataPath: tempData, externalDataLocation: Path.GetFileName(dataPath), quantization: quantization, attention: attention);
                 if (written is not null) File.Move(tempData, dataPath, overwrite: true);
             }
             File.Move(temp, path, overwrite: true);
@@ -98,12 +102,14 @@ public static class OnnxModelCache
     /// different model of the same name differs in header or length. A copy that preserves the
     /// write time of a same-sized, same-header file is the case this does not see.
     /// </summary>
-    internal static string CacheKey(ModelSource source, int? maxContext, int? extendContextTo = null, WeightQuantization quantization = WeightQuantization.None)
+    internal static string CacheKey(ModelSource source, int? maxContext, int? extendContextTo = null, WeightQuantization quantization = WeightQuantization.None,
+        AttentionKernel attention = AttentionKernel.GroupQuery)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{source.Format}|context={maxContext}|extend={extendContextTo}|")));
         // Float32 graphs keep the key they had before quantization existed.
         if (quantization != WeightQuantization.None) hash.AppendData(Encoding.UTF8.GetBytes($"quantize={quantization}|"));
+        hash.AppendData(Encoding.UTF8.GetBytes($"attention={attention}|"));
         foreach (var file in source.DefiningFiles)
         {
             var info = new FileInfo(file);

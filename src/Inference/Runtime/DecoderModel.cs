@@ -24,6 +24,10 @@ internal sealed partial class DecoderModel : IDisposable
     // The runner's graph gives logits for the one position per row its one-hot last_position input
     // picks ([batch, 1, vocab]); an Optimum-layout model gives every fed position's.
     private readonly bool _lastOnly;
+    // The CPU graph's GroupQueryAttention (AttentionKernel.GroupQuery): no attention mask; each
+    // row's length goes in as seqlens_k, and the kernel writes the new positions into the staged
+    // past, bound as its present output.
+    private readonly bool _groupQuery;
     // Shared by every call: ONNX Runtime only reads it (no tag, no terminate flag is ever set).
     private readonly RunOptions _runOptions = new();
 
@@ -36,7 +40,8 @@ internal sealed partial class DecoderModel : IDisposable
         AttentionBlock = attentionBlock;
         ExecutionProvider = provider;
         ProviderFallbackReason = fallbackReason;
-        var inputs = new List<string> { "input_ids", "attention_mask", "position_ids" };
+        _groupQuery = session.InputMetadata.ContainsKey(LlamaOnnxExporter.SeqlensInput);
+        var inputs = new List<string> { "input_ids", _groupQuery ? LlamaOnnxExporter.SeqlensInput : "attention_mask", "position_ids" };
         var outputs = new List<string> { "logits" };
         // Each sequence keeps its own cache, so only the new positions are needed: the runner's
         // graph gives them alone (new_key_values.*); an Optimum-layout model gives past + new.
@@ -51,6 +56,15 @@ internal sealed partial class DecoderModel : IDisposable
             outputs.Add($"{kind}.{l}.value");
         }
         if (_lastOnly) inputs.Add(LlamaOnnxExporter.LastPositionInput);
+        if (_groupQuery)
+        {
+            inputs.Add(LlamaOnnxExporter.TotalLengthInput);
+            for (int l = 0; l < config.Layers; l++)
+            {
+                outputs.Add($"{LlamaOnnxExporter.PresentPrefix}{l}.key");
+                outputs.Add($"{LlamaOnnxExporter.PresentPrefix}{l}.value");
+            }
+        }
         _inputNames = inputs.ToArray();
         _outputNames = outputs.ToArray();
     }
@@ -255,6 +269,51 @@ internal sealed partial class DecoderModel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a call that feeds several tokens to some row must be split for GroupQueryAttention:
+    /// some row has a past (the kernel takes that only in a batch of one: it reads each row's past
+    /// as its length minus the call's width), or the rows feed different numbers of tokens (MLAS's
+    /// products give a row other bits when its width is padded: measured, a 17-token prompt padded
+    /// to 18 or more differs from itself alone, and a one-token row runs MLAS's M = 1 kernel only
+    /// when the call is one token wide).
+    /// </summary>
+    private static bool NeedsGroupQueryCalls(IReadOnlyList<SequenceStep> rows)
+    {
+        bool several = false, continuing = false, ragged = false;
+        int width = rows[0].Tokens.Length;
+        foreach (var r in rows)
+        {
+            several |= r.Tokens.Length > 1;
+            continuing |= r.Cache.Length > 0;
+            ragged |= r.Tokens.Length != width;
+        }
+        return several && (continuing || ragged);
+    }
+
+    /// <summary>
+    /// A call GroupQueryAttention cannot take whole (<see cref="NeedsGroupQueryCalls"/>): prompts'
+    /// first chunks of one width together, then each continuing row alone. Every chunk is then
+    /// computed at its own width, whatever shares the call, and chunk boundaries are fixed by the
+    /// prompt (PrefillScheduler), so a row's bits depend on nothing else.
+    /// </summary>
+    private void StepInGroupQueryCalls(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
+    {
+        int vocab = Config.VocabSize;
+        var groups = new List<int[]>();
+        var fresh = Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length == 0).GroupBy(i => rows[i].Tokens.Length);
+        foreach (var sameWidth in fresh) groups.Add(sameWidth.ToArray());
+        for (int i = 0; i < rows.Count; i++)
+            if (rows[i].Cache.Length > 0) groups.Add([i]);
+        foreach (var indices in groups)
+        {
+            var group = indices.Select(i => rows[i]).ToArray();
+            var groupLogits = new float[group.Length * vocab];
+            Step(group, workspace, groupLogits, kind, shapes);
+            for (int g = 0; g < indices.Length; g++)
+                groupLogits.AsSpan(g * vocab, vocab).CopyTo(logits.Slice(indices[g] * vocab, vocab));
+        }
+    }
+
     /// <summary>One call padded to <paramref name="shapes"/> instead of the model's own (for probes that compare shapes).</summary>
     internal void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
     {
@@ -277,6 +336,11 @@ internal sealed partial class DecoderModel : IDisposable
         if (kind == StepKind.Prefill && shapes.PastToContext && MixesFreshAndContinuing(rows))
         {
             StepFreshApart(rows, workspace, logits, shapes);
+            return;
+        }
+        if (_groupQuery && rows.Count > 1 && NeedsGroupQueryCalls(rows))
+        {
+            StepInGroupQueryCalls(rows, workspace, logits, kind, shapes);
             return;
         }
         int fixedRows = shapes.FixedRows(kind);
@@ -310,20 +374,23 @@ internal sealed partial class DecoderModel : IDisposable
         // Every row's past is padded to the same whole number of attention blocks (the staged
         // stride, which may exceed what this step needs): padding only adds masked blocks. Under
         // fixed shapes (CUDA) the rows, new tokens and past are padded further, to one shape per kind.
-        int batch = shapes.Rows(kind, real);
+        // GroupQueryAttention takes a batch of rows feeding several tokens only if none has a past.
+        int batch = _groupQuery && maxPast > 0 && maxNew > 1 ? real : shapes.Rows(kind, real);
         maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
-        workspace.Stage(rows, shapes.Past(kind, maxPast, AttentionBlock, c.SeqLen), c, batch);
+        // GroupQueryAttention writes the new positions into the staged past: it must hold them too.
+        workspace.Stage(rows, shapes.Past(kind, _groupQuery ? maxPast + maxNew : maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
 
         var ids = workspace.InputIds.Get(batch * maxNew);
         var positions = workspace.PositionIds.Get(batch * maxNew);
-        var mask = workspace.AttentionMask.Get(batch * total);
+        // GroupQueryAttention needs no mask: each row's length (seqlens_k) says what it sees.
+        var mask = workspace.AttentionMask.Get(_groupQuery ? 0 : batch * total);
         Array.Clear(ids, 0, batch * maxNew);
         Array.Clear(positions, 0, batch * maxNew);
-        Array.Clear(mask, 0, batch * total);
+        Array.Clear(mask);
         // Padding rows feed one token at position 0 that sees only itself: finite numbers no real row reads.
-        for (int b = real; b < batch; b++) mask[b * total + past] = 1;
+        if (!_groupQuery) for (int b = real; b < batch; b++) mask[b * total + past] = 1;
         for (int b = 0; b < real; b++)
         {
             var r = rows[b];
@@ -333,10 +400,10 @@ internal sealed partial class DecoderModel : IDisposable
             {
                 ids[b * maxNew + i] = tokens[i];
                 positions[b * maxNew + i] = length + i;
-                mask[b * total + past + i] = 1;
+                if (!_groupQuery) mask[b * total + past + i] = 1;
             }
             // Padded query rows keep position 0 and see only this row's real keys.
-            mask.AsSpan(b * total, length).Fill(1);
+            if (!_groupQuery) mask.AsSpan(b * total, length).Fill(1);
         }
 
         int pastSize = batch * kvh * past * hd;
@@ -353,7 +420,9 @@ internal sealed partial class DecoderModel : IDisposable
         try
         {
             values[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]);
-            values[1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]);
+            values[1] = _groupQuery
+                ? GroupQueryLengths(rows, workspace, batch, maxNew, maxPast == 0 ? maxNew : past, values)
+                : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]);
             values[2] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]);
             outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, batch * logitRows * vocab), [batch, logitRows, vocab]);
             for (int l = 0; l < c.Layers; l++)
@@ -362,6 +431,12 @@ internal sealed partial class DecoderModel : IDisposable
                 values[4 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
                 outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewKeys(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
                 outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
+                if (_groupQuery)
+                {
+                    // Present is the past's own memory: the kernel writes the new positions in place.
+                    outputs[1 + 2 * c.Layers + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                    outputs[2 + 2 * c.Layers + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                }
             }
 
             if (_lastOnly)
@@ -370,7 +445,7 @@ internal sealed partial class DecoderModel : IDisposable
                 var pick = workspace.LastPosition.Get(batch * maxNew);
                 Array.Clear(pick, 0, batch * maxNew);
                 for (int b = 0; b < batch; b++) pick[b * maxNew + (b < real ? rows[b].Tokens.Length - 1 : 0)] = 1f;
-                values[^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pick.AsMemory(0, batch * maxNew), [batch, 1, maxNew]);
+                values[_groupQuery ? ^2 : ^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pick.AsMemory(0, batch * maxNew), [batch, 1, maxNew]);
             }
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
             for (int b = 0; b < real; b++)
@@ -407,6 +482,23 @@ internal sealed partial class DecoderModel : IDisposable
             foreach (var v in values) v?.Dispose();
             foreach (var v in outputs) v?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// GroupQueryAttention's lengths: seqlens_k (each row's length after the call, minus one,
+    /// counting the call's full width so that a shorter prompt's padding tokens are computed, as
+    /// finite numbers no real position reads, rather than left as whatever the buffer held) into
+    /// slot 1, and total_sequence_length (<paramref name="totalLength"/>: the width when no row has
+    /// a past, which the kernel reads as every row starting its prompt; else the staged stride)
+    /// into the last input slot.
+    /// </summary>
+    private static OrtValue GroupQueryLengths(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, int batch, int width, int totalLength, OrtValue[] values)
+    {
+        var lengths = workspace.SeqlensK.Get(batch + 1);
+        for (int b = 0; b < batch; b++) lengths[b] = (b < rows.Count ? rows[b].Cache.Length : 0) + width - 1;
+        lengths[batch] = totalLength;
+        values[^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, lengths.AsMemory(batch, 1), [1]);
+        return OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, lengths.AsMemory(0, batch), [batch]);
     }
 
     public void Dispose()

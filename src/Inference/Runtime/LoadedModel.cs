@@ -35,7 +35,8 @@ internal sealed class LoadedModel : IDisposable
 
     public static LoadedModel Load(string directory, RunnerOptions? options = null, string? cacheDirectory = null)
     {
-        var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext, options?.Quantize ?? WeightQuantization.None);
+        var (onnx, tokenizerPath, name) = Resolve(directory, cacheDirectory, options?.MaxContext, options?.Quantize ?? WeightQuantization.None,
+            (options ?? new RunnerOptions()).AttentionKernelFor());
         var source = ModelSource.Detect(directory);
         // A llama2.c tokenizer.bin beside the weights wins; otherwise tokenizer.json or the GGUF's own.
         TokenizerSource? described = Path.GetExtension(tokenizerPath).Equals(".bin", StringComparison.OrdinalIgnoreCase)
@@ -70,7 +71,12 @@ internal sealed class LoadedModel : IDisposable
         Resolve(directory, cacheDirectory, maxContext, WeightQuantization.None);
 
     /// <summary>As <see cref="Resolve(string, string?, int?)"/>, converting with the weights quantized as <paramref name="quantization"/> says.</summary>
-    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext, WeightQuantization quantization)
+    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext, WeightQuantization quantization) =>
+        Resolve(directory, cacheDirectory, maxContext, quantization, AttentionKernel.GroupQuery);
+
+    /// <summary>As <see cref="Resolve(string, string?, int?, WeightQuantization)"/>, with attention computed as <paramref name="attention"/> says.</summary>
+    public static (string OnnxPath, string TokenizerPath, string Name) Resolve(string directory, string? cacheDirectory, int? maxContext, WeightQuantization quantization,
+        AttentionKernel attention)
     {
         RequireFolder(directory);
         var source = ModelSource.Detect(directory);
@@ -83,7 +89,7 @@ internal sealed class LoadedModel : IDisposable
         // llama.cpp's -c does; only the RoPE tables depend on it. A Hugging Face config's limit
         // (or Mistral's sliding window) is a real one: there N only caps.
         int? extend = source.Format is ModelFormat.Gguf or ModelFormat.Llama2c ? maxContext : null;
-        return (OnnxModelCache.GetOrConvert(source, maxContext, cacheDirectory, extend, quantization), tokenizer, source.Name);
+        return (OnnxModelCache.GetOrConvert(source, maxContext, cacheDirectory, extend, quantization, attention), tokenizer, source.Name);
     }
 
     /// <summary>Throws the one "does not exist" error every command gives for a missing model path (a folder, or a model file).</summary>

@@ -1,3 +1,5 @@
+using Pipeline.Inference.Onnx;
+
 namespace Pipeline.Inference.Runtime;
 
 /// <summary>How a model is loaded and its ONNX Runtime session made.</summary>
@@ -56,4 +58,16 @@ internal sealed record RunnerOptions
     /// starting with this prefix when the model is disposed (<c>bench --profile PREFIX</c>); null: no profile.
     /// </summary>
     public string? ProfilePrefix { get; init; }
+
+    /// <summary>
+    /// How the converted graph computes attention (<c>--attention blocks|group-query</c>). Null: ONNX
+    /// Runtime's GroupQueryAttention on the CPU with exact shapes and staged pasts (one node per
+    /// layer instead of ~50), the block graph wherever the CUDA paths need it (CUDA, fixed shapes,
+    /// resident pasts).
+    /// </summary>
+    public AttentionKernel? Attention { get; init; }
+
+    /// <summary>The attention these options ask of the converter (<see cref="Attention"/>, else by provider and shapes).</summary>
+    internal AttentionKernel AttentionKernelFor() =>
+        Attention ?? (UseCuda || ResidentKv == true || Shapes is { IsExact: false } ? AttentionKernel.Blocks : AttentionKernel.GroupQuery);
 }

@@ -78,6 +78,8 @@ internal sealed class StepWorkspace : IDisposable
     internal ReusableBuffer<long> InputIds { get; } = new();
     internal ReusableBuffer<long> PositionIds { get; } = new();
     internal ReusableBuffer<long> AttentionMask { get; } = new();
+    /// <summary>GroupQueryAttention graphs: seqlens_k per row, then total_sequence_length.</summary>
+    internal ReusableBuffer<int> SeqlensK { get; } = new();
     internal ReusableBuffer<float> Logits { get; } = new();
 
     /// <summary>The one-hot [rows, 1, fed] that picks each row's position for the classifier.</summary>
@@ -133,7 +135,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

@@ -8,9 +8,10 @@ namespace Pipeline.Integration.Models;
 internal static class ModelRun
 {
     /// <summary>Logits [positions][vocab] for <paramref name="tokens"/> fed one at a time (each row from its own step).</summary>
-    public static float[][] StepwiseLogits(string modelPath, string cacheDirectory, IReadOnlyList<int> tokens, int? maxContext = null)
+    public static float[][] StepwiseLogits(string modelPath, string cacheDirectory, IReadOnlyList<int> tokens, int? maxContext = null,
+        AttentionKernel attention = AttentionKernel.GroupQuery)
     {
-        var onnx = OnnxModelCache.GetOrConvert(ModelSource.Detect(modelPath), maxContext, cacheDirectory);
+        var onnx = OnnxModelCache.GetOrConvert(ModelSource.Detect(modelPath), maxContext, attention, cacheDirectory);
         using var model = DecoderModel.Load(onnx, new RunnerOptions { IntraOpThreads = 1 });
         using var cache = new KvCache(model.Config);
         var ws = new StepWorkspace();
