@@ -37,6 +37,9 @@ internal sealed record BenchOptions
     /// <summary>Decode calls read resident pasts (<c>--resident-kv on|off</c>); null = the provider's default.</summary>
     public bool? ResidentKv { get; init; }
 
+    /// <summary>How the graph attends (<c>--attention</c>); null: by provider and shapes.</summary>
+    public Pipeline.Inference.Onnx.AttentionKernel? Attention { get; init; }
+
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph on|off</c>); null = off.</summary>
     public bool? CudaGraph { get; init; }
     /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>

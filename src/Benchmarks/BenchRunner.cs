@@ -15,7 +15,7 @@ internal static class BenchRunner
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1))
             throw new ArgumentException("concurrency levels must be positive");
-        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize, UseCuda = options.UseCuda, Shapes = options.Shapes, ResidentKv = options.ResidentKv, CudaGraph = options.CudaGraph, ProfilePrefix = options.ProfilePrefix }, options.CacheDirectory);
+        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize, UseCuda = options.UseCuda, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, CudaGraph = options.CudaGraph, ProfilePrefix = options.ProfilePrefix }, options.CacheDirectory);
         var config = model.Decoder.Config;
         var workload = options.Workload;
         var requests = workload.CreateRequests(config.VocabSize, config.SeqLen);
@@ -54,7 +54,7 @@ internal static class BenchRunner
         return new BenchReport
         {
             Machine = MachineDescription.Current(),
-            Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where}{(model.Decoder.CudaGraph ? ", CUDA graphs" : "")})" : "staged")}",
+            Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, attention {(model.Decoder.Attention == Pipeline.Inference.Onnx.AttentionKernel.GroupQuery ? "group-query" : "blocks")}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where}{(model.Decoder.CudaGraph ? ", CUDA graphs" : "")})" : "staged")}",
             Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             TokenMismatches = differing,

@@ -45,6 +45,9 @@ public sealed record PipelineHostOptions
     /// <summary>Decode calls read pasts kept resident where the model runs (<c>--resident-kv</c>); null = the provider's default (on for CUDA).</summary>
     internal bool? ResidentKv { get; init; }
 
+    /// <summary>How the converted graph attends (<c>--attention</c>); null: by provider and shapes.</summary>
+    internal Pipeline.Inference.Onnx.AttentionKernel? Attention { get; init; }
+
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph</c>); null = off.</summary>
     internal bool? CudaGraph { get; init; }
     /// <summary>

@@ -136,7 +136,7 @@ public static partial class LlamaOnnxExporter
         for (int l = 0; l < c.Layers; l++)
         {
             string P(string n) => $"layers.{l}.{n}";
-            var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim), eps, P("attn_norm"));
+            var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim), eps, P("attn_norm"), groupQuery);
             // q, k and v in one MatMul over [dim, q_dim + 2·kv_dim], split after: one node instead of three.
             var qkv = Projections(g, weights, xn, l, c.Dim, quantization, P("qkv"), P("wqkv"),
                 (WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
@@ -148,8 +148,8 @@ public static partial class LlamaOnnxExporter
             if (c.QkNorm)
             {
                 // Qwen3: each head's query and key RMS-normalised over head_dim before RoPE.
-                qHeads = RmsNorm(g, qHeads, g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"));
-                kHeads = RmsNorm(g, kHeads, g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"));
+                qHeads = RmsNorm(g, qHeads, g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), groupQuery);
+                kHeads = RmsNorm(g, kHeads, g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), groupQuery);
             }
             var qr = Rope(g, qHeads, cos, sin, rotation, P("q_rope"));
             var kr = Rope(g, kHeads, cos, sin, rotation, P("k_rope"));
@@ -181,7 +181,7 @@ public static partial class LlamaOnnxExporter
             var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), (WeightRole.Wo, null, c.Dim))[0];
             x = g.Node("Add", [x, o], P("residual_attn"));
 
-            var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"));
+            var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"), groupQuery);
             // Gate and up in one MatMul over [dim, 2·hidden].
             var gateUp = Projections(g, weights, xf, l, c.Dim, quantization, P("w13"), P("w13"),
                 (WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim));
@@ -206,7 +206,7 @@ public static partial class LlamaOnnxExporter
         // input picks it (1·x plus zeros is x, bit for bit), one node where finding the position in
         // the graph took five (every node is a dispatch, which a tiny model's step is made of).
         if (lastPosition is not null) x = g.Node("MatMul", [lastPosition, x], "last_hidden"); // [B, 1, S] · [B, S, dim] → [B, 1, dim]
-        var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm");
+        var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm", groupQuery);
         var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits");
         if (optimumOutputs) g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
         else g.Output(logits, "logits", DataType.Float, "batch_size", 1, c.VocabSize);
@@ -293,8 +293,15 @@ public static partial class LlamaOnnxExporter
         => model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
 
     /// <summary>run.c's rmsnorm over the last axis: weight * (x / sqrt(mean(x²) + eps)).</summary>
-    private static string RmsNorm(OnnxGraphBuilder g, string x, string weight, float eps, string name)
+    /// <summary>
+    /// RMS norm over the last axis as run.c computes it: x · (1 / sqrt(mean(x²) + eps)) · weight,
+    /// five operators. <paramref name="fused"/> (the CPU runner's graph): ONNX Runtime's
+    /// SimplifiedLayerNormalization, one node that computes each row alone.
+    /// </summary>
+    private static string RmsNorm(OnnxGraphBuilder g, string x, string weight, float eps, string name, bool fused)
     {
+        if (fused)
+            return g.Node("SimplifiedLayerNormalization", [x, weight], name, null, Attr("axis", -1L), Attr("epsilon", eps), Attr("stash_type", 1L));
         var meanSquare = g.Node("ReduceMean", [g.Node("Mul", [x, x])], $"{name}.mean_square", null, Ints("axes", -1L), Attr("keepdims", 1L));
         var inverse = g.Node("Reciprocal", [g.Node("Sqrt", [g.Node("Add", [meanSquare, g.ScalarFloat(eps)])])], $"{name}.inv_rms");
         return g.Node("Mul", [g.Node("Mul", [x, inverse]), weight], name);

@@ -72,6 +72,9 @@ internal sealed partial class DecoderModel : IDisposable
     public LlamaConfig Config { get; }
     public int AttentionBlock { get; }
 
+    /// <summary>How this graph attends: GroupQueryAttention (the CPU runner's) or key blocks.</summary>
+    public AttentionKernel Attention => _groupQuery ? AttentionKernel.GroupQuery : AttentionKernel.Blocks;
+
     /// <summary>The shapes every call is padded to (none on the CPU; fixed shapes on CUDA, see <see cref="BatchShapes"/>).</summary>
     public BatchShapes Shapes { get; }
 
