@@ -111,24 +111,43 @@ public static partial class LlamaOnnxExporter
         // each pair (a, b) to (-b, a). The tables repeat each pair's cos and sin twice; theta and any
         // frequency scaling are folded into them, so the graph is the same for every RoPE variant.
         var inverseFrequencies = RopeInverseFrequencies(weights);
-        var cosTable = new float[c.SeqLen * hd];
-        var sinTable = new float[c.SeqLen * hd];
-        for (int pos = 0; pos < c.SeqLen; pos++)
+        string cos = "", sin = "", rotation = "", cosHalf = "", sinHalf = "";
+        if (groupQuery)
+        {
+            // ONNX Runtime's RotaryEmbedding (interleaved pairs) reads one cos and sin per pair.
+            var cosPairs = new float[c.SeqLen * half];
+            var sinPairs = new float[c.SeqLen * half];
+            for (int pos = 0; pos < c.SeqLen; pos++)
+                for (int p = 0; p < half; p++)
+                {
+                    float val = pos * inverseFrequencies[p];
+                    cosPairs[pos * half + p] = MathF.Cos(val);
+                    sinPairs[pos * half + p] = MathF.Sin(val);
+                }
+            cosHalf = g.Weight("rope_cos", cosPairs, c.SeqLen, half);
+            sinHalf = g.Weight("rope_sin", sinPairs, c.SeqLen, half);
+        }
+        else
+        {
+            var cosTable = new float[c.SeqLen * hd];
+            var sinTable = new float[c.SeqLen * hd];
+            for (int pos = 0; pos < c.SeqLen; pos++)
+                for (int p = 0; p < half; p++)
+                {
+                    float val = pos * inverseFrequencies[p];
+                    cosTable[pos * hd + 2 * p] = cosTable[pos * hd + 2 * p + 1] = MathF.Cos(val);
+                    sinTable[pos * hd + 2 * p] = sinTable[pos * hd + 2 * p + 1] = MathF.Sin(val);
+                }
+            var rotate = new float[hd * hd];
             for (int p = 0; p < half; p++)
             {
-                float val = pos * inverseFrequencies[p];
-                cosTable[pos * hd + 2 * p] = cosTable[pos * hd + 2 * p + 1] = MathF.Cos(val);
-                sinTable[pos * hd + 2 * p] = sinTable[pos * hd + 2 * p + 1] = MathF.Sin(val);
+                rotate[(2 * p + 1) * hd + 2 * p] = -1f; // out[2p]   = -x[2p+1]
+                rotate[(2 * p) * hd + 2 * p + 1] = 1f;  // out[2p+1] =  x[2p]
             }
-        var rotate = new float[hd * hd];
-        for (int p = 0; p < half; p++)
-        {
-            rotate[(2 * p + 1) * hd + 2 * p] = -1f; // out[2p]   = -x[2p+1]
-            rotate[(2 * p) * hd + 2 * p + 1] = 1f;  // out[2p+1] =  x[2p]
+            rotation = g.Weight("rope_rotate", rotate, hd, hd);
+            cos = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_cos", cosTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "cos");
+            sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
         }
-        var rotation = g.Weight("rope_rotate", rotate, hd, hd);
-        var cos = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_cos", cosTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "cos");
-        var sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
 
         var x = g.Node("Gather", [g.Weight("embed_tokens", weights.Read(WeightRole.TokenEmbedding, 0), c.VocabSize, c.Dim), inputIds], "embedding");
         float eps = c.RmsNormEpsilon;
@@ -143,31 +162,43 @@ public static partial class LlamaOnnxExporter
                 (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
                 (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim));
             string q = qkv[0], k = qkv[1], v = qkv[2];
-            var qHeads = g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)], P("q_rope.heads"));
-            var kHeads = g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_rope.heads"));
-            if (c.QkNorm)
-            {
-                // Qwen3: each head's query and key RMS-normalised over head_dim before RoPE.
-                qHeads = RmsNorm(g, qHeads, g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), groupQuery);
-                kHeads = RmsNorm(g, kHeads, g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), groupQuery);
-            }
-            var qr = Rope(g, qHeads, cos, sin, rotation, P("q_rope"));
-            var kr = Rope(g, kHeads, cos, sin, rotation, P("k_rope"));
-            var vh = g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"));
-
+            string newKey, newValue, qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
-            var newKey = g.Node("Transpose", [kr], P("new_key"), $"new_key_values.{l}.key", perm0213);
-            var newValue = g.Node("Transpose", [vh], P("new_value"), $"new_key_values.{l}.value", perm0213);
+            if (groupQuery)
+            {
+                if (c.QkNorm)
+                {
+                    // Qwen3: each head's query and key RMS-normalised over head_dim before RoPE.
+                    q = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)]), g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), true), g.ConstInt64(0, 0, c.QDim)]);
+                    k = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)]), g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), true), g.ConstInt64(0, 0, c.KvDim)]);
+                }
+                // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
+                q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
+                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
+                newKey = g.Node("Transpose", [g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_heads"))], P("new_key"), $"new_key_values.{l}.key", perm0213);
+            }
+            else
+            {
+                var qHeads = g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)], P("q_rope.heads"));
+                var kHeads = g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_rope.heads"));
+                if (c.QkNorm)
+                {
+                    // Qwen3: each head's query and key RMS-normalised over head_dim before RoPE.
+                    qHeads = RmsNorm(g, qHeads, g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), false);
+                    kHeads = RmsNorm(g, kHeads, g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), false);
+                }
+                qr = Rope(g, qHeads, cos, sin, rotation, P("q_rope"));
+                var kr = Rope(g, kHeads, cos, sin, rotation, P("k_rope"));
+                newKey = g.Node("Transpose", [kr], P("new_key"), $"new_key_values.{l}.key", perm0213);
+            }
+            newValue = g.Node("Transpose", [g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"))], P("new_value"), $"new_key_values.{l}.value", perm0213);
 
             string merged;
             if (groupQuery)
             {
                 // One node: the kernel attends each row over its own length and writes this call's
                 // keys and values into the staged past in place (present bound to the past's memory).
-                var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", [
-                        g.Node("Reshape", [qr, g.ConstInt64(0, 0, c.QDim)], P("q_rows")),
-                        g.Node("Reshape", [kr, g.ConstInt64(0, 0, c.KvDim)], P("k_rows")),
-                        v, pastKeys[l], pastValues[l], seqlensK!, totalLength!],
+                var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", [q, k, v, pastKeys[l], pastValues[l], seqlensK!, totalLength!],
                     3, P("attention"), [P("attention"), $"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.value"],
                     Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
                 g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
