@@ -40,6 +40,9 @@ internal sealed record BenchOptions
     /// <summary>How the graph attends (<c>--attention</c>); null: by provider and shapes.</summary>
     public Pipeline.Inference.Onnx.AttentionKernel? Attention { get; init; }
 
+    /// <summary>Intra-op workers spin (<c>--spin</c>); null: when there is more than one.</summary>
+    public bool? IntraOpSpinning { get; init; }
+
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph on|off</c>); null = off.</summary>
     public bool? CudaGraph { get; init; }
     /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>

@@ -32,6 +32,7 @@ internal static class BenchCommand
         var shapes = BatchShapesOption.Create();
         var resident = ResidentKvOption.Create();
         var attention = AttentionOption.Create();
+        var spin = SpinOption.Create();
         var graph = CudaGraphOption.Create();
         var tokenCheck = new Option<string>("--token-check")
         {
@@ -49,7 +50,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, attention, graph, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, attention, spin, graph, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -62,7 +63,7 @@ internal static class BenchCommand
                 using var loaded = LoadedModel.Load(directory, new RunnerOptions
                 {
                     IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
                 });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
@@ -99,7 +100,7 @@ internal static class BenchCommand
                 IntraOpThreads = parse.GetValue(threads),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
                 ReportTokenMismatches = parse.GetValue(tokenCheck)?.Trim().ToLowerInvariant() switch
                 {
                     "abort" => false,

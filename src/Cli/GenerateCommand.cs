@@ -34,12 +34,13 @@ internal static class GenerateCommand
         var shapes = BatchShapesOption.Create();
         var resident = ResidentKvOption.Create();
         var attention = AttentionOption.Create();
+        var spin = SpinOption.Create();
         var graph = CudaGraphOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("generate", "continue a prompt with the model")
         {
-            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, resident, attention, graph, kvBudget,
+            input, prompt, maxTokens, temperature, topP, topK, minP, repetition, seed, stop, model, context, format, concurrency, threads, cuda, quantize, shapes, resident, attention, spin, graph, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -50,7 +51,7 @@ internal static class GenerateCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             if (parse.GetValue(input) is { } source)

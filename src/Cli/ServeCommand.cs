@@ -25,12 +25,13 @@ internal static class ServeCommand
         var shapes = BatchShapesOption.Create();
         var resident = ResidentKvOption.Create();
         var attention = AttentionOption.Create();
+        var spin = SpinOption.Create();
         var graph = CudaGraphOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, resident, attention, graph, kvBudget,
+            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, resident, attention, spin, graph, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -44,7 +45,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             var serverOptions = new PipelineServerOptions

@@ -136,7 +136,7 @@ public sealed class PipelineHost : IAsyncDisposable
         if (options.KvBudgetBytes is < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"the KV budget must be at least 1 byte; got {options.KvBudgetBytes}");
         var model = LoadedModel.Load(options.ModelPath ?? LoadedModel.EmbeddedModelDirectory,
-            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, CudaGraph = options.CudaGraph }, options.CacheDirectory);
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, IntraOpSpinning = options.IntraOpSpinning, CudaGraph = options.CudaGraph }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);
     }
 

@@ -48,6 +48,9 @@ public sealed record PipelineHostOptions
     /// <summary>How the converted graph attends (<c>--attention</c>); null: by provider and shapes.</summary>
     internal Pipeline.Inference.Onnx.AttentionKernel? Attention { get; init; }
 
+    /// <summary>Intra-op workers spin (<c>--spin</c>); null: when there is more than one.</summary>
+    internal bool? IntraOpSpinning { get; init; }
+
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph</c>); null = off.</summary>
     internal bool? CudaGraph { get; init; }
     /// <summary>

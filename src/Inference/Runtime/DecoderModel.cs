@@ -138,6 +138,7 @@ internal sealed partial class DecoderModel : IDisposable
     {
         provider = "CPU";
         fallback = null;
+        int threads = IntraOpThreadsFor(options.IntraOpThreads, onnxPath);
         var so = new SessionOptions
         {
             // Basic optimisations only: fusions of the extended level replace our block-wise
@@ -145,19 +146,13 @@ internal sealed partial class DecoderModel : IDisposable
             GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             InterOpNumThreads = 1,
-            IntraOpNumThreads = IntraOpThreadsFor(options.IntraOpThreads, onnxPath),
+            IntraOpNumThreads = threads,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        // Workers that spin between parallel sections burn the cores the other actors (prefill
-        // beside decode, sampling, detokenizing) need; they sleep instead.
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
-        if (Environment.GetEnvironmentVariable("XORT") is { Length: > 0 } x)
-            foreach (var kv in x.Split(';'))
-            {
-                var p = kv.Split('=');
-                if (p[0] == "arena") so.EnableCpuMemArena = p[1] == "1";
-                else so.AddSessionConfigEntry(p[0], p[1]);
-            }
+        // Workers spin between parallel sections unless told not to: waking a sleeping one costs more
+        // than a small model's node. They do take cycles the other actors could use (measured: a net
+        // gain at most points on two cores, a loss of ~10 % at a few; docs/PERFORMANCE.md, "Session 18").
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ?? threads > 1 ? "1" : "0");
         if (options.ProfilePrefix is { } profile)
         {
             // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.
@@ -194,16 +189,15 @@ internal sealed partial class DecoderModel : IDisposable
 
     /// <summary>
     /// Weights at or above this many bytes get every core as intra-op threads by default; below it
-    /// one thread: a step of a small model is ONNX Runtime's per-node dispatch, which more threads
-    /// only lengthen, and with prefill and decode running side by side one thread each already
-    /// fills two cores. Measured on 2 cores (docs/PERFORMANCE.md, "CPU speed"): two threads lost at
-    /// every concurrency on the 15M shape (24 MB) and won only at concurrency 1 on the 110M (343 MB).
+    /// two (a small model's products are too small to share among more). With sleeping workers two
+    /// threads lost on small models (docs/PERFORMANCE.md, "CPU speed"); with ~100 nodes a step
+    /// (GroupQueryAttention) and spinning workers they win at most points ("Session 18").
     /// </summary>
     internal const long ParallelWeightBytes = 256L << 20;
 
     /// <summary>
-    /// The intra-op thread count: the caller's when given, else one for a small model and every
-    /// core for one whose weights pass <see cref="ParallelWeightBytes"/>. Any count gives the same
+    /// The intra-op thread count: the caller's when given, else two (at most the cores there are) for
+    /// a small model and every core for one whose weights pass <see cref="ParallelWeightBytes"/>. Any count gives the same
     /// bits (P6 runs 1 and 2 threads against each other).
     /// </summary>
     internal static int IntraOpThreadsFor(int requested, string onnxPath)
@@ -212,7 +206,7 @@ internal sealed partial class DecoderModel : IDisposable
         long bytes = new FileInfo(onnxPath).Length;
         var data = onnxPath + ".data";
         if (File.Exists(data)) bytes += new FileInfo(data).Length;
-        return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : 1;
+        return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : Math.Min(2, Environment.ProcessorCount);
     }
 
     /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>

@@ -6,13 +6,18 @@ namespace Pipeline.Inference.Runtime;
 internal sealed record RunnerOptions
 {
     /// <summary>
-    /// ONNX Runtime intra-op threads; 0 (the default) picks by model size: one below
-    /// 256 MB of weights, every core above (see DecoderModel.IntraOpThreadsFor).
+    /// ONNX Runtime intra-op threads; 0 (the default) picks by model size: two (or the cores there
+    /// are, if fewer) below 256 MB of weights, every core above (see DecoderModel.IntraOpThreadsFor).
     /// </summary>
     public int IntraOpThreads { get; init; }
 
-    /// <summary>Let ONNX Runtime's intra-op workers spin between parallel sections (off by default: they take cores the actors need).</summary>
-    public bool IntraOpSpinning { get; init; }
+    /// <summary>
+    /// Let ONNX Runtime's intra-op workers spin between parallel sections (<c>--spin on|off</c>).
+    /// Null: on whenever there is more than one intra-op thread. A sleeping worker takes tens of
+    /// microseconds to wake, once per parallel node, and a small model's step is ~100 such nodes:
+    /// two sleeping threads were slower than one (docs/PERFORMANCE.md, "Session 18").
+    /// </summary>
+    public bool? IntraOpSpinning { get; init; }
 
     /// <summary>Ask for the CUDA execution provider; falls back to CPU with a stated reason.</summary>
     public bool UseCuda { get; init; }
