@@ -27,6 +27,9 @@ public sealed class GroupQueryAttentionTests
         int layers = Pipeline.Inference.Models.Llama2Checkpoint.ReadConfig(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")).Layers;
         Assert.Equal(layers, graph.Graph.Node.Count(n => n.OpType == "GroupQueryAttention" && n.Domain == "com.microsoft"));
         Assert.DoesNotContain(graph.Graph.Node, n => n.OpType is "CumSum" or "ReduceMax");
+        // The new keys and values are read from the staged past the kernel wrote them into.
+        Assert.DoesNotContain(graph.Graph.Output, o => o.Name.StartsWith("new_key_values.", StringComparison.Ordinal));
+        Assert.Equal(2 * layers, graph.Graph.Output.Count(o => o.Name.StartsWith(LlamaOnnxExporter.PresentPrefix, StringComparison.Ordinal)));
         Assert.Contains(graph.MetadataProps, p => p.Key == LlamaOnnxExporter.AttentionMetadataKey && p.Value == nameof(AttentionKernel.GroupQuery));
     }
 

@@ -162,7 +162,7 @@ public static partial class LlamaOnnxExporter
                 (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
                 (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim));
             string q = qkv[0], k = qkv[1], v = qkv[2];
-            string newKey, newValue, qr = "";
+            string newKey = "", newValue = "", qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
             if (groupQuery)
             {
@@ -175,7 +175,8 @@ public static partial class LlamaOnnxExporter
                 // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
                 q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
                 k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
-                newKey = g.Node("Transpose", [g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)], P("k_heads"))], P("new_key"), $"new_key_values.{l}.key", perm0213);
+                // No new_key_values outputs: the kernel writes this call's keys and values into the
+                // staged past (present), and the runner reads them from there.
             }
             else
             {
@@ -190,8 +191,8 @@ public static partial class LlamaOnnxExporter
                 qr = Rope(g, qHeads, cos, sin, rotation, P("q_rope"));
                 var kr = Rope(g, kHeads, cos, sin, rotation, P("k_rope"));
                 newKey = g.Node("Transpose", [kr], P("new_key"), $"new_key_values.{l}.key", perm0213);
+                newValue = g.Node("Transpose", [g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"))], P("new_value"), $"new_key_values.{l}.value", perm0213);
             }
-            newValue = g.Node("Transpose", [g.Node("Reshape", [v, g.ConstInt64(0, 0, c.KvHeads, hd)], P("v_heads"))], P("new_value"), $"new_key_values.{l}.value", perm0213);
 
             string merged;
             if (groupQuery)
@@ -229,8 +230,11 @@ public static partial class LlamaOnnxExporter
                 g.Output($"present.{l}.key", $"present.{l}.key", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
                 g.Output($"present.{l}.value", $"present.{l}.value", DataType.Float, "batch_size", c.KvHeads, "total_sequence_length", hd);
             }
-            g.Output(newKey, $"new_key_values.{l}.key", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
-            g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
+            if (!groupQuery)
+            {
+                g.Output(newKey, $"new_key_values.{l}.key", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
+                g.Output(newValue, $"new_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "sequence_length", hd);
+            }
         }
 
         // The runner samples from each row's last fed position only: one product with the one-hot

@@ -46,7 +46,7 @@ internal sealed partial class DecoderModel : IDisposable
         // Each sequence keeps its own cache, so only the new positions are needed: the runner's
         // graph gives them alone (new_key_values.*); an Optimum-layout model gives past + new.
         _newOnly = session.OutputMetadata.ContainsKey("new_key_values.0.key");
-        var kind = _newOnly ? "new_key_values" : "present";
+        var kind = _newOnly ? "new_key_values" : LlamaOnnxExporter.PresentPrefix.TrimEnd('.');
         _lastOnly = session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput);
         for (int l = 0; l < config.Layers; l++)
         {
@@ -56,15 +56,8 @@ internal sealed partial class DecoderModel : IDisposable
             outputs.Add($"{kind}.{l}.value");
         }
         if (_lastOnly) inputs.Add(LlamaOnnxExporter.LastPositionInput);
-        if (_groupQuery)
-        {
-            inputs.Add(LlamaOnnxExporter.TotalLengthInput);
-            for (int l = 0; l < config.Layers; l++)
-            {
-                outputs.Add($"{LlamaOnnxExporter.PresentPrefix}{l}.key");
-                outputs.Add($"{LlamaOnnxExporter.PresentPrefix}{l}.value");
-            }
-        }
+        // Its present.* outputs are the staged past itself, the new positions written in.
+        if (_groupQuery) inputs.Add(LlamaOnnxExporter.TotalLengthInput);
         _inputNames = inputs.ToArray();
         _outputNames = outputs.ToArray();
     }
@@ -410,7 +403,7 @@ internal sealed partial class DecoderModel : IDisposable
         int logitRows = _lastOnly ? 1 : maxNew;
         var outLogits = workspace.Logits.Get(batch * logitRows * vocab);
         int kvSize = batch * kvh * fed * hd;
-        workspace.EnsureOutputs(c.Layers, kvSize);
+        if (!_groupQuery) workspace.EnsureOutputs(c.Layers, kvSize);
         var values = new OrtValue[_inputNames.Length];
         var outputs = new OrtValue[_outputNames.Length];
         bool completed = false;
@@ -426,13 +419,16 @@ internal sealed partial class DecoderModel : IDisposable
             {
                 values[3 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
                 values[4 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
-                outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewKeys(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
-                outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
                 if (_groupQuery)
                 {
                     // Present is the past's own memory: the kernel writes the new positions in place.
-                    outputs[1 + 2 * c.Layers + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
-                    outputs[2 + 2 * c.Layers + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                    outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                    outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                }
+                else
+                {
+                    outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewKeys(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
+                    outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
                 }
             }
 
@@ -450,7 +446,15 @@ internal sealed partial class DecoderModel : IDisposable
                 int last = _lastOnly ? 0 : rows[b].Tokens.Length - 1;
                 outLogits.AsSpan((b * logitRows + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
             }
-            for (int l = 0; l < c.Layers; l++)
+            for (int l = 0; _groupQuery && l < c.Layers; l++)
+            {
+                // Each row's new positions sit in its staged row, after its past.
+                ReadOnlySpan<float> stagedKeys = workspace.Keys(l).AsSpan(0, pastSize);
+                ReadOnlySpan<float> stagedValues = workspace.Values(l).AsSpan(0, pastSize);
+                for (int b = 0; b < real; b++)
+                    rows[b].Cache.Append(stagedKeys, stagedValues, l, b, past, rows[b].Cache.Length, rows[b].Tokens.Length, l == c.Layers - 1);
+            }
+            for (int l = 0; !_groupQuery && l < c.Layers; l++)
             {
                 ReadOnlySpan<float> presentKeys = workspace.NewKeys(l).AsSpan(0, kvSize);
                 ReadOnlySpan<float> presentValues = workspace.NewValues(l).AsSpan(0, kvSize);
