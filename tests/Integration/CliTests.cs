@@ -65,6 +65,8 @@ public sealed class CliTests
     [InlineData("--cuda-graph", "sometimes", "--cuda-graph")]
     [InlineData("--cuda-graph", "on", "--cuda-graph needs the CUDA execution provider")]
     [InlineData("--quantize", "f16", "--quantize f16 is for CUDA")]
+    [InlineData("--attention", "flash", "--attention")]
+    [InlineData("--spin", "fast", "--spin")]
     public async Task Bad_arguments_exit_non_zero_with_one_clear_line_and_no_stack_trace(string option, string value, string named)
     {
         var (code, stdout, stderr) = await Run("", "generate", "--prompt", "Lily", option, value);

@@ -145,7 +145,7 @@ internal sealed partial class DecoderModel : IDisposable
         // Workers spin between parallel sections unless told not to: waking a sleeping one costs more
         // than a small model's node. They do take cycles the other actors could use (measured: a net
         // gain at most points on two cores, a loss of ~10 % at a few; docs/PERFORMANCE.md, "Session 18").
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ?? threads > 1 ? "1" : "0");
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", Spins(options, threads) ? "1" : "0");
         if (options.ProfilePrefix is { } profile)
         {
             // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.
@@ -201,6 +201,9 @@ internal sealed partial class DecoderModel : IDisposable
         if (File.Exists(data)) bytes += new FileInfo(data).Length;
         return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : Math.Min(2, Environment.ProcessorCount);
     }
+
+    /// <summary>Whether intra-op workers spin: as asked, else whenever there is more than one.</summary>
+    internal static bool Spins(RunnerOptions options, int threads) => options.IntraOpSpinning ?? threads > 1;
 
     /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>
     private static long WeightFileBytes(string onnxPath)

@@ -1,0 +1,28 @@
+using Pipeline.Inference.Runtime;
+using Pipeline.Testing;
+
+namespace Pipeline.Integration;
+
+/// <summary>The CPU's default threads: two spinning workers below 256 MB of weights (docs/PERFORMANCE.md, "Session 18").</summary>
+public sealed class IntraOpThreadsTests
+{
+    [Fact]
+    public void A_small_model_gets_two_threads_by_default_and_its_workers_spin()
+    {
+        var (onnx, _, _) = LoadedModel.Resolve(RepoPaths.ModelDir);
+        int threads = DecoderModel.IntraOpThreadsFor(0, onnx);
+        Assert.Equal(Math.Min(2, Environment.ProcessorCount), threads);
+        Assert.Equal(threads > 1, DecoderModel.Spins(new RunnerOptions(), threads));
+        Assert.True(DecoderModel.Spins(new RunnerOptions(), 2));
+    }
+
+    [Fact]
+    public void One_thread_sleeps_and_an_explicit_choice_wins_either_way()
+    {
+        Assert.False(DecoderModel.Spins(new RunnerOptions(), 1));
+        Assert.False(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = false }, 2));
+        Assert.True(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = true }, 1));
+        var (onnx, _, _) = LoadedModel.Resolve(RepoPaths.ModelDir);
+        Assert.Equal(3, DecoderModel.IntraOpThreadsFor(3, onnx));
+    }
+}
