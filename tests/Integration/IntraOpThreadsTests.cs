@@ -3,7 +3,7 @@ using Pipeline.Testing;
 
 namespace Pipeline.Integration;
 
-/// <summary>The CPU's default threads: two spinning workers below 256 MB of weights (docs/PERFORMANCE.md, "Session 18").</summary>
+/// <summary>The CPU's default threads: two spinning workers below 256 MB of weights, every core sleeping above (docs/PERFORMANCE.md, "Session 18").</summary>
 public sealed class IntraOpThreadsTests
 {
     [Fact]
@@ -12,16 +12,17 @@ public sealed class IntraOpThreadsTests
         var (onnx, _, _) = LoadedModel.Resolve(RepoPaths.ModelDir);
         int threads = DecoderModel.IntraOpThreadsFor(0, onnx);
         Assert.Equal(Math.Min(2, Environment.ProcessorCount), threads);
-        Assert.Equal(threads > 1, DecoderModel.Spins(new RunnerOptions(), threads));
-        Assert.True(DecoderModel.Spins(new RunnerOptions(), 2));
+        Assert.Equal(threads > 1, DecoderModel.Spins(new RunnerOptions(), threads, new FileInfo(onnx).Length));
+        Assert.True(DecoderModel.Spins(new RunnerOptions(), 2, DecoderModel.ParallelWeightBytes - 1));
     }
 
     [Fact]
-    public void One_thread_sleeps_and_an_explicit_choice_wins_either_way()
+    public void One_thread_and_a_large_model_sleep_and_an_explicit_choice_wins_either_way()
     {
-        Assert.False(DecoderModel.Spins(new RunnerOptions(), 1));
-        Assert.False(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = false }, 2));
-        Assert.True(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = true }, 1));
+        Assert.False(DecoderModel.Spins(new RunnerOptions(), 1, 1));
+        Assert.False(DecoderModel.Spins(new RunnerOptions(), 16, DecoderModel.ParallelWeightBytes));
+        Assert.False(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = false }, 2, 1));
+        Assert.True(DecoderModel.Spins(new RunnerOptions { IntraOpSpinning = true }, 1, DecoderModel.ParallelWeightBytes));
         var (onnx, _, _) = LoadedModel.Resolve(RepoPaths.ModelDir);
         Assert.Equal(3, DecoderModel.IntraOpThreadsFor(3, onnx));
     }

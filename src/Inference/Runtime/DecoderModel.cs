@@ -142,10 +142,9 @@ internal sealed partial class DecoderModel : IDisposable
             IntraOpNumThreads = threads,
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        // Workers spin between parallel sections unless told not to: waking a sleeping one costs more
-        // than a small model's node. They do take cycles the other actors could use (measured: a net
-        // gain at most points on two cores, a loss of ~10 % at a few; docs/PERFORMANCE.md, "Session 18").
-        so.AddSessionConfigEntry("session.intra_op.allow_spinning", Spins(options, threads) ? "1" : "0");
+        // A small model's workers spin between parallel sections: waking a sleeping one costs more
+        // than such a model's node (docs/PERFORMANCE.md, "Session 18"; see Spins).
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", Spins(options, threads, WeightFileBytes(onnxPath)) ? "1" : "0");
         if (options.ProfilePrefix is { } profile)
         {
             // The prefix first: enabling passes the prefix set at that moment to ONNX Runtime.
@@ -202,8 +201,14 @@ internal sealed partial class DecoderModel : IDisposable
         return bytes >= ParallelWeightBytes ? Environment.ProcessorCount : Math.Min(2, Environment.ProcessorCount);
     }
 
-    /// <summary>Whether intra-op workers spin: as asked, else whenever there is more than one.</summary>
-    internal static bool Spins(RunnerOptions options, int threads) => options.IntraOpSpinning ?? threads > 1;
+    /// <summary>
+    /// Whether intra-op workers spin: as asked, else when there is more than one and the model is
+    /// small (below <see cref="ParallelWeightBytes"/>). Measured on a Xeon pinned to two cores, one
+    /// sitting, three repeats: spinning won on stories260K and the 15M shape (15M: +21 % at one
+    /// stream, +35 % at 16) and lost 4–5 % on the 110M shape, whose steps wait on memory anyway.
+    /// </summary>
+    internal static bool Spins(RunnerOptions options, int threads, long weightBytes) =>
+        options.IntraOpSpinning ?? (threads > 1 && weightBytes < ParallelWeightBytes);
 
     /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>
     private static long WeightFileBytes(string onnxPath)
