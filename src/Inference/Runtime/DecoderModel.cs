@@ -253,18 +253,9 @@ internal sealed partial class DecoderModel : IDisposable
     /// </summary>
     private void StepFreshApart(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, BatchShapes shapes)
     {
-        int vocab = Config.VocabSize;
-        foreach (bool fresh in (ReadOnlySpan<bool>)[false, true])
-        {
-            var indices = new List<int>(rows.Count);
-            for (int i = 0; i < rows.Count; i++)
-                if ((rows[i].Cache.Length == 0) == fresh) indices.Add(i);
-            var group = indices.Select(i => rows[i]).ToArray();
-            var groupLogits = new float[group.Length * vocab];
-            Step(group, workspace, groupLogits, StepKind.Prefill, shapes);
-            for (int g = 0; g < indices.Count; g++)
-                groupLogits.AsSpan(g * vocab, vocab).CopyTo(logits.Slice(indices[g] * vocab, vocab));
-        }
+        var fresh = Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length == 0).ToArray();
+        var continuing = Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length > 0).ToArray();
+        StepInGroups(rows, [continuing, fresh], workspace, logits, StepKind.Prefill, shapes);
     }
 
     /// <summary>
@@ -296,14 +287,19 @@ internal sealed partial class DecoderModel : IDisposable
     /// </summary>
     private void StepInGroupQueryCalls(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
     {
+        var groups = Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length == 0)
+            .GroupBy(i => rows[i].Tokens.Length).Select(sameWidth => sameWidth.ToArray()).ToList();
+        groups.AddRange(Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length > 0).Select(i => new[] { i }));
+        StepInGroups(rows, groups, workspace, logits, kind, shapes);
+    }
+
+    /// <summary>One call per group of row indices, in order, each row's logits put back in its place.</summary>
+    private void StepInGroups(IReadOnlyList<SequenceStep> rows, IEnumerable<int[]> groups, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
+    {
         int vocab = Config.VocabSize;
-        var groups = new List<int[]>();
-        var fresh = Enumerable.Range(0, rows.Count).Where(i => rows[i].Cache.Length == 0).GroupBy(i => rows[i].Tokens.Length);
-        foreach (var sameWidth in fresh) groups.Add(sameWidth.ToArray());
-        for (int i = 0; i < rows.Count; i++)
-            if (rows[i].Cache.Length > 0) groups.Add([i]);
         foreach (var indices in groups)
         {
+            if (indices.Length == 0) continue;
             var group = indices.Select(i => rows[i]).ToArray();
             var groupLogits = new float[group.Length * vocab];
             Step(group, workspace, groupLogits, kind, shapes);
