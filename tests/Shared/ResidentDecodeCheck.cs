@@ -20,6 +20,42 @@ internal static class ResidentDecodeCheck
         ArgumentNullException.ThrowIfNull(staged);
         if (resident.ResidentKv is null) throw new ArgumentException("the first model does not keep a resident pool", nameof(resident));
         if (staged.ResidentKv is not null) throw new ArgumentException("the second model keeps a resident pool", nameof(staged));
+        using var stagedWorkspace = new StepWorkspace();
+        return Run(resident, staged, (rows, logits) => staged.Step(rows, stagedWorkspace, logits), "staged", sequences, steps, seed);
+    }
+
+    /// <summary>
+    /// As <see cref="Run(DecoderModel, DecoderModel, int, int, int)"/>, but the reference is the same
+    /// resident model stepping each sequence alone, in a workspace (and pool) of its own: where the
+    /// resident graph differs from the staged one (the float16 GroupQueryAttention graph), a row's
+    /// logits must still not depend on the crowd it decodes in, on its slot, or on being uploaded
+    /// again after sitting a step out.
+    /// </summary>
+    public static Explored RunAgainstSolo(DecoderModel resident, int sequences, int steps, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(resident);
+        if (resident.ResidentKv is null) throw new ArgumentException("the model does not keep a resident pool", nameof(resident));
+        var alone = new Dictionary<KvCache, StepWorkspace>(ReferenceEqualityComparer.Instance);
+        try
+        {
+            return Run(resident, resident, (rows, logits) =>
+            {
+                int vocab = resident.Config.VocabSize;
+                for (int i = 0; i < rows.Length; i++)
+                {
+                    if (!alone.TryGetValue(rows[i].Cache, out var workspace)) alone[rows[i].Cache] = workspace = new StepWorkspace();
+                    resident.Step([rows[i]], workspace, logits.AsSpan(i * vocab, vocab));
+                }
+            }, "solo", sequences, steps, seed);
+        }
+        finally
+        {
+            foreach (var workspace in alone.Values) workspace.Dispose();
+        }
+    }
+
+    private static Explored Run(DecoderModel resident, DecoderModel prefill, Action<SequenceStep[], float[]> reference, string referenceName, int sequences, int steps, int seed)
+    {
         var random = new Random(seed);
         var c = resident.Config;
         int vocab = c.VocabSize, maxPast = Math.Min(c.SeqLen - steps - 2, 3 * resident.AttentionBlock);
@@ -27,7 +63,6 @@ internal static class ResidentDecodeCheck
         var live = new List<Live>();
         int rejoins = 0, maxRows = 0, mixed = 0, ran = 0;
         using var residentWorkspace = new StepWorkspace();
-        using var stagedWorkspace = new StepWorkspace();
         try
         {
             for (int step = 0; step < steps; step++)
@@ -37,7 +72,7 @@ internal static class ResidentDecodeCheck
                 for (int j = random.Next(0, Math.Max(4, resident.Shapes.DecodeRows / 4)); j > 0 && pending.Count > 0; j--)
                 {
                     int id = pending.Dequeue();
-                    var cache = StepInputs.Prefilled(staged, random.Next(1, maxPast), seed * 1000 + id);
+                    var cache = StepInputs.Prefilled(prefill, random.Next(1, maxPast), seed * 1000 + id);
                     live.Add(new Live(id, cache.Clone(), cache));
                 }
                 // Leaves, and sequences that sit this step out.
@@ -53,17 +88,17 @@ internal static class ResidentDecodeCheck
                 var residentLogits = new float[rows.Count * vocab];
                 var stagedLogits = new float[rows.Count * vocab];
                 resident.Step(rows.Select((s, i) => new SequenceStep(s.Resident, tokens[i])).ToArray(), residentWorkspace, residentLogits);
-                staged.Step(rows.Select((s, i) => new SequenceStep(s.Staged, tokens[i])).ToArray(), stagedWorkspace, stagedLogits);
+                reference(rows.Select((s, i) => new SequenceStep(s.Staged, tokens[i])).ToArray(), stagedLogits);
                 ran++;
                 for (int i = 0; i < rows.Count; i++)
                     if (!Bits.Equal(residentLogits.AsSpan(i * vocab, vocab), stagedLogits.AsSpan(i * vocab, vocab)))
-                        throw new InvalidOperationException($"step {step}: sequence {rows[i].Id} (row {i} of {rows.Count}, past {rows[i].Staged.Length - 1}): resident logits differ from staged");
+                        throw new InvalidOperationException($"step {step}: sequence {rows[i].Id} (row {i} of {rows.Count}, past {rows[i].Staged.Length - 1}): resident logits differ from {referenceName}");
             }
             foreach (var s in live)
                 for (int l = 0; l < c.Layers; l++)
                     for (int h = 0; h < c.KvHeads; h++)
                         if (!Bits.Equal(s.Resident.Keys(l, h), s.Staged.Keys(l, h)) || !Bits.Equal(s.Resident.Values(l, h), s.Staged.Values(l, h)))
-                            throw new InvalidOperationException($"sequence {s.Id}: resident cache differs from staged at layer {l}, head {h}");
+                            throw new InvalidOperationException($"sequence {s.Id}: resident cache differs from {referenceName} at layer {l}, head {h}");
             // The pool as the workspace holds it: its parts and uploads.
             var pool = residentWorkspace.ResidentPool(() => throw new InvalidOperationException("no pool was made"));
             return new Explored(ran, sequences - pending.Count, rejoins, maxRows, pool.PartCount, pool.Uploads, mixed);

@@ -25,7 +25,7 @@ namespace Pipeline.Inference.Onnx;
 public static partial class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-11";
+    public const string ConverterVersion = "llama-onnx-12";
 
     /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
     public const string LastPositionInput = "last_position";
@@ -83,6 +83,11 @@ public static partial class LlamaOnnxExporter
         c.Validate();
         // The fused kernel only in the runner's graph, and only for head sizes it accepts.
         bool groupQuery = UsesGroupQuery(c, optimumOutputs, attention);
+        // With float16 weights the fused attention runs in float16 too: CUDA's GroupQueryAttention
+        // takes only float16 (or bfloat16), so its queries, keys, values and pasts are float16 and
+        // its output feeds the float16 output projection directly (float32 everywhere else).
+        bool halfAttention = groupQuery && quantization == WeightQuantization.F16;
+        var pastType = halfAttention ? DataType.Float16 : DataType.Float;
         var g = new OnnxGraphBuilder("llama_decoder") { ExternalData = externalData };
         int hd = c.HeadDim, half = hd / 2;
 
@@ -93,8 +98,8 @@ public static partial class LlamaOnnxExporter
         var pastValues = new string[c.Layers];
         for (int l = 0; l < c.Layers; l++)
         {
-            pastKeys[l] = g.Input($"past_key_values.{l}.key", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
-            pastValues[l] = g.Input($"past_key_values.{l}.value", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
+            pastKeys[l] = g.Input($"past_key_values.{l}.key", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
+            pastValues[l] = g.Input($"past_key_values.{l}.value", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
         }
         // The runner's graph: which fed position of each row reaches the classifier, one-hot
         // ([B, 1, S]: 1 at the row's last fed token), so a prefill chunk runs one row through the
@@ -124,8 +129,8 @@ public static partial class LlamaOnnxExporter
                     cosPairs[pos * half + p] = MathF.Cos(val);
                     sinPairs[pos * half + p] = MathF.Sin(val);
                 }
-            cosHalf = g.Weight("rope_cos", cosPairs, c.SeqLen, half);
-            sinHalf = g.Weight("rope_sin", sinPairs, c.SeqLen, half);
+            cosHalf = halfAttention ? g.WeightHalf("rope_cos", cosPairs, c.SeqLen, half) : g.Weight("rope_cos", cosPairs, c.SeqLen, half);
+            sinHalf = halfAttention ? g.WeightHalf("rope_sin", sinPairs, c.SeqLen, half) : g.Weight("rope_sin", sinPairs, c.SeqLen, half);
         }
         else
         {
@@ -172,6 +177,12 @@ public static partial class LlamaOnnxExporter
                     q = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)]), g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), true), g.ConstInt64(0, 0, c.QDim)]);
                     k = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)]), g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), true), g.ConstInt64(0, 0, c.KvDim)]);
                 }
+                if (halfAttention)
+                {
+                    q = g.Node("Cast", [q], P("q_f16"), null, Attr("to", (long)DataType.Float16));
+                    k = g.Node("Cast", [k], P("k_f16"), null, Attr("to", (long)DataType.Float16));
+                    v = g.Node("Cast", [v], P("v_f16"), null, Attr("to", (long)DataType.Float16));
+                }
                 // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
                 q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
                 k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
@@ -202,15 +213,15 @@ public static partial class LlamaOnnxExporter
                 var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", [q, k, v, pastKeys[l], pastValues[l], seqlensK!, totalLength!],
                     3, P("attention"), [P("attention"), $"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.value"],
                     Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
-                g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
-                g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", DataType.Float, "batch_size", c.KvHeads, "past_sequence_length", hd);
+                g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
+                g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
                 merged = attended;
             }
             else
             {
                 merged = blocks!.Attend(g, c, l, qr, newKey, newValue, pastKeys[l], pastValues[l], optimumOutputs);
             }
-            var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), (WeightRole.Wo, null, c.Dim))[0];
+            var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), [(WeightRole.Wo, null, c.Dim)], inputIsHalf: halfAttention)[0];
             x = g.Node("Add", [x, o], P("residual_attn"));
 
             var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"), groupQuery);
@@ -349,7 +360,12 @@ public static partial class LlamaOnnxExporter
     /// cols, so a row's result does not depend on the batch (P6) whatever the stacking.
     /// </summary>
     private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
-        string name, string weightName, params (WeightRole Role, WeightRole? Bias, int Rows)[] parts)
+        string name, string weightName, params (WeightRole Role, WeightRole? Bias, int Rows)[] parts) =>
+        Projections(g, weights, x, layer, cols, quantization, name, weightName, parts, inputIsHalf: false);
+
+    /// <summary>As the other overload; <paramref name="inputIsHalf"/>: x is already float16 (float16 weights only).</summary>
+    private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
+        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf)
     {
         int total = parts.Sum(p => p.Rows);
         float[] stacked;
@@ -368,7 +384,7 @@ public static partial class LlamaOnnxExporter
             }
         }
         bool biased = parts.Any(p => p.Bias is not null);
-        var product = MatMul(g, x, stacked, total, cols, quantization, biased ? $"{name}.matmul" : name, weightName);
+        var product = MatMul(g, x, stacked, total, cols, quantization, biased ? $"{name}.matmul" : name, weightName, inputIsHalf: inputIsHalf);
         if (biased)
         {
             var bias = new float[total];
@@ -390,13 +406,15 @@ public static partial class LlamaOnnxExporter
     /// weights go transposed into a MatMul; quantized ones, as they are (N = rows, K = cols), into
     /// com.microsoft MatMulNBits with blocks of 32 along K.
     /// </summary>
-    private static string MatMul(OnnxGraphBuilder g, string x, float[] matrix, int rows, int cols, WeightQuantization quantization, string name, string weightName, string? outputName = null)
+    private static string MatMul(OnnxGraphBuilder g, string x, float[] matrix, int rows, int cols, WeightQuantization quantization, string name, string weightName,
+        string? outputName = null, bool inputIsHalf = false)
     {
+        if (inputIsHalf && quantization != WeightQuantization.F16) throw new ArgumentException("a float16 input needs float16 weights", nameof(inputIsHalf));
         if (quantization == WeightQuantization.None)
             return g.Node("MatMul", [x, g.Weight(weightName, Transposed(matrix, rows, cols), cols, rows)], name, outputName);
         if (quantization == WeightQuantization.F16)
         {
-            var half = g.Node("Cast", [x], $"{name}.to_f16", null, Attr("to", (long)DataType.Float16));
+            var half = inputIsHalf ? x : g.Node("Cast", [x], $"{name}.to_f16", null, Attr("to", (long)DataType.Float16));
             var product = g.Node("MatMul", [half, g.WeightHalf($"{weightName}_f16", Transposed(matrix, rows, cols), cols, rows)], $"{name}.f16");
             return g.Node("Cast", [product], name, outputName, Attr("to", (long)DataType.Float));
         }

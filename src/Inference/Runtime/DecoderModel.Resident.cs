@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Runtime.Resident;
 
 namespace Pipeline.Inference.Runtime;
@@ -37,6 +38,9 @@ internal sealed partial class DecoderModel
 
     /// <summary>"CUDA" or "host" when decode calls read a resident pool; null when each call stages the pasts.</summary>
     public string? ResidentKv => _memory?.Name;
+
+    /// <summary>How resident decode calls attend and what their pasts hold (for reports), or null without a pool.</summary>
+    public string? ResidentAttention { get; private set; }
 
     /// <summary>Why a resident pool was wanted on CUDA but is not used, or null.</summary>
     public string? ResidentFallbackReason { get; private set; }
@@ -94,17 +98,23 @@ internal sealed partial class DecoderModel
             UseCuda = ExecutionProvider == "CUDA",
             ProfilePrefix = options.ProfilePrefix is { } prefix ? prefix + "-decode" : null,
         };
-        using var so = NewSessionOptions(decodeOptions, onnxPath, graph, out _, out _);
+        // The float16 GroupQueryAttention graph when the loader converted one (options.DecodeGraphPath).
+        string decodeGraph = options.DecodeGraphPath ?? onnxPath;
+        using var so = NewSessionOptions(decodeOptions, decodeGraph, graph, out _, out _);
         so.AddFreeDimensionOverrideByName("batch_size", Shapes.DecodeRows);
         so.AddFreeDimensionOverrideByName("sequence_length", 1);
         int stride = Shapes.Past(StepKind.Decode, 0, AttentionBlock, Config.SeqLen);
         so.AddFreeDimensionOverrideByName("past_sequence_length", stride);
         so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
-        _decodeSession = new InferenceSession(onnxPath, so);
+        _decodeSession = new InferenceSession(decodeGraph, so);
         CudaGraph = graph;
         var session = _decodeSession;
+        bool groupQuery = session.InputMetadata.ContainsKey(LlamaOnnxExporter.SeqlensInput);
+        int elementBytes = session.InputMetadata["past_key_values.0.key"].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16 ? 2 : sizeof(float);
+        ResidentAttention = groupQuery ? $"GroupQueryAttention, {(elementBytes == 2 ? "float16" : "float32")} pasts" : "blocks, float32 pasts";
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
-            graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, _lastOnly);
+            graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
+            groupQuery, elementBytes);
         if (graph)
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");
@@ -177,20 +187,32 @@ internal sealed partial class DecoderModel
         int slots = pool.RowsPerCall, vocab = Config.VocabSize, stride = total - 1;
         var ids = workspace.InputIds.Get(slots);
         var positions = workspace.PositionIds.Get(slots);
-        var mask = workspace.AttentionMask.Get(slots * total);
         Array.Clear(ids, 0, slots);
         Array.Clear(positions, 0, slots);
-        Array.Clear(mask, 0, slots * total);
-        // Empty slots feed token 0 at position 0 that sees only itself, as padding rows do when staged.
-        for (int j = 0; j < slots; j++) mask[j * total + stride] = 1;
         foreach (int b in members)
         {
-            int j = placed[b] % slots, length = rows[b].Cache.Length;
+            int j = placed[b] % slots;
             ids[j] = rows[b].Tokens.Span[0];
-            positions[j] = length;
-            mask.AsSpan(j * total, length).Fill(1);
+            positions[j] = rows[b].Cache.Length;
         }
-        pool.SetInputs(part, ids, positions, mask);
+        if (pool.GroupQuery)
+        {
+            // seqlens_k is each row's past length (its length after the call, minus one); an empty
+            // slot's 0 has it attend its own token at position 0, as a padding row does.
+            var seqlens = workspace.SeqlensK.Get(slots);
+            for (int j = 0; j < slots; j++) seqlens[j] = (int)positions[j];
+            pool.SetInputs(part, ids, positions, seqlens);
+        }
+        else
+        {
+            var mask = workspace.AttentionMask.Get(slots * total);
+            Array.Clear(mask, 0, slots * total);
+            // Empty slots feed token 0 at position 0 that sees only itself, as padding rows do when staged.
+            for (int j = 0; j < slots; j++) mask[j * total + stride] = 1;
+            foreach (int b in members)
+                mask.AsSpan(placed[b] % slots * total, rows[b].Cache.Length).Fill(1);
+            pool.SetInputs(part, ids, positions, mask);
+        }
         // Uploads from pageable memory and memsets may still be in flight when CUDA returns, on the
         // legacy stream, which ONNX Runtime's non-blocking stream does not wait for: finish them first.
         pool.Synchronize();

@@ -227,6 +227,7 @@ internal sealed partial class DecoderModel : IDisposable
         model._deviceThread = _deviceThread;
         model._captureGate = _captureGate;
         model._shelf = _shelf;
+        model.ResidentAttention = ResidentAttention;
         return model;
     }
 

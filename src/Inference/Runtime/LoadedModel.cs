@@ -47,6 +47,12 @@ internal sealed class LoadedModel : IDisposable
         if (source.Format is ModelFormat.HuggingFace or ModelFormat.Gguf)
             tokenizer = WithEndIds.Extend(tokenizer, source.Inspect(options?.MaxContext).EndTokenIds);
         var chat = ModelChatFormat.Load(source.Directory, described?.ChatTemplate, described?.BosToken, described?.EosToken);
+        if (options is not null && options.WantsHalfResidentDecode())
+        {
+            // Resident decode calls get a graph of their own: GroupQueryAttention over float16 pasts.
+            var (decodeGraph, _, _) = Resolve(directory, cacheDirectory, options.MaxContext, WeightQuantization.F16, AttentionKernel.GroupQuery);
+            options = options with { DecodeGraphPath = decodeGraph };
+        }
         var decoder = DecoderModel.Load(onnx, options);
         // Hugging Face models often pad the embedding past the tokenizer's ids (Qwen: 151936 rows
         // for 151665 tokens); only a tokenizer that can produce ids the model lacks is wrong.

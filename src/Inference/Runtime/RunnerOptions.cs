@@ -73,6 +73,23 @@ internal sealed record RunnerOptions
     /// </summary>
     public AttentionKernel? Attention { get; init; }
 
+    /// <summary>
+    /// Run resident decode calls on a second graph that attends with GroupQueryAttention in float16
+    /// (keys, values and pasts float16; the pool half the size), while prefill keeps the block graph.
+    /// Null: on for CUDA with <c>--quantize f16</c>, the resident pool and no <c>--attention blocks</c>
+    /// (CUDA's GroupQueryAttention takes only float16); true asks for it anywhere a resident pool runs
+    /// (the CPU's host-memory pool, for tests).
+    /// </summary>
+    public bool? HalfResidentDecode { get; init; }
+
+    /// <summary>The graph resident decode calls run (set by the loader when <see cref="HalfResidentDecode"/> holds); null: the model's own.</summary>
+    internal string? DecodeGraphPath { get; init; }
+
+    /// <summary>Whether these options want the float16 GroupQueryAttention graph for resident decode calls.</summary>
+    internal bool WantsHalfResidentDecode() =>
+        HalfResidentDecode ?? (UseCuda && Quantize == WeightQuantization.F16 && ResidentKv != false && Attention != AttentionKernel.Blocks
+                               && Shapes is not { IsExact: true });
+
     /// <summary>The attention these options ask of the converter (<see cref="Attention"/>, else by provider and shapes).</summary>
     internal AttentionKernel AttentionKernelFor() =>
         Attention ?? (UseCuda || ResidentKv == true || Shapes is { IsExact: false } ? AttentionKernel.Blocks : AttentionKernel.GroupQuery);

@@ -91,6 +91,9 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>A resident step's downloads: a part's logits, then every layer's new positions.</summary>
     internal ReusableBuffer<float> ResidentScratch { get; } = new();
 
+    /// <summary>A float16 resident pool's new positions as downloaded, before they widen into <see cref="ResidentScratch"/>.</summary>
+    internal ReusableBuffer<Half> ResidentHalves { get; } = new();
+
     // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
     private ReusableBuffer<float>[] _newKeys = [];
     private ReusableBuffer<float>[] _newValues = [];
@@ -135,7 +138,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes + ResidentHalves.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

@@ -49,6 +49,9 @@ internal sealed unsafe class ResidentKvPool : IDisposable
 
     public int PartCount => _parts.Count;
 
+    /// <summary>The decode graph attends with GroupQueryAttention (seqlens_k inputs, pasts written in place); see <see cref="ResidentShelf.GroupQuery"/>.</summary>
+    public bool GroupQuery => _shelf.GroupQuery;
+
     /// <summary>Bytes of pool memory held (device memory on CUDA).</summary>
     public long Bytes => _parts.Count * _shelf.PartBytes;
 
@@ -78,6 +81,16 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         fixed (long* i = ids) _memory.Upload(p.Ids, i, rows);
         fixed (long* q = positions) _memory.Upload(p.Positions, q, rows);
         fixed (long* m = mask) _memory.Upload(p.Mask, m, rows * (Stride + 1));
+    }
+
+    /// <summary>Copies one GroupQueryAttention call's ids and positions ([rows]) and each row's seqlens_k ([rows]: its past length) into part <paramref name="part"/>'s inputs.</summary>
+    public void SetInputs(int part, long[] ids, long[] positions, int[] seqlens)
+    {
+        var p = _parts[part];
+        long rows = RowsPerCall * sizeof(long);
+        fixed (long* i = ids) _memory.Upload(p.Ids, i, rows);
+        fixed (long* q = positions) _memory.Upload(p.Positions, q, rows);
+        fixed (int* k = seqlens) _memory.Upload(p.Mask, k, RowsPerCall * sizeof(int));
     }
 
     /// <summary>
@@ -145,21 +158,37 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         var c = _config;
         var p = _parts[part];
         int kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
-        long pitch = (long)Stride * hd * sizeof(float), position = hd * sizeof(float);
+        long pitch = (long)Stride * hd * _shelf.ElementBytes, position = hd * _shelf.ElementBytes;
         int newFloats = RowsPerCall * kvh * hd;
-        // One copy per row into every layer's keys and values (slices K0, V0, K1, ... of the part's
-        // blocks): rows of kv_heads, one position wide, at the row's length.
+        // One copy per row for every layer's keys and values (slices K0, V0, K1, ... of the part's
+        // blocks): rows of kv_heads, one position wide, at the row's length. The block graph's
+        // outputs go into the slot; GroupQueryAttention wrote the slot itself, and the position is
+        // gathered from there so that all of them come back in one download.
         foreach (int b in members)
         {
             int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
             // A sequence at the context's last position has no further step to read it.
             if (length >= Stride) continue;
-            _memory.Copy3D(p.Pasts + (nint)(local * SlotBytes + length * position), pitch, RowsPerCall * SlotBytes,
-                p.News + (nint)(local * kvh * position), position, NewBytes, position, kvh, 2L * layers);
+            nint inSlot = p.Pasts + (nint)(local * SlotBytes + length * position), inNews = p.News + (nint)(local * kvh * position);
+            if (_shelf.GroupQuery)
+                _memory.Copy3D(inNews, position, NewBytes, inSlot, pitch, RowsPerCall * SlotBytes, position, kvh, 2L * layers);
+            else
+                _memory.Copy3D(inSlot, pitch, RowsPerCall * SlotBytes, inNews, position, NewBytes, position, kvh, 2L * layers);
         }
         // Every layer's new positions come back in one download: the host caches stay the record.
         var all = workspace.ResidentScratch.Get(2 * layers * newFloats);
-        fixed (float* d = all) _memory.Download(d, p.News, 2L * layers * NewBytes);
+        if (_shelf.ElementBytes == sizeof(float))
+        {
+            fixed (float* d = all) _memory.Download(d, p.News, 2L * layers * NewBytes);
+        }
+        else
+        {
+            // Float16 in the pool, float32 in the host caches: widening is exact, so an upload
+            // later narrows them back to the very bits the slot held.
+            var halves = workspace.ResidentHalves.Get(2 * layers * newFloats);
+            fixed (Half* d = halves) _memory.Download(d, p.News, 2L * layers * NewBytes);
+            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(halves.AsSpan(0, 2 * layers * newFloats), all);
+        }
         for (int l = 0; l < layers; l++)
         {
             var keys = all.AsSpan(2 * l * newFloats, newFloats);
@@ -201,7 +230,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         var p = _parts[slot / RowsPerCall];
         int local = slot % RowsPerCall, hd = _config.HeadDim, length = cache.Length;
         if (length > Stride) throw new InvalidOperationException($"a sequence of {length} positions does not fit the pool's {Stride}");
-        long start = local * SlotBytes, position = hd * sizeof(float);
+        long start = local * SlotBytes, position = hd * _shelf.ElementBytes;
         for (int l = 0; l < _config.Layers; l++)
         {
             // Zeros first, so no older sequence's numbers sit under the mask (they could not change a
@@ -209,14 +238,35 @@ internal sealed unsafe class ResidentKvPool : IDisposable
             _memory.Zero(p.Keys[l] + (nint)start, SlotBytes);
             _memory.Zero(p.Values[l] + (nint)start, SlotBytes);
             if (length == 0) continue;
-            fixed (float* k = cache.KeyLayer(l))
-                _memory.Upload2D(p.Keys[l] + (nint)start, Stride * position, k, cache.Capacity * position, length * position, _config.KvHeads);
-            fixed (float* v = cache.ValueLayer(l))
-                _memory.Upload2D(p.Values[l] + (nint)start, Stride * position, v, cache.Capacity * position, length * position, _config.KvHeads);
+            UploadLayer(p.Keys[l] + (nint)start, cache.KeyLayer(l), cache.Capacity, length, position);
+            UploadLayer(p.Values[l] + (nint)start, cache.ValueLayer(l), cache.Capacity, length, position);
         }
         _slotLength[slot] = length;
         Uploads++;
     }
+
+    // One layer's keys or values of a sequence ([kv_heads, capacity, hd] floats on the host) into its
+    // slot ([kv_heads, stride, hd]); a float16 pool gets them narrowed on the host first.
+    private void UploadLayer(nint destination, ReadOnlySpan<float> layer, int capacity, int length, long position)
+    {
+        int kvh = _config.KvHeads, hd = _config.HeadDim;
+        if (_shelf.ElementBytes == sizeof(float))
+        {
+            fixed (float* source = layer)
+                _memory.Upload2D(destination, Stride * position, source, (long)capacity * hd * sizeof(float), length * position, kvh);
+            return;
+        }
+        int perHead = length * hd;
+        if (_halves.Length < kvh * perHead) _halves = new Half[kvh * perHead];
+        for (int h = 0; h < kvh; h++)
+            System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(layer.Slice(h * capacity * hd, perHead), _halves.AsSpan(h * perHead, perHead));
+        // A copy from pageable memory has taken its source when it returns: the buffer may be reused.
+        fixed (Half* source = _halves)
+            _memory.Upload2D(destination, Stride * position, source, perHead * sizeof(ushort), perHead * sizeof(ushort), kvh);
+    }
+
+    // Narrowed layers on their way up (a float16 pool), reused from upload to upload.
+    private Half[] _halves = [];
 
     public void Dispose()
     {

@@ -27,17 +27,31 @@ internal sealed class ResidentPart : IDisposable
         if (shelf.GraphId is { } next) RunOptions.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
         long slotsBytes = shelf.RowsPerCall * shelf.SlotBytes;
         long[] pastShape = [shelf.RowsPerCall, c.KvHeads, shelf.Stride, c.HeadDim];
+        var pastType = shelf.ElementBytes == 2 ? TensorElementType.Float16 : TensorElementType.Float;
         long[] newShape = [shelf.RowsPerCall, c.KvHeads, 1, c.HeadDim];
         try
         {
             int rows = shelf.RowsPerCall, total = shelf.Stride + 1;
             Ids = shelf.Memory.Allocate(rows * sizeof(long));
             Positions = shelf.Memory.Allocate(rows * sizeof(long));
-            Mask = shelf.Memory.Allocate((long)rows * total * sizeof(long));
             Logits = shelf.Memory.Allocate(shelf.LogitsBytes);
             Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
             Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
-            Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
+            if (shelf.GroupQuery)
+            {
+                Mask = shelf.Memory.Allocate(rows * sizeof(int));
+                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.SeqlensInput, Tensor(Mask, [rows], rows * sizeof(int), TensorElementType.Int32));
+                // The kernel reads the call's total length on the host (an input in CPU memory), and
+                // sizes its work by it: the pool's stride, the same for every call of the part.
+                var total1 = OrtValue.CreateTensorValueFromMemory(new[] { shelf.Stride }, [1]);
+                _bound.Add(total1);
+                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.TotalLengthInput, total1);
+            }
+            else
+            {
+                Mask = shelf.Memory.Allocate((long)rows * total * sizeof(long));
+                Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
+            }
             Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
             if (shelf.PicksLastPosition)
             {
@@ -59,10 +73,19 @@ internal sealed class ResidentPart : IDisposable
                 Values[l] = Pasts + (nint)((2L * l + 1) * slotsBytes);
                 NewKeys[l] = News + (nint)(2L * l * shelf.NewBytes);
                 NewValues[l] = News + (nint)((2L * l + 1) * shelf.NewBytes);
-                Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes));
-                Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes));
-                Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, shelf.NewBytes));
-                Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, shelf.NewBytes));
+                Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
+                Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
+                if (shelf.GroupQuery)
+                {
+                    // The kernel writes each row's new position into its slot: present is the past.
+                    Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
+                    Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
+                }
+                else
+                {
+                    Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, shelf.NewBytes));
+                    Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, shelf.NewBytes));
+                }
             }
         }
         catch
@@ -75,7 +98,10 @@ internal sealed class ResidentPart : IDisposable
     /// <summary>Every layer's past keys and values: [layers, 2 (keys, values), rows, kv_heads, stride, head_dim].</summary>
     public nint Pasts { get; private set; }
 
-    /// <summary>Every layer's new keys and values of one call: [layers, 2, rows, kv_heads, 1, head_dim].</summary>
+    /// <summary>
+    /// Every layer's new keys and values of one call: [layers, 2, rows, kv_heads, 1, head_dim] (the
+    /// block graph's outputs; with GroupQueryAttention, where the pool gathers them from the slots to download).
+    /// </summary>
     public nint News { get; private set; }
 
     public nint[] Keys { get; }
@@ -84,6 +110,7 @@ internal sealed class ResidentPart : IDisposable
     public nint[] NewValues { get; }
     public nint Ids { get; private set; }
     public nint Positions { get; private set; }
+    /// <summary>The attention mask [rows, stride + 1] (int64), or with GroupQueryAttention each row's seqlens_k [rows] (int32).</summary>
     public nint Mask { get; private set; }
     public nint Logits { get; private set; }
 

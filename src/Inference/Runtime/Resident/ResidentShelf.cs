@@ -11,7 +11,8 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// instead of allocating and capturing again. A part is held by one pool at a time: renting and
 /// returning are the hand-off.
 /// </summary>
-internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId, bool picksLastPosition = false)
+internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId,
+    bool picksLastPosition = false, bool groupQuery = false, int elementBytes = sizeof(float))
     : IDisposable
 {
     private readonly ConcurrentBag<ResidentPart> _free = [];
@@ -35,13 +36,23 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
     /// <summary>The graph takes the one-hot last_position input (the runner's graph); a decode call's is all ones.</summary>
     public bool PicksLastPosition { get; } = picksLastPosition;
 
+    /// <summary>
+    /// The decode graph attends with GroupQueryAttention: each row's length goes in as
+    /// <c>seqlens_k</c> instead of a mask, and the kernel writes the new position into the slot
+    /// itself (its present outputs are bound to the pasts), so the pool only reads it back.
+    /// </summary>
+    public bool GroupQuery { get; } = groupQuery;
+
+    /// <summary>Bytes of one past element: 4 (float32) or 2 (float16, the GroupQueryAttention graph on CUDA).</summary>
+    public int ElementBytes { get; } = elementBytes is 2 or 4 ? elementBytes : throw new ArgumentOutOfRangeException(nameof(elementBytes));
+
     /// <summary>Parts made so far (each allocated once, then reused).</summary>
     public int Made => Volatile.Read(ref _made);
 
-    public long SlotBytes => (long)Config.KvHeads * Stride * Config.HeadDim * sizeof(float);
-    public long NewBytes => (long)RowsPerCall * Config.KvHeads * Config.HeadDim * sizeof(float);
+    public long SlotBytes => (long)Config.KvHeads * Stride * Config.HeadDim * ElementBytes;
+    public long NewBytes => (long)RowsPerCall * Config.KvHeads * Config.HeadDim * ElementBytes;
     public long LogitsBytes => (long)RowsPerCall * Config.VocabSize * sizeof(float);
-    private long InputBytes => (long)RowsPerCall * (2 + Stride + 1) * sizeof(long);
+    private long InputBytes => (long)RowsPerCall * (GroupQuery ? 2 * sizeof(long) + sizeof(int) : (2 + Stride + 1) * sizeof(long));
     public long PartBytes => 2L * Config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
 
     /// <summary>A part from the shelf, or a new one.</summary>

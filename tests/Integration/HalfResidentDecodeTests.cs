@@ -1,0 +1,108 @@
+using Pipeline.Inference.Onnx;
+using Pipeline.Inference.Runtime;
+using Pipeline.Testing;
+using Xunit.Abstractions;
+
+namespace Pipeline.Integration;
+
+/// <summary>
+/// Resident decode calls on their own graph: GroupQueryAttention over float16 pasts (issue 10: the
+/// kernel CUDA runs in one node per layer, and takes only float16). Here the pool is in host memory
+/// and the kernel is the CPU's; the pool's work is the same: float16 slots the kernel writes in
+/// place, narrowed uploads, positions gathered and widened back into the host caches.
+/// </summary>
+public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
+{
+    private static readonly BatchShapes FourRows = BatchShapes.Parse("decode=4,context", DecoderModel.CudaShapes);
+
+    private static LoadedModel HalfResident() => LoadedModel.Load(RepoPaths.ModelDir,
+        new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true, HalfResidentDecode = true });
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Each_sequence_gets_the_logits_it_gets_alone_as_sequences_join_sit_out_come_back_and_leave(int seed)
+    {
+        using var model = HalfResident();
+        Assert.Equal("GroupQueryAttention, float16 pasts", model.Decoder.ResidentAttention);
+
+        var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 20, steps: 50, seed);
+
+        output.WriteLine(explored.ToString());
+        Assert.True(explored.Steps >= 40 && explored.Sequences >= 12, "too few steps or sequences");
+        Assert.True(explored.Parts >= 2 && explored.MaxRows > FourRows.DecodeRows, "never needed a second part");
+        Assert.True(explored.Rejoins >= 5, "too few sequences came back after sitting a step out");
+        Assert.True(explored.Uploads > explored.Sequences, "no sequence was uploaded again on coming back");
+        Assert.True(explored.MixedLengths >= 15, "too few steps mixed sequences of different lengths");
+    }
+
+    [Fact]
+    public void The_decode_graph_has_one_group_query_node_per_layer_over_float16_pasts_and_its_pool_is_half_the_float32_pools_size()
+    {
+        using var half = HalfResident();
+        using var full = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true });
+        Assert.Equal("blocks, float32 pasts", full.Decoder.ResidentAttention);
+        // Prefill keeps the block graph (float32), so prompts are computed as on the float32 path.
+        Assert.Equal(AttentionKernel.Blocks, half.Decoder.Attention);
+
+        var (graphPath, _, _) = LoadedModel.Resolve(RepoPaths.ModelDir, null, null, WeightQuantization.F16, AttentionKernel.GroupQuery);
+        var graph = Pipeline.Inference.Onnx.Schema.ModelProto.Parser.ParseFrom(File.ReadAllBytes(graphPath));
+        int layers = half.Decoder.Config.Layers;
+        Assert.Equal(layers, graph.Graph.Node.Count(n => n.OpType == "GroupQueryAttention"));
+        Assert.All(graph.Graph.Input.Where(i => i.Name.StartsWith("past_key_values.", StringComparison.Ordinal)),
+            i => Assert.Equal((int)Pipeline.Inference.Onnx.Schema.TensorProto.Types.DataType.Float16, i.Type.TensorType.ElemType));
+
+        long halfBytes = PoolBytes(half.Decoder), fullBytes = PoolBytes(full.Decoder);
+        var c = half.Decoder.Config;
+        long pastsHalved = 2L * c.Layers * FourRows.DecodeRows * c.KvHeads * half.Decoder.Shapes.Past(StepKind.Decode, 0, half.Decoder.AttentionBlock, c.SeqLen) * c.HeadDim * 2;
+        Assert.True(fullBytes - halfBytes >= pastsHalved, $"float32 pool {fullBytes} bytes, float16 pool {halfBytes}: the pasts did not halve");
+    }
+
+    private static long PoolBytes(DecoderModel model)
+    {
+        using var workspace = new StepWorkspace();
+        using var cache = StepInputs.Prefilled(model, past: 5, seed: 1);
+        model.Step([new SequenceStep(cache, new[] { 3 })], workspace, new float[model.Config.VocabSize]);
+        return workspace.ResidentBytes;
+    }
+
+    [Fact]
+    public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_on_the_same_model_and_cancelled_ones_free_their_memory()
+    {
+        var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
+        using var model = HalfResident();
+        var solo = new GenerationResult[16];
+        for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], model);
+
+        await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
+        using var cancel = new CancellationTokenSource();
+        var results = await Task.WhenAll(requests.Select((r, i) => i % 5 == 4 ? CancelledOnFirstToken(host, r, cancel) : host.CompleteAsync(r)));
+        Assert.True(cancel.IsCancellationRequested, "no cancelled request received a token");
+
+        for (int i = 0; i < 16; i++)
+            if (i % 5 != 4) Workloads.AssertSameRun(solo[i], results[i], $"request {i}");
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvMemory.LiveCaches);
+    }
+
+    private static async Task<GenerationResult> CancelledOnFirstToken(PipelineHost host, GenerationRequest request, CancellationTokenSource cancel)
+    {
+        try
+        {
+            await foreach (var _ in host.GenerateAsync(request, cancel.Token)) await cancel.CancelAsync();
+        }
+        catch (OperationCanceledException) { }
+        return null!;
+    }
+
+    [Fact]
+    public void Cuda_with_float16_weights_and_a_resident_pool_picks_the_float16_decode_graph_unless_blocks_are_asked_for()
+    {
+        Assert.True(new RunnerOptions { UseCuda = true, Quantize = WeightQuantization.F16 }.WantsHalfResidentDecode());
+        Assert.False(new RunnerOptions { UseCuda = true }.WantsHalfResidentDecode());
+        Assert.False(new RunnerOptions { UseCuda = true, Quantize = WeightQuantization.F16, Attention = AttentionKernel.Blocks }.WantsHalfResidentDecode());
+        Assert.False(new RunnerOptions { UseCuda = true, Quantize = WeightQuantization.F16, ResidentKv = false }.WantsHalfResidentDecode());
+        Assert.False(new RunnerOptions { UseCuda = true, Quantize = WeightQuantization.F16, Shapes = BatchShapes.Exact }.WantsHalfResidentDecode());
+        Assert.False(new RunnerOptions().WantsHalfResidentDecode());
+    }
+}
