@@ -4,8 +4,9 @@
 #   dotnet publish tests/LongRun -c Release -r linux-x64 --self-contained -p:UseCuda=true -o /tmp/gpu-app
 #   bash tools/gpu-pack.sh /tmp/gpu-app                  # parts of 34 MiB; its header says how to send them
 # and in the last call: source .gpu-stage/unpack.sh && bash tools/gpu-invariance.sh [STEPS]
-# STEPS (default all): any of probe p6 p1 p1graph resident graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
-# BENCH_CONC, BENCH_REQUESTS, BENCH_TOKENS, BENCH_PROFILE=1). Results go to $OUT. P1 needs more
+# STEPS (default all): any of probe p6 p1 p1graph resident residentsolo graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
+# BENCH_CONC, BENCH_REQUESTS, BENCH_TOKENS, BENCH_PROFILE=1, BENCH_EXTRA="--quantize f16 ..."; BENCH_SHAPE=110m|1.1b).
+# PIPELINE_QUANTIZE=f16 runs the properties on float16 weights (and the float16 GroupQueryAttention decode graph). Results go to $OUT. P1 needs more
 # than the 500 s it is given here today.
 set -u
 steps=${1:-probe,p6,p1,resident,graph,bench}
@@ -26,6 +27,7 @@ if has p6; then echo "== P6 on CUDA"; timeout ${P6_TIMEOUT:-400} $L P6cuda "$M" 
 if has p1; then echo "== P1 on CUDA"; timeout ${P1_TIMEOUT:-500} $L P1cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p1.txt" | tail -4; fi
 if has resident; then echo "== resident vs staged on CUDA"; timeout 400 $L residentcuda "$M" ${SHAPES:-} 2>&1 | tee "$out/resident.txt" | tail -4; fi
 if has p1graph; then echo "== P1 on CUDA with CUDA graphs"; timeout ${P1_TIMEOUT:-500} $L P1graph "$M" ${SHAPES:-} 2>&1 | tee "$out/p1-graph.txt" | tail -4; fi
+if has residentsolo; then echo "== resident batched vs resident alone on CUDA"; timeout 400 $L residentsolo "$M" ${SHAPES:-} 2>&1 | tee "$out/resident-solo.txt" | tail -4; fi
 if has graph; then echo "== resident with CUDA graphs vs staged"; timeout 400 $L residentgraph "$M" ${SHAPES:-} 2>&1 | tee "$out/resident-graph.txt" | tail -4; fi
 if has bench; then
   # Configurations: batch shapes / resident pasts. cuda+on is the default; cuda+off stages the padded
@@ -37,7 +39,7 @@ if has bench; then
     conc=${BENCH_CONC:-1,16,64}; [ "$cfg" = cuda:off ] && conc=${BENCH_CONC_SLOW:-16}
     extra=(); [ "$g" = graph ] && extra+=(--cuda-graph on); [ "$g" = nograph ] && extra+=(--cuda-graph off); [ "$s" = exact ] && extra+=(--token-check report)
     echo "== bench --cuda --batch-shapes $s --resident-kv $r ${extra[*]} --concurrency $conc"
-    timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic 110m --cuda --batch-shapes $s --resident-kv $r "${extra[@]}" --modes pipeline --concurrency $conc \
+    timeout ${BENCH_TIMEOUT:-200} $P bench --synthetic ${BENCH_SHAPE:-110m} --cuda ${BENCH_EXTRA:-} --batch-shapes $s --resident-kv $r "${extra[@]}" --modes pipeline --concurrency $conc \
       --requests ${BENCH_REQUESTS:-32} --max-tokens ${BENCH_TOKENS:-32} ${BENCH_PROFILE:+--profile /tmp/prof-$name} \
       --json "$out/bench-$name.json" 2> "$out/bench-$name.err" | tee "$out/bench-$name.md" | grep -E "^\| pipeline|identical"
     tail -2 "$out/bench-$name.err"

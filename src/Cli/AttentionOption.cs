@@ -9,7 +9,8 @@ internal static class AttentionOption
     public static Option<string?> Create() => new("--attention")
     {
         Description = "how the converted graph attends: group-query (ONNX Runtime's GroupQueryAttention, one node per layer; the CPU default) "
-            + "or blocks (standard operators over key blocks; what CUDA, fixed batch shapes and resident pasts use)",
+            + "or blocks (standard operators over key blocks; what fixed batch shapes and resident pasts use on the CPU). With --cuda prefill "
+            + "always uses blocks, and this picks how resident decode calls attend: group-query (float16, with --quantize f16: the default there) or blocks",
     };
 
     /// <summary>Null (by provider and shapes) when the option is absent.</summary>

@@ -1,7 +1,7 @@
 using Pipeline.Properties;
 using Xunit.Abstractions;
 
-// usage: Pipeline.LongRun P1|P2|P3|P7|P6|P6q8|P6q4|P6qwen3|P6llama3, or probe|P6cuda|P1cuda|P1graph|residentcuda|residentgraph MODEL [SHAPES] (P6cpu|P1cpu|residentcpu on the CPU); the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+// usage: Pipeline.LongRun P1|P2|P3|P7|P6|P6q8|P6q4|P6qwen3|P6llama3, or probe|P6cuda|P1cuda|P1graph|residentcuda|residentgraph|residentsolo MODEL [SHAPES] (P6cpu|P1cpu|residentcpu on the CPU); the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
 //        Pipeline.LongRun probe|P6cuda|P1cuda|residentcuda|P6cpu|P1cpu|residentcpu MODEL [BATCH_SHAPES] : on a model folder (the GPU machine's 110M shape).
 var which = args.Length > 0 ? args[0] : "P1";
 var output = new ConsoleOutput();
@@ -22,6 +22,7 @@ try
         case "P6cuda": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P1cuda": Pipeline.Properties.Cuda.CudaProperties.P1(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P6cpu": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: false, args.Length > 2 ? args[2] : null, output.WriteLine); break;
+        case "residentsolo": Pipeline.Properties.Cuda.CudaProperties.ResidentSolo(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "residentcuda": Pipeline.Properties.Cuda.CudaProperties.Resident(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P1graph": Pipeline.Properties.Cuda.CudaProperties.P1(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine, cudaGraph: true); break;
         case "residentgraph": Pipeline.Properties.Cuda.CudaProperties.Resident(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine, cudaGraph: true); break;

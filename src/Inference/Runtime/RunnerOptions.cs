@@ -91,6 +91,12 @@ internal sealed record RunnerOptions
                                && Shapes is not { IsExact: true });
 
     /// <summary>The attention these options ask of the converter (<see cref="Attention"/>, else by provider and shapes).</summary>
+    /// <remarks>
+    /// On CUDA the model's own graph is always the block one (its prefill shapes are proven invariant,
+    /// and CUDA's GroupQueryAttention takes only float16): <see cref="Attention"/> there picks the
+    /// resident decode graph (<see cref="WantsHalfResidentDecode"/>).
+    /// </remarks>
     internal AttentionKernel AttentionKernelFor() =>
-        Attention ?? (UseCuda || ResidentKv == true || Shapes is { IsExact: false } ? AttentionKernel.Blocks : AttentionKernel.GroupQuery);
+        UseCuda ? AttentionKernel.Blocks
+        : Attention ?? (ResidentKv == true || Shapes is { IsExact: false } ? AttentionKernel.Blocks : AttentionKernel.GroupQuery);
 }

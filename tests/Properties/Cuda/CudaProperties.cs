@@ -27,7 +27,7 @@ public static class CudaProperties
         ArgumentNullException.ThrowIfNull(log);
         using var loaded = LoadedModel.Load(modelDirectory, Options(cuda, shapes));
         var model = loaded.Decoder;
-        log($"P6 on {model.ExecutionProvider} {model.ProviderFallbackReason}, batch shapes {model.Shapes}, context {model.Config.SeqLen}");
+        log($"P6 on {model.ExecutionProvider} {model.ProviderFallbackReason}, batch shapes {model.Shapes}, context {model.Config.SeqLen}, decode attention {model.ResidentAttention ?? "staged"}");
         int maxPast = model.Config.SeqLen - model.AttentionBlock - 1;
         var rows = (from past in Gen.Frequency((3, Gen.Choose(0, 140)), (1, Gen.Choose(140, maxPast)))
                     from fed in Gen.Choose(1, model.AttentionBlock)
@@ -83,7 +83,7 @@ public static class CudaProperties
     {
         ArgumentNullException.ThrowIfNull(log);
         var loaded = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { CudaGraph = cudaGraph ? true : null });
-        log($"P1 on {loaded.Decoder.ExecutionProvider} {loaded.Decoder.ProviderFallbackReason}, batch shapes {loaded.Decoder.Shapes}, pasts {loaded.Decoder.ResidentKv ?? "staged"}{(loaded.Decoder.CudaGraph ? ", CUDA graphs" : "")}");
+        log($"P1 on {loaded.Decoder.ExecutionProvider} {loaded.Decoder.ProviderFallbackReason}, batch shapes {loaded.Decoder.Shapes}, pasts {loaded.Decoder.ResidentKv ?? "staged"}{(loaded.Decoder.CudaGraph ? ", CUDA graphs" : "")}, decode attention {loaded.Decoder.ResidentAttention ?? "staged"}");
         try
         {
             // Fewer cases than CI's P1 (30): each runs every request solo too, and a CUDA step with host-staged pasts is slow.
@@ -110,6 +110,26 @@ public static class CudaProperties
         for (int seed = 1; seed <= 2; seed++)
         {
             var explored = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: rows * 2, steps: 60, seed);
+            log($"seed {seed}: identical; {explored}");
+            if (explored.Parts < 2 || explored.Rejoins < 5 || explored.Uploads <= explored.Sequences)
+                throw new InvalidOperationException("the resident check explored too little");
+        }
+    }
+
+    /// <summary>
+    /// Decode over the resident pool against each sequence decoding alone in a pool of its own, same
+    /// model: for a resident graph that differs from the staged one (the float16 GroupQueryAttention
+    /// graph, <c>PIPELINE_QUANTIZE=f16</c>), where <see cref="Resident"/> has nothing to compare with.
+    /// </summary>
+    public static void ResidentSolo(string modelDirectory, bool cuda, string? shapes, Action<string> log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        using var resident = LoadedModel.Load(modelDirectory, Options(cuda, shapes) with { ResidentKv = true });
+        log($"resident batched vs resident alone on {resident.Decoder.ExecutionProvider} {resident.Decoder.ProviderFallbackReason}, batch shapes {resident.Decoder.Shapes}, pool in {resident.Decoder.ResidentKv} memory{(resident.Decoder.CudaGraph ? ", CUDA graphs" : "")}, decode attention {resident.Decoder.ResidentAttention}");
+        int rows = resident.Decoder.Shapes.DecodeRows;
+        for (int seed = 1; seed <= 2; seed++)
+        {
+            var explored = ResidentDecodeCheck.RunAgainstSolo(resident.Decoder, sequences: rows * 2, steps: 60, seed);
             log($"seed {seed}: identical; {explored}");
             if (explored.Parts < 2 || explored.Rejoins < 5 || explored.Uploads <= explored.Sequences)
                 throw new InvalidOperationException("the resident check explored too little");
