@@ -23,6 +23,7 @@ internal static class BenchRunner
 
         var runs = new List<(string Run, IReadOnlyList<RequestTrace> Traces)>();
         var measured = new List<(BenchMode Mode, int Concurrency, ModeOutcome Outcome, long PeakWorkingSet)>();
+        var phases = new List<Pipeline.Inference.Runtime.Resident.ResidentPhaseTimes.Snapshot?>();
         int runCount = options.Modes.Count * options.Concurrency.Count, runNumber = 0;
         foreach (var mode in options.Modes)
             foreach (int concurrency in options.Concurrency)
@@ -39,18 +40,20 @@ internal static class BenchRunner
                 GC.WaitForPendingFinalizers();
                 ModeOutcome outcome;
                 long peakWorkingSet;
+                var phasesBefore = model.Decoder.ResidentPhases?.Now();
                 await using (var monitor = new WorkingSetMonitor(WorkingSetInterval))
                 {
                     outcome = await RunModeAsync(mode, context);
                     await monitor.DisposeAsync();
                     peakWorkingSet = monitor.PeakBytes;
                 }
+                phases.Add(phasesBefore is null ? null : model.Decoder.ResidentPhases!.Now() - phasesBefore);
                 runs.Add(($"{BenchModes.Name(mode)}@{concurrency}", traces));
                 measured.Add((mode, concurrency, outcome, peakWorkingSet));
             }
 
         var (compared, differing, firstDifference) = TokenAgreement.Compare(runs, abort: !options.ReportTokenMismatches);
-        var results = measured.Select((m, i) => Summarise(m.Mode, m.Concurrency, m.Outcome, m.PeakWorkingSet, runs[i].Traces)).ToList();
+        var results = measured.Select((m, i) => Summarise(m.Mode, m.Concurrency, m.Outcome, m.PeakWorkingSet, runs[i].Traces, phases[i])).ToList();
         return new BenchReport
         {
             Machine = MachineDescription.Current(),
@@ -95,7 +98,8 @@ internal static class BenchRunner
         while (Stopwatch.GetElapsedTime(start) < TimeSpan.FromSeconds(1));
     }
 
-    private static ModeResult Summarise(BenchMode mode, int concurrency, ModeOutcome outcome, long peakWorkingSet, IReadOnlyList<RequestTrace> traces)
+    private static ModeResult Summarise(BenchMode mode, int concurrency, ModeOutcome outcome, long peakWorkingSet, IReadOnlyList<RequestTrace> traces,
+        Pipeline.Inference.Runtime.Resident.ResidentPhaseTimes.Snapshot? phases)
     {
         var ttft = new LatencyHistogram();
         var itl = new LatencyHistogram();
@@ -129,6 +133,7 @@ internal static class BenchRunner
             SamplingMs = outcome.Times is { DecodeSteps: > 0 } t3 ? t3.Sampling.TotalMilliseconds / t3.DecodeSteps : null,
             PrefillCalls = outcome.Times?.PrefillCalls,
             PrefillCallMs = outcome.Times is { PrefillCalls: > 0 } t4 ? t4.PrefillCallTime.TotalMilliseconds / t4.PrefillCalls : null,
+            ResidentPhases = phases is { PartCalls: > 0 } && outcome.Times is { DecodeSteps: > 0 } t5 ? ResidentPhasesPerStep.Of(phases, t5.DecodeSteps) : null,
         };
     }
 }

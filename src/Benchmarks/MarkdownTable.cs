@@ -36,6 +36,20 @@ internal static class MarkdownTable
                     $"| {r.Mode} | {r.Concurrency} | {r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} |"));
             }
         }
+        var resident = report.Results.Where(r => r.ResidentPhases is not null).ToList();
+        if (resident.Count > 0)
+        {
+            // The decode call taken apart: the model's own time is "call"; the rest is host work.
+            s.AppendLine();
+            s.AppendLine("| resident decode call, ms per step | concurrency | place + uploads | inputs + wait | call | logits back | new positions back | part calls | uploads |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in resident)
+            {
+                var p = r.ResidentPhases!;
+                s.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {r.Mode} | {r.Concurrency} | {p.PlaceMs:0.000} | {p.InputsMs:0.000} | {p.RunMs:0.000} | {p.LogitsMs:0.000} | {p.AppendMs:0.000} | {p.PartCalls:0.00} | {p.Uploads:0.00} |"));
+            }
+        }
         return s.ToString();
     }
 }

@@ -25,4 +25,21 @@ internal sealed record ModeResult
     [JsonPropertyName("sampling_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SamplingMs { get; init; }
     [JsonPropertyName("prefill_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? PrefillCalls { get; init; }
     [JsonPropertyName("prefill_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PrefillCallMs { get; init; }
+
+    /// <summary>A resident pool's decode call, taken apart (means per decode step); absent without a pool.</summary>
+    [JsonPropertyName("resident_phases"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ResidentPhasesPerStep? ResidentPhases { get; init; }
+}
+
+/// <summary>Milliseconds per decode step in each phase of a resident decode call (see ResidentPhaseTimes).</summary>
+internal sealed record ResidentPhasesPerStep(
+    [property: JsonPropertyName("place_ms")] double PlaceMs,
+    [property: JsonPropertyName("inputs_ms")] double InputsMs,
+    [property: JsonPropertyName("run_ms")] double RunMs,
+    [property: JsonPropertyName("logits_ms")] double LogitsMs,
+    [property: JsonPropertyName("append_ms")] double AppendMs,
+    [property: JsonPropertyName("part_calls_per_step")] double PartCalls,
+    [property: JsonPropertyName("uploads_per_step")] double Uploads)
+{
+    public static ResidentPhasesPerStep Of(Pipeline.Inference.Runtime.Resident.ResidentPhaseTimes.Snapshot s, long steps) =>
+        new(s.PlaceMs / steps, s.InputsMs / steps, s.RunMs / steps, s.LogitsMs / steps, s.AppendMs / steps, (double)s.PartCalls / steps, (double)s.Uploads / steps);
 }

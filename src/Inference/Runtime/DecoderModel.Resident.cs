@@ -39,6 +39,9 @@ internal sealed partial class DecoderModel
     /// <summary>"CUDA" or "host" when decode calls read a resident pool; null when each call stages the pasts.</summary>
     public string? ResidentKv => _memory?.Name;
 
+    /// <summary>Where resident decode calls spent their time, summed since the model loaded; null without a pool.</summary>
+    internal ResidentPhaseTimes? ResidentPhases { get; private set; }
+
     /// <summary>How resident decode calls attend and what their pasts hold (for reports), or null without a pool.</summary>
     public string? ResidentAttention { get; private set; }
 
@@ -111,6 +114,7 @@ internal sealed partial class DecoderModel
         var session = _decodeSession;
         bool groupQuery = session.InputMetadata.ContainsKey(LlamaOnnxExporter.SeqlensInput);
         int elementBytes = session.InputMetadata["past_key_values.0.key"].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16 ? 2 : sizeof(float);
+        ResidentPhases = new ResidentPhaseTimes();
         ResidentAttention = groupQuery ? $"GroupQueryAttention, {(elementBytes == 2 ? "float16" : "float32")} pasts" : "blocks, float32 pasts";
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
             graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
@@ -163,7 +167,9 @@ internal sealed partial class DecoderModel
         bool completed = false;
         try
         {
+            long started = System.Diagnostics.Stopwatch.GetTimestamp(), uploads = pool.Uploads;
             var placed = pool.Place(rows);
+            ResidentPhases!.AddPlace(System.Diagnostics.Stopwatch.GetTimestamp() - started, pool.Uploads - uploads);
             var members = new List<int>(slots);
             for (int part = 0; part < pool.PartCount; part++)
             {
@@ -195,6 +201,7 @@ internal sealed partial class DecoderModel
             ids[j] = rows[b].Tokens.Span[0];
             positions[j] = rows[b].Cache.Length;
         }
+        long inputsStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         if (pool.GroupQuery)
         {
             // seqlens_k is each row's past length (its length after the call, minus one); an empty
@@ -216,6 +223,9 @@ internal sealed partial class DecoderModel
         // Uploads from pageable memory and memsets may still be in flight when CUDA returns, on the
         // legacy stream, which ONNX Runtime's non-blocking stream does not wait for: finish them first.
         pool.Synchronize();
+        var phases = ResidentPhases!;
+        long mark = System.Diagnostics.Stopwatch.GetTimestamp();
+        phases.AddInputs(mark - inputsStarted);
         var binding = pool.Binding(part);
         bool capturing = _captureGate is not null && pool.Calls(part) < CaptureCalls;
         if (capturing) _captureGate!.EnterWriteLock();
@@ -229,7 +239,12 @@ internal sealed partial class DecoderModel
             if (capturing) _captureGate!.ExitWriteLock();
         }
         pool.Called(part);
+        phases.AddRun(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
+        mark = System.Diagnostics.Stopwatch.GetTimestamp();
         pool.GetLogits(part, members, placed, logits, workspace);
+        phases.AddLogits(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
+        mark = System.Diagnostics.Stopwatch.GetTimestamp();
         pool.Append(part, rows, members, placed, workspace);
+        phases.AddAppend(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
     }
 }

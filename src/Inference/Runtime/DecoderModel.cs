@@ -228,6 +228,7 @@ internal sealed partial class DecoderModel : IDisposable
         model._captureGate = _captureGate;
         model._shelf = _shelf;
         model.ResidentAttention = ResidentAttention;
+        model.ResidentPhases = ResidentPhases;
         return model;
     }
 

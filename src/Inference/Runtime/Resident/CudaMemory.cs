@@ -27,6 +27,10 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     private readonly delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int> _memcpy2D;
     private readonly delegate* unmanaged<nint, nint, nuint, int, int> _memcpy;
     private readonly delegate* unmanaged<Memcpy3DParameters*, nint, int> _memcpy3DAsync;
+    private readonly delegate* unmanaged<Memcpy3DParameters*, int> _memcpy3D;
+    private readonly delegate* unmanaged<nint, nuint, int, nuint, nuint, int> _memset2D;
+    private readonly delegate* unmanaged<nint*, nuint, int> _mallocHost;
+    private readonly delegate* unmanaged<nint, int> _freeHost;
     private readonly delegate* unmanaged<nint, int> _streamSynchronize;
     private readonly delegate* unmanaged<int, nint> _errorString;
     private readonly delegate* unmanaged<int, int> _setDevice;
@@ -43,6 +47,10 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         _memcpy2D = (delegate* unmanaged<nint, nuint, nint, nuint, nuint, nuint, int, int>)Export("cudaMemcpy2D");
         _memcpy = (delegate* unmanaged<nint, nint, nuint, int, int>)Export("cudaMemcpy");
         _memcpy3DAsync = (delegate* unmanaged<Memcpy3DParameters*, nint, int>)Export("cudaMemcpy3DAsync");
+        _memcpy3D = (delegate* unmanaged<Memcpy3DParameters*, int>)Export("cudaMemcpy3D");
+        _memset2D = (delegate* unmanaged<nint, nuint, int, nuint, nuint, int>)Export("cudaMemset2D");
+        _mallocHost = (delegate* unmanaged<nint*, nuint, int>)Export("cudaMallocHost");
+        _freeHost = (delegate* unmanaged<nint, int>)Export("cudaFreeHost");
         _streamSynchronize = (delegate* unmanaged<nint, int>)Export("cudaStreamSynchronize");
         _errorString = (delegate* unmanaged<int, nint>)Export("cudaGetErrorString");
         _setDevice = (delegate* unmanaged<int, int>)Export("cudaSetDevice");
@@ -108,6 +116,54 @@ internal sealed unsafe class CudaMemory : DeviceMemory
         Check(_memset(destination, 0, (nuint)bytes), "cudaMemset");
     }
 
+    public override void Zero2D(nint destination, long pitch, long widthBytes, long height)
+    {
+        OnDevice();
+        Check(_memset2D(destination, (nuint)pitch, 0, (nuint)widthBytes, (nuint)height), "cudaMemset2D");
+    }
+
+    public override nint AllocateHost(long bytes)
+    {
+        OnDevice();
+        nint pointer;
+        Check(_mallocHost(&pointer, (nuint)Math.Max(bytes, 1)), $"cudaMallocHost of {bytes} bytes");
+        return pointer;
+    }
+
+    public override void FreeHost(nint pointer)
+    {
+        if (_disposed) return;
+        OnDevice();
+        Check(_freeHost(pointer), "cudaFreeHost");
+    }
+
+    public override void Upload3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        void* source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth)
+    {
+        var parameters = Box(destination, destinationPitch, destinationSlicePitch, (nint)source, sourcePitch, sourceSlicePitch, widthBytes, height, depth, HostToDevice);
+        OnDevice();
+        // The synchronous copy: the caller refills its source for the next sequence at once.
+        Check(_memcpy3D(&parameters), "cudaMemcpy3D to the device");
+    }
+
+    private static Memcpy3DParameters Box(nint destination, long destinationPitch, long destinationSlicePitch,
+        nint source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth, int kind)
+    {
+        if (destinationSlicePitch % destinationPitch != 0 || sourceSlicePitch % sourcePitch != 0)
+            throw new ArgumentException("a slice pitch must be a whole number of rows");
+        // Linear memory: positions zero (the pointers carry the offsets), widths and x in bytes, and
+        // a slice pitch of pitch × ysize.
+        return new Memcpy3DParameters
+        {
+            SourcePointer = new PitchedPointer(source, sourcePitch, sourcePitch, sourceSlicePitch / sourcePitch),
+            DestinationPointer = new PitchedPointer(destination, destinationPitch, destinationPitch, destinationSlicePitch / destinationPitch),
+            Width = (nuint)widthBytes,
+            Height = (nuint)height,
+            Depth = (nuint)depth,
+            Kind = kind,
+        };
+    }
+
     public override void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height)
     {
         OnDevice();
@@ -117,20 +173,8 @@ internal sealed unsafe class CudaMemory : DeviceMemory
     public override void Copy3D(nint destination, long destinationPitch, long destinationSlicePitch,
         nint source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth)
     {
-        if (destinationSlicePitch % destinationPitch != 0 || sourceSlicePitch % sourcePitch != 0)
-            throw new ArgumentException("a slice pitch must be a whole number of rows");
+        var parameters = Box(destination, destinationPitch, destinationSlicePitch, source, sourcePitch, sourceSlicePitch, widthBytes, height, depth, DeviceToDevice);
         OnDevice();
-        // Linear memory: positions zero (the pointers carry the offsets), widths and x in bytes, and
-        // a slice pitch of pitch × ysize.
-        var parameters = new Memcpy3DParameters
-        {
-            SourcePointer = new PitchedPointer(source, sourcePitch, sourcePitch, sourceSlicePitch / sourcePitch),
-            DestinationPointer = new PitchedPointer(destination, destinationPitch, destinationPitch, destinationSlicePitch / destinationPitch),
-            Width = (nuint)widthBytes,
-            Height = (nuint)height,
-            Depth = (nuint)depth,
-            Kind = DeviceToDevice,
-        };
         Check(_memcpy3DAsync(&parameters, 0), "cudaMemcpy3DAsync on the device");
     }
 

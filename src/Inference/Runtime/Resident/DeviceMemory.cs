@@ -29,6 +29,24 @@ internal abstract unsafe class DeviceMemory : IDisposable
 
     public abstract void Zero(nint destination, long bytes);
 
+    /// <summary>Zeroes <paramref name="height"/> rows of <paramref name="widthBytes"/>, each <paramref name="pitch"/> bytes after the previous (one call where a loop of <see cref="Zero"/> would make many).</summary>
+    public abstract void Zero2D(nint destination, long pitch, long widthBytes, long height);
+
+    /// <summary>
+    /// Host memory the device copies to and from directly: pinned (page-locked) on CUDA, so a copy
+    /// runs at the bus's speed instead of through a driver's bounce buffer. Freed by <see cref="FreeHost"/>.
+    /// </summary>
+    public abstract nint AllocateHost(long bytes);
+
+    public abstract void FreeHost(nint pointer);
+
+    /// <summary>
+    /// Host to memory, a box of <paramref name="depth"/> slices × <paramref name="height"/> rows ×
+    /// <paramref name="widthBytes"/> (as <see cref="Copy3D"/>), finished with its source when it returns.
+    /// </summary>
+    public abstract void Upload3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        void* source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth);
+
     /// <summary>Host to memory; on CUDA the copy may still be landing when it returns (pageable source): <see cref="Synchronize"/> before a call reads it.</summary>
     public abstract void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height);
 

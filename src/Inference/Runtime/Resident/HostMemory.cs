@@ -26,6 +26,19 @@ internal sealed unsafe class HostMemory : DeviceMemory
 
     public override void Zero(nint destination, long bytes) => NativeMemory.Clear((void*)destination, (nuint)bytes);
 
+    public override void Zero2D(nint destination, long pitch, long widthBytes, long height)
+    {
+        for (long row = 0; row < height; row++) NativeMemory.Clear((byte*)destination + row * pitch, (nuint)widthBytes);
+    }
+
+    public override nint AllocateHost(long bytes) => Allocate(bytes);
+
+    public override void FreeHost(nint pointer) => Free(pointer);
+
+    public override void Upload3D(nint destination, long destinationPitch, long destinationSlicePitch,
+        void* source, long sourcePitch, long sourceSlicePitch, long widthBytes, long height, long depth) =>
+        Copy3D(destination, destinationPitch, destinationSlicePitch, (nint)source, sourcePitch, sourceSlicePitch, widthBytes, height, depth);
+
     public override void Upload2D(nint destination, long destinationPitch, void* source, long sourcePitch, long widthBytes, long height) =>
         Copy2D(destination, destinationPitch, (nint)source, sourcePitch, widthBytes, height);
 

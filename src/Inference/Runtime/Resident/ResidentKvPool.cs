@@ -37,6 +37,9 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         _shelf = shelf;
         _memory = shelf.Memory;
         _config = shelf.Config;
+        _uploadStage.Attach(_memory);
+        _logitsBack.Attach(_memory);
+        _newsBack.Attach(_memory);
         RowsPerCall = shelf.RowsPerCall;
         Stride = shelf.Stride;
     }
@@ -103,11 +106,11 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         int vocab = _config.VocabSize, highest = -1;
         foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
         if (highest < 0) return;
-        var all = workspace.ResidentScratch.Get((highest + 1) * vocab);
-        fixed (float* d = all)
-            _memory.Download(d, _parts[part].Logits, (long)(highest + 1) * vocab * sizeof(float));
+        long bytes = (long)(highest + 1) * vocab * sizeof(float);
+        var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(bytes), (highest + 1) * vocab);
+        _memory.Download((void*)_logitsBack.Pointer, _parts[part].Logits, bytes);
         foreach (int b in members)
-            all.AsSpan(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
+            all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
     }
 
     /// <summary>
@@ -176,23 +179,26 @@ internal sealed unsafe class ResidentKvPool : IDisposable
                 _memory.Copy3D(inSlot, pitch, RowsPerCall * SlotBytes, inNews, position, NewBytes, position, kvh, 2L * layers);
         }
         // Every layer's new positions come back in one download: the host caches stay the record.
-        var all = workspace.ResidentScratch.Get(2 * layers * newFloats);
+        long newsBytes = 2L * layers * NewBytes;
+        nint back = _newsBack.Get(newsBytes);
+        _memory.Download((void*)back, p.News, newsBytes);
+        ReadOnlySpan<float> all;
         if (_shelf.ElementBytes == sizeof(float))
         {
-            fixed (float* d = all) _memory.Download(d, p.News, 2L * layers * NewBytes);
+            all = new ReadOnlySpan<float>((void*)back, 2 * layers * newFloats);
         }
         else
         {
             // Float16 in the pool, float32 in the host caches: widening is exact, so an upload
             // later narrows them back to the very bits the slot held.
-            var halves = workspace.ResidentHalves.Get(2 * layers * newFloats);
-            fixed (Half* d = halves) _memory.Download(d, p.News, 2L * layers * NewBytes);
-            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(halves.AsSpan(0, 2 * layers * newFloats), all);
+            var widened = workspace.ResidentScratch.Get(2 * layers * newFloats);
+            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)back, 2 * layers * newFloats), widened);
+            all = widened.AsSpan(0, 2 * layers * newFloats);
         }
         for (int l = 0; l < layers; l++)
         {
-            var keys = all.AsSpan(2 * l * newFloats, newFloats);
-            var values = all.AsSpan((2 * l + 1) * newFloats, newFloats);
+            var keys = all.Slice(2 * l * newFloats, newFloats);
+            var values = all.Slice((2 * l + 1) * newFloats, newFloats);
             foreach (int b in members)
                 rows[b].Cache.Append(keys, values, l, slots[b] % RowsPerCall, 1, 0, 1, l == layers - 1);
         }
@@ -228,45 +234,73 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     private void Upload(int slot, KvCache cache)
     {
         var p = _parts[slot / RowsPerCall];
-        int local = slot % RowsPerCall, hd = _config.HeadDim, length = cache.Length;
+        int local = slot % RowsPerCall, hd = _config.HeadDim, kvh = _config.KvHeads, layers = _config.Layers, length = cache.Length;
         if (length > Stride) throw new InvalidOperationException($"a sequence of {length} positions does not fit the pool's {Stride}");
-        long start = local * SlotBytes, position = hd * _shelf.ElementBytes;
-        for (int l = 0; l < _config.Layers; l++)
+        int e = _shelf.ElementBytes;
+        nint slotStart = p.Pasts + (nint)(local * SlotBytes);
+        long slicePitch = RowsPerCall * SlotBytes;
+        // Zeros first, so no older sequence's numbers sit under the mask (they could not change a
+        // bit, but a slot then holds what the staged path would have held): every layer's keys and
+        // values of the slot in one call.
+        _memory.Zero2D(slotStart, slicePitch, SlotBytes, 2L * layers);
+        if (length > 0)
         {
-            // Zeros first, so no older sequence's numbers sit under the mask (they could not change a
-            // bit, but a slot then holds what the staged path would have held).
-            _memory.Zero(p.Keys[l] + (nint)start, SlotBytes);
-            _memory.Zero(p.Values[l] + (nint)start, SlotBytes);
-            if (length == 0) continue;
-            UploadLayer(p.Keys[l] + (nint)start, cache.KeyLayer(l), cache.Capacity, length, position);
-            UploadLayer(p.Values[l] + (nint)start, cache.ValueLayer(l), cache.Capacity, length, position);
+            // Every layer's keys and values gathered (and narrowed, for a float16 pool) into one pinned
+            // buffer laid out as the slices K0, V0, K1, ... of kv_heads rows of the sequence's length,
+            // then one copy into the slot.
+            int perHead = length * hd;
+            long rowBytes = (long)perHead * e;
+            nint stage = _uploadStage.Get(2L * layers * kvh * rowBytes);
+            for (int l = 0; l < layers; l++)
+                for (int kv = 0; kv < 2; kv++)
+                {
+                    var layer = kv == 0 ? cache.KeyLayer(l) : cache.ValueLayer(l);
+                    for (int h = 0; h < kvh; h++)
+                    {
+                        var from = layer.Slice(h * cache.Capacity * hd, perHead);
+                        long at = ((2L * l + kv) * kvh + h) * rowBytes;
+                        if (e == sizeof(float)) from.CopyTo(new Span<float>((void*)(stage + (nint)at), perHead));
+                        else System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(from, new Span<Half>((void*)(stage + (nint)at), perHead));
+                    }
+                }
+            _memory.Upload3D(slotStart, (long)Stride * hd * e, slicePitch, (void*)stage, rowBytes, kvh * rowBytes, rowBytes, kvh, 2L * layers);
         }
         _slotLength[slot] = length;
         Uploads++;
     }
 
-    // One layer's keys or values of a sequence ([kv_heads, capacity, hd] floats on the host) into its
-    // slot ([kv_heads, stride, hd]); a float16 pool gets them narrowed on the host first.
-    private void UploadLayer(nint destination, ReadOnlySpan<float> layer, int capacity, int length, long position)
-    {
-        int kvh = _config.KvHeads, hd = _config.HeadDim;
-        if (_shelf.ElementBytes == sizeof(float))
-        {
-            fixed (float* source = layer)
-                _memory.Upload2D(destination, Stride * position, source, (long)capacity * hd * sizeof(float), length * position, kvh);
-            return;
-        }
-        int perHead = length * hd;
-        if (_halves.Length < kvh * perHead) _halves = new Half[kvh * perHead];
-        for (int h = 0; h < kvh; h++)
-            System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(layer.Slice(h * capacity * hd, perHead), _halves.AsSpan(h * perHead, perHead));
-        // A copy from pageable memory has taken its source when it returns: the buffer may be reused.
-        fixed (Half* source = _halves)
-            _memory.Upload2D(destination, Stride * position, source, perHead * sizeof(ushort), perHead * sizeof(ushort), kvh);
-    }
+    // Host buffers the device copies from and to (pinned on CUDA), owned by this pool and grown on
+    // demand: sequences on their way up, logits and new positions on their way back.
+    private readonly HostBuffer _uploadStage = new();
+    private readonly HostBuffer _logitsBack = new();
+    private readonly HostBuffer _newsBack = new();
 
-    // Narrowed layers on their way up (a float16 pool), reused from upload to upload.
-    private Half[] _halves = [];
+    private sealed class HostBuffer
+    {
+        private DeviceMemory? _memory;
+        private long _bytes;
+
+        public nint Pointer { get; private set; }
+
+        public void Attach(DeviceMemory memory) => _memory = memory;
+
+        /// <summary>At least <paramref name="bytes"/> (the old contents are not kept when it grows).</summary>
+        public nint Get(long bytes)
+        {
+            if (bytes <= _bytes) return Pointer;
+            Release();
+            Pointer = _memory!.AllocateHost(bytes);
+            _bytes = bytes;
+            return Pointer;
+        }
+
+        public void Release()
+        {
+            if (Pointer != 0) _memory!.FreeHost(Pointer);
+            Pointer = 0;
+            _bytes = 0;
+        }
+    }
 
     public void Dispose()
     {
@@ -275,6 +309,9 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         // The parts go back to the shelf with their memory (a later pool uploads its sequences afresh).
         foreach (var part in _parts) _shelf.Return(part);
         _parts.Clear();
+        _uploadStage.Release();
+        _logitsBack.Release();
+        _newsBack.Release();
         Forget();
     }
 }
