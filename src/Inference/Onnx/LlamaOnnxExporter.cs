@@ -181,11 +181,13 @@ public static partial class LlamaOnnxExporter
                 {
                     q = g.Node("Cast", [q], P("q_f16"), null, Attr("to", (long)DataType.Float16));
                     k = g.Node("Cast", [k], P("k_f16"), null, Attr("to", (long)DataType.Float16));
-                    v = g.Node("Cast", [v], P("v_f16"), null, Attr("to", (long)DataType.Float16));
+                    // Named as outputs: the resident decode graph gives them (see below), with no copy node.
+                    v = g.Node("Cast", [v], P("v_f16"), $"new_key_values.{l}.value", Attr("to", (long)DataType.Float16));
                 }
                 // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
                 q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
-                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
+                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"),
+                    halfAttention ? [$"new_key_values.{l}.key"] : null, Attr("interleaved", 1L))[0];
                 // No new_key_values outputs: the kernel writes this call's keys and values into the
                 // staged past (present), and the runner reads them from there.
             }
@@ -215,6 +217,14 @@ public static partial class LlamaOnnxExporter
                     Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
                 g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
                 g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
+                if (halfAttention)
+                {
+                    // The resident decode graph also gives the keys and values the kernel writes (its own
+                    // inputs, copied into the past as they are): the pool downloads them in one piece
+                    // instead of gathering each row's new position out of its slot.
+                    g.Output(k, $"new_key_values.{l}.key", pastType, "batch_size", "sequence_length", c.KvDim);
+                    g.Output(v, $"new_key_values.{l}.value", pastType, "batch_size", "sequence_length", c.KvDim);
+                }
                 merged = attended;
             }
             else

@@ -56,7 +56,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     public bool GroupQuery => _shelf.GroupQuery;
 
     /// <summary>Bytes of pool memory held (device memory on CUDA).</summary>
-    public long Bytes => _parts.Count * _shelf.PartBytes;
+    public long Bytes => _parts.Count * _shelf.PartBytes + (_uploadDevice != 0 ? 2L * _config.Layers * SlotBytes : 0);
 
     /// <summary>Sequences copied in whole from their host cache so far: once per sequence while batches keep their members.</summary>
     public long Uploads { get; private set; }
@@ -107,7 +107,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
         if (highest < 0) return;
         long bytes = (long)(highest + 1) * vocab * sizeof(float);
-        var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(bytes), (highest + 1) * vocab);
+        var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(_shelf.LogitsBytes), (highest + 1) * vocab);
         _memory.Download((void*)_logitsBack.Pointer, _parts[part].Logits, bytes);
         foreach (int b in members)
             all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
@@ -163,24 +163,22 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         int kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
         long pitch = (long)Stride * hd * _shelf.ElementBytes, position = hd * _shelf.ElementBytes;
         int newFloats = RowsPerCall * kvh * hd;
-        // One copy per row for every layer's keys and values (slices K0, V0, K1, ... of the part's
-        // blocks): rows of kv_heads, one position wide, at the row's length. The block graph's
-        // outputs go into the slot; GroupQueryAttention wrote the slot itself, and the position is
-        // gathered from there so that all of them come back in one download.
-        foreach (int b in members)
-        {
-            int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
-            // A sequence at the context's last position has no further step to read it.
-            if (length >= Stride) continue;
-            nint inSlot = p.Pasts + (nint)(local * SlotBytes + length * position), inNews = p.News + (nint)(local * kvh * position);
-            if (_shelf.GroupQuery)
-                _memory.Copy3D(inNews, position, NewBytes, inSlot, pitch, RowsPerCall * SlotBytes, position, kvh, 2L * layers);
-            else
-                _memory.Copy3D(inSlot, pitch, RowsPerCall * SlotBytes, inNews, position, NewBytes, position, kvh, 2L * layers);
-        }
+        // The block graph's outputs go into each row's slot: one copy per row for every layer's keys
+        // and values (slices K0, V0, K1, ... of the part's blocks), rows of kv_heads, one position
+        // wide, at the row's length. GroupQueryAttention wrote the slots itself, and its graph gives
+        // the same positions as outputs, so there is nothing to copy on the device.
+        if (!_shelf.GroupQuery)
+            foreach (int b in members)
+            {
+                int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
+                // A sequence at the context's last position has no further step to read it.
+                if (length >= Stride) continue;
+                _memory.Copy3D(p.Pasts + (nint)(local * SlotBytes + length * position), pitch, RowsPerCall * SlotBytes,
+                    p.News + (nint)(local * kvh * position), position, NewBytes, position, kvh, 2L * layers);
+            }
         // Every layer's new positions come back in one download: the host caches stay the record.
         long newsBytes = 2L * layers * NewBytes;
-        nint back = _newsBack.Get(newsBytes);
+        nint back = _newsBack.Get(newsBytes); // the same size every call: allocated once
         _memory.Download((void*)back, p.News, newsBytes);
         ReadOnlySpan<float> all;
         if (_shelf.ElementBytes == sizeof(float))
@@ -250,7 +248,8 @@ internal sealed unsafe class ResidentKvPool : IDisposable
             // then one copy into the slot.
             int perHead = length * hd;
             long rowBytes = (long)perHead * e;
-            nint stage = _uploadStage.Get(2L * layers * kvh * rowBytes);
+            // Sized once for the longest sequence a slot holds: growing pinned memory is slow.
+            nint stage = _uploadStage.Get(2L * layers * SlotBytes);
             for (int l = 0; l < layers; l++)
                 for (int kv = 0; kv < 2; kv++)
                 {
@@ -263,7 +262,13 @@ internal sealed unsafe class ResidentKvPool : IDisposable
                         else System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(from, new Span<Half>((void*)(stage + (nint)at), perHead));
                     }
                 }
-            _memory.Upload3D(slotStart, (long)Stride * hd * e, slicePitch, (void*)stage, rowBytes, kvh * rowBytes, rowBytes, kvh, 2L * layers);
+            // Up in one contiguous copy, then one copy within the device puts each head's rows where
+            // the slot keeps them (a host-to-device copy of hundreds of short strided rows was ~1.7 ms
+            // a sequence on the H200, docs/PERFORMANCE.md).
+            long bytes = 2L * layers * kvh * rowBytes;
+            if (_uploadDevice == 0) _uploadDevice = _memory.Allocate(2L * layers * SlotBytes);
+            _memory.Upload((nint)_uploadDevice, (void*)stage, bytes);
+            _memory.Copy3D(slotStart, (long)Stride * hd * e, slicePitch, _uploadDevice, rowBytes, kvh * rowBytes, rowBytes, kvh, 2L * layers);
         }
         _slotLength[slot] = length;
         Uploads++;
@@ -272,6 +277,8 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     // Host buffers the device copies from and to (pinned on CUDA), owned by this pool and grown on
     // demand: sequences on their way up, logits and new positions on their way back.
     private readonly HostBuffer _uploadStage = new();
+    // The device side of an upload, before the copy that spreads it into the slot (one pool's, one slot's worth).
+    private nint _uploadDevice;
     private readonly HostBuffer _logitsBack = new();
     private readonly HostBuffer _newsBack = new();
 
@@ -312,6 +319,8 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         _uploadStage.Release();
         _logitsBack.Release();
         _newsBack.Release();
+        if (_uploadDevice != 0) _memory.Free(_uploadDevice);
+        _uploadDevice = 0;
         Forget();
     }
 }
