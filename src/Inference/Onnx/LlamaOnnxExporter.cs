@@ -157,15 +157,27 @@ public static partial class LlamaOnnxExporter
         var x = g.Node("Gather", [g.Weight("embed_tokens", weights.Read(WeightRole.TokenEmbedding, 0), c.VocabSize, c.Dim), inputIds], "embedding");
         float eps = c.RmsNormEpsilon;
 
+        // The float16 decode graph adds each residual inside the next norm (one node for Add and norm)
+        // and keeps products float16 between its float16 MatMuls: every node is a kernel launch, and
+        // a decode step of a small model is made of launches (docs/PERFORMANCE.md).
+        string? pendingResidual = null;
+        // Queries, keys and values straight out of a float16 product, where no bias or per-head norm comes between.
+        bool halfProjections = halfAttention && !c.QkNorm && !c.AttentionBias;
         for (int l = 0; l < c.Layers; l++)
         {
             string P(string n) => $"layers.{l}.{n}";
-            var xn = RmsNorm(g, x, g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim), eps, P("attn_norm"), groupQuery);
+            string xn;
+            var attnNorm = g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim);
+            if (pendingResidual is { } add)
+                (xn, x) = SkipRmsNorm(g, x, add, attnNorm, eps, P("attn_norm"));
+            else
+                xn = RmsNorm(g, x, attnNorm, eps, P("attn_norm"), groupQuery);
             // q, k and v in one MatMul over [dim, q_dim + 2·kv_dim], split after: one node instead of three.
             var qkv = Projections(g, weights, xn, l, c.Dim, quantization, P("qkv"), P("wqkv"),
-                (WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
-                (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
-                (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim));
+                [(WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
+                 (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
+                 (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim)],
+                inputIsHalf: false, keepHalf: halfProjections, splitNames: halfProjections ? [null, null, $"new_key_values.{l}.value"] : null);
             string q = qkv[0], k = qkv[1], v = qkv[2];
             string newKey = "", newValue = "", qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
@@ -177,7 +189,7 @@ public static partial class LlamaOnnxExporter
                     q = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [q, g.ConstInt64(0, 0, c.Heads, hd)]), g.Weight(P("q_norm"), weights.Read(WeightRole.QNorm, l), hd), eps, P("q_norm"), true), g.ConstInt64(0, 0, c.QDim)]);
                     k = g.Node("Reshape", [RmsNorm(g, g.Node("Reshape", [k, g.ConstInt64(0, 0, c.KvHeads, hd)]), g.Weight(P("k_norm"), weights.Read(WeightRole.KNorm, l), hd), eps, P("k_norm"), true), g.ConstInt64(0, 0, c.KvDim)]);
                 }
-                if (halfAttention)
+                if (halfAttention && !halfProjections)
                 {
                     q = g.Node("Cast", [q], P("q_f16"), null, Attr("to", (long)DataType.Float16));
                     k = g.Node("Cast", [k], P("k_f16"), null, Attr("to", (long)DataType.Float16));
@@ -232,17 +244,24 @@ public static partial class LlamaOnnxExporter
                 merged = blocks!.Attend(g, c, l, qr, newKey, newValue, pastKeys[l], pastValues[l], optimumOutputs);
             }
             var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), [(WeightRole.Wo, null, c.Dim)], inputIsHalf: halfAttention)[0];
-            x = g.Node("Add", [x, o], P("residual_attn"));
-
-            var xf = RmsNorm(g, x, g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim), eps, P("ffn_norm"), groupQuery);
+            var ffnNorm = g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim);
+            string xf;
+            if (halfAttention)
+                (xf, x) = SkipRmsNorm(g, x, o, ffnNorm, eps, P("ffn_norm"));
+            else
+            {
+                x = g.Node("Add", [x, o], P("residual_attn"));
+                xf = RmsNorm(g, x, ffnNorm, eps, P("ffn_norm"), groupQuery);
+            }
             // Gate and up in one MatMul over [dim, 2·hidden].
             var gateUp = Projections(g, weights, xf, l, c.Dim, quantization, P("w13"), P("w13"),
-                (WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim));
+                [(WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim)], inputIsHalf: false, keepHalf: halfAttention);
             string h1 = gateUp[0], h3 = gateUp[1];
             var silu = g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
             var h = g.Node("Mul", [silu, h3], P("swiglu"));
-            var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), (WeightRole.W2, null, c.Dim))[0];
-            x = g.Node("Add", [x, down], P("residual_ffn"));
+            var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), [(WeightRole.W2, null, c.Dim)], inputIsHalf: halfAttention)[0];
+            if (halfAttention && l < c.Layers - 1) pendingResidual = down;
+            else x = g.Node("Add", [x, down], P("residual_ffn"));
 
             if (optimumOutputs)
             {
@@ -364,6 +383,17 @@ public static partial class LlamaOnnxExporter
     }
 
     /// <summary>
+    /// RMS norm of x + skip in one node (ONNX Runtime's SkipSimplifiedLayerNormalization): returns the
+    /// normed sum and the sum itself, the residual stream's next value.
+    /// </summary>
+    private static (string Normed, string Sum) SkipRmsNorm(OnnxGraphBuilder g, string x, string skip, string weight, float eps, string name)
+    {
+        var outputs = g.NodeIn(ContribDomain, "SkipSimplifiedLayerNormalization", [x, skip, weight], 4, name,
+            [name, "", "", $"{name}.sum"], Attr("epsilon", eps)); // no mean or inverse deviation: unused
+        return (outputs[0], outputs[3]);
+    }
+
+    /// <summary>
     /// x·Wᵀ (+ bias) for several [rows_i, cols] weights of layer <paramref name="layer"/> that read the
     /// same x, as one product over their rows stacked ([B, S, cols] → [B, S, Σ rows_i]), split back
     /// into one [B, S, rows_i] output per part. Every output element is still one dot product over
@@ -373,10 +403,15 @@ public static partial class LlamaOnnxExporter
         string name, string weightName, params (WeightRole Role, WeightRole? Bias, int Rows)[] parts) =>
         Projections(g, weights, x, layer, cols, quantization, name, weightName, parts, inputIsHalf: false);
 
-    /// <summary>As the other overload; <paramref name="inputIsHalf"/>: x is already float16 (float16 weights only).</summary>
+    /// <summary>
+    /// As the other overload. Float16 weights only: <paramref name="inputIsHalf"/>, x is already float16;
+    /// <paramref name="keepHalf"/>, the outputs stay float16 (no bias allowed). <paramref name="splitNames"/>
+    /// names the split's outputs (null entries: generated).
+    /// </summary>
     private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
-        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf)
+        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf, bool keepHalf = false, string?[]? splitNames = null)
     {
+        if (keepHalf && parts.Any(p => p.Bias is not null)) throw new ArgumentException("a float16 product keeps no bias", nameof(keepHalf));
         int total = parts.Sum(p => p.Rows);
         float[] stacked;
         if (parts.Length == 1) stacked = weights.Read(parts[0].Role, layer);
@@ -394,7 +429,7 @@ public static partial class LlamaOnnxExporter
             }
         }
         bool biased = parts.Any(p => p.Bias is not null);
-        var product = MatMul(g, x, stacked, total, cols, quantization, biased ? $"{name}.matmul" : name, weightName, inputIsHalf: inputIsHalf);
+        var product = MatMul(g, x, stacked, total, cols, quantization, biased ? $"{name}.matmul" : name, weightName, inputIsHalf: inputIsHalf, keepHalf: keepHalf);
         if (biased)
         {
             var bias = new float[total];
@@ -408,7 +443,8 @@ public static partial class LlamaOnnxExporter
         }
         if (parts.Length == 1) return [product];
         var sizes = g.ConstInt64(parts.Select(p => (long)p.Rows).ToArray());
-        return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", null, Attr("axis", -1L));
+        var names = splitNames?.Select((n, i) => n ?? $"{name}.split_{i}").ToArray();
+        return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", names, Attr("axis", -1L));
     }
 
     /// <summary>
@@ -417,14 +453,15 @@ public static partial class LlamaOnnxExporter
     /// com.microsoft MatMulNBits with blocks of 32 along K.
     /// </summary>
     private static string MatMul(OnnxGraphBuilder g, string x, float[] matrix, int rows, int cols, WeightQuantization quantization, string name, string weightName,
-        string? outputName = null, bool inputIsHalf = false)
+        string? outputName = null, bool inputIsHalf = false, bool keepHalf = false)
     {
-        if (inputIsHalf && quantization != WeightQuantization.F16) throw new ArgumentException("a float16 input needs float16 weights", nameof(inputIsHalf));
+        if ((inputIsHalf || keepHalf) && quantization != WeightQuantization.F16) throw new ArgumentException("a float16 input or output needs float16 weights", nameof(inputIsHalf));
         if (quantization == WeightQuantization.None)
             return g.Node("MatMul", [x, g.Weight(weightName, Transposed(matrix, rows, cols), cols, rows)], name, outputName);
         if (quantization == WeightQuantization.F16)
         {
             var half = inputIsHalf ? x : g.Node("Cast", [x], $"{name}.to_f16", null, Attr("to", (long)DataType.Float16));
+            if (keepHalf) return g.Node("MatMul", [half, g.WeightHalf($"{weightName}_f16", Transposed(matrix, rows, cols), cols, rows)], name, outputName);
             var product = g.Node("MatMul", [half, g.WeightHalf($"{weightName}_f16", Transposed(matrix, rows, cols), cols, rows)], $"{name}.f16");
             return g.Node("Cast", [product], name, outputName, Attr("to", (long)DataType.Float));
         }
