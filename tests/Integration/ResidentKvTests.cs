@@ -68,6 +68,12 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
         Assert.Equal(6, pool.Uploads);
         Assert.Equal(2, pool.PartCount);
         Assert.All(caches.Select((c, i) => (c, i)), x => Assert.Equal(10 + 30 * x.i + 20, x.c.Length));
+        // Nothing came back per step: the new positions stayed in the slots until a reader asked.
+        Assert.Equal(0, pool.WrittenBack);
+        Assert.All(caches.Select((c, i) => (c, i)), x => Assert.Equal(10 + 30 * x.i, x.c.HostLength));
+        _ = caches[0].Keys(0, 0);
+        Assert.Equal(1, pool.WrittenBack);
+        Assert.Equal(caches[0].Length, caches[0].HostLength);
         foreach (var c in caches) c.Dispose();
     }
 

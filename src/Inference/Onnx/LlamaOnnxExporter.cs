@@ -177,7 +177,7 @@ public static partial class LlamaOnnxExporter
                 [(WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
                  (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
                  (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim)],
-                inputIsHalf: false, keepHalf: halfProjections, splitNames: halfProjections ? [null, null, $"new_key_values.{l}.value"] : null);
+                inputIsHalf: false, keepHalf: halfProjections);
             string q = qkv[0], k = qkv[1], v = qkv[2];
             string newKey = "", newValue = "", qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
@@ -193,13 +193,11 @@ public static partial class LlamaOnnxExporter
                 {
                     q = g.Node("Cast", [q], P("q_f16"), null, Attr("to", (long)DataType.Float16));
                     k = g.Node("Cast", [k], P("k_f16"), null, Attr("to", (long)DataType.Float16));
-                    // Named as outputs: the resident decode graph gives them (see below), with no copy node.
-                    v = g.Node("Cast", [v], P("v_f16"), $"new_key_values.{l}.value", Attr("to", (long)DataType.Float16));
+                    v = g.Node("Cast", [v], P("v_f16"), null, Attr("to", (long)DataType.Float16));
                 }
                 // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
                 q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
-                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"),
-                    halfAttention ? [$"new_key_values.{l}.key"] : null, Attr("interleaved", 1L))[0];
+                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
                 // No new_key_values outputs: the kernel writes this call's keys and values into the
                 // staged past (present), and the runner reads them from there.
             }
@@ -229,14 +227,6 @@ public static partial class LlamaOnnxExporter
                     Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
                 g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
                 g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
-                if (halfAttention)
-                {
-                    // The resident decode graph also gives the keys and values the kernel writes (its own
-                    // inputs, copied into the past as they are): the pool downloads them in one piece
-                    // instead of gathering each row's new position out of its slot.
-                    g.Output(k, $"new_key_values.{l}.key", pastType, "batch_size", "sequence_length", c.KvDim);
-                    g.Output(v, $"new_key_values.{l}.value", pastType, "batch_size", "sequence_length", c.KvDim);
-                }
                 merged = attended;
             }
             else
@@ -405,11 +395,10 @@ public static partial class LlamaOnnxExporter
 
     /// <summary>
     /// As the other overload. Float16 weights only: <paramref name="inputIsHalf"/>, x is already float16;
-    /// <paramref name="keepHalf"/>, the outputs stay float16 (no bias allowed). <paramref name="splitNames"/>
-    /// names the split's outputs (null entries: generated).
+    /// <paramref name="keepHalf"/>, the outputs stay float16 (no bias allowed).
     /// </summary>
     private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
-        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf, bool keepHalf = false, string?[]? splitNames = null)
+        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf, bool keepHalf = false)
     {
         if (keepHalf && parts.Any(p => p.Bias is not null)) throw new ArgumentException("a float16 product keeps no bias", nameof(keepHalf));
         int total = parts.Sum(p => p.Rows);
@@ -443,8 +432,7 @@ public static partial class LlamaOnnxExporter
         }
         if (parts.Length == 1) return [product];
         var sizes = g.ConstInt64(parts.Select(p => (long)p.Rows).ToArray());
-        var names = splitNames?.Select((n, i) => n ?? $"{name}.split_{i}").ToArray();
-        return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", names, Attr("axis", -1L));
+        return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", null, Attr("axis", -1L));
     }
 
     /// <summary>

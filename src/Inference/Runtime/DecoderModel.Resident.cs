@@ -244,7 +244,7 @@ internal sealed partial class DecoderModel
         pool.GetLogits(part, members, placed, logits, workspace);
         phases.AddLogits(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
         mark = System.Diagnostics.Stopwatch.GetTimestamp();
-        pool.Append(part, rows, members, placed, workspace);
+        pool.Append(part, rows, members, placed);
         phases.AddAppend(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
     }
 }

@@ -45,14 +45,97 @@ internal sealed class KvCache : IDisposable
         return 2L * config.Layers * config.KvHeads * config.HeadDim * sizeof(float);
     }
 
-    internal ReadOnlySpan<float> Keys(int layer, int head) => _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
-    internal ReadOnlySpan<float> Values(int layer, int head) => _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
+    internal ReadOnlySpan<float> Keys(int layer, int head)
+    {
+        Materialize();
+        return _keys[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
+    }
+
+    internal ReadOnlySpan<float> Values(int layer, int head)
+    {
+        Materialize();
+        return _values[layer].AsSpan(head * Capacity * _config.HeadDim, Length * _config.HeadDim);
+    }
 
     /// <summary>Layer <paramref name="layer"/>'s keys as stored, [kv_heads, <see cref="Capacity"/>, head_dim] (for uploading to a resident pool).</summary>
-    internal ReadOnlySpan<float> KeyLayer(int layer) => _keys[layer];
+    internal ReadOnlySpan<float> KeyLayer(int layer)
+    {
+        Materialize();
+        return _keys[layer];
+    }
 
     /// <inheritdoc cref="KeyLayer"/>
-    internal ReadOnlySpan<float> ValueLayer(int layer) => _values[layer];
+    internal ReadOnlySpan<float> ValueLayer(int layer)
+    {
+        Materialize();
+        return _values[layer];
+    }
+
+    // Positions [HostLength, Length) are held elsewhere (a resident pool's slot, where decode calls
+    // wrote them) until something reads this cache: then the holder writes them back here first.
+    private IHeldPositions? _holder;
+    private string? _lost;
+
+    /// <summary>Positions whose keys and values are in this cache's own memory; the rest, up to <see cref="Length"/>, a holder keeps.</summary>
+    internal int HostLength { get; private set; }
+
+    /// <summary>Whether positions past <see cref="HostLength"/> are held elsewhere (see <see cref="AdvanceHeld"/>).</summary>
+    internal bool HasHeldPositions => _holder is not null;
+
+    internal bool IsDisposed => _disposed;
+
+    /// <summary>
+    /// Counts <paramref name="count"/> new positions that <paramref name="holder"/> keeps (a resident
+    /// pool, whose decode calls wrote them where it runs): nothing is copied here until a reader asks,
+    /// and then the holder writes them back (<see cref="WriteHeld"/>). The reservation's limits hold as for an append.
+    /// </summary>
+    internal void AdvanceHeld(int count, IHeldPositions holder)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(holder);
+        CheckLimits(Length + count);
+        if (_holder is { } other && !ReferenceEquals(other, holder)) Materialize();
+        if (_holder is null) HostLength = Length;
+        _holder = holder;
+        Length += count;
+    }
+
+    /// <summary>
+    /// The holder writing back layer <paramref name="layer"/>'s held positions [<see cref="HostLength"/>,
+    /// <see cref="Length"/>): keys and values as [kv_heads, count, head_dim]. After the last layer,
+    /// <paramref name="done"/> makes them this cache's own.
+    /// </summary>
+    internal void WriteHeld(int layer, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool done)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        EnsureCapacity(Length);
+        int hd = _config.HeadDim, heads = _config.KvHeads, count = Length - HostLength;
+        for (int h = 0; h < heads; h++)
+        {
+            int dst = (h * Capacity + HostLength) * hd;
+            keys.Slice(h * count * hd, count * hd).CopyTo(_keys[layer].AsSpan(dst));
+            values.Slice(h * count * hd, count * hd).CopyTo(_values[layer].AsSpan(dst));
+        }
+        if (done) HostLength = Length;
+    }
+
+    /// <summary>The holder could not write its positions back (<paramref name="why"/>): every later read throws instead of seeing stale numbers.</summary>
+    internal void LoseHeld(string why)
+    {
+        _holder = null;
+        _lost = why;
+    }
+
+    /// <summary>Brings held positions back (their holder writes them) before this cache's memory is read or written.</summary>
+    internal void Materialize()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_lost is { } why) throw new InvalidOperationException($"this sequence's last positions were lost: {why}");
+        if (_holder is not { } holder) return;
+        _holder = null;
+        holder.WriteBack(this);
+        if (HostLength != Length) throw new InvalidOperationException($"the holder wrote back {HostLength} of {Length} positions");
+    }
 
     /// <summary>
     /// Appends <paramref name="count"/> positions taken from a present tensor
@@ -60,7 +143,7 @@ internal sealed class KvCache : IDisposable
     /// </summary>
     internal void Append(ReadOnlySpan<float> presentKeys, ReadOnlySpan<float> presentValues, int layer, int row, int total, int start, int count, bool lastLayer)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        Materialize();
         EnsureCapacity(Length + count);
         int hd = _config.HeadDim, heads = _config.KvHeads;
         for (int h = 0; h < heads; h++)
@@ -70,29 +153,34 @@ internal sealed class KvCache : IDisposable
             presentKeys.Slice(src, count * hd).CopyTo(_keys[layer].AsSpan(dst));
             presentValues.Slice(src, count * hd).CopyTo(_values[layer].AsSpan(dst));
         }
-        if (lastLayer) Length += count;
+        if (lastLayer) HostLength = Length += count;
     }
 
     /// <summary>A deep copy with its own memory (for replaying a sequence from the same state).</summary>
     internal KvCache Clone()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        Materialize();
         var copy = new KvCache(_config, _account, Capacity, MaxCapacity);
         for (int l = 0; l < _keys.Length; l++)
         {
             _keys[l].CopyTo(copy._keys[l], 0);
             _values[l].CopyTo(copy._values[l], 0);
         }
-        copy.Length = Length;
+        copy.HostLength = copy.Length = Length;
         return copy;
     }
 
-    private void EnsureCapacity(int needed)
+    private void CheckLimits(int needed)
     {
         if (needed > _config.SeqLen)
             throw new InvalidOperationException($"sequence of {needed} positions exceeds the context length {_config.SeqLen}");
         if (needed > MaxCapacity)
             throw new InvalidOperationException($"sequence of {needed} positions exceeds the {MaxCapacity} positions its KV cache reserved");
+    }
+
+    private void EnsureCapacity(int needed)
+    {
+        CheckLimits(needed);
         if (needed <= Capacity) return;
         int capacity = Math.Min(MaxCapacity, Math.Max(needed, Capacity * 2));
         long before = Bytes;
@@ -108,7 +196,7 @@ internal sealed class KvCache : IDisposable
         var grown = Allocate(capacity);
         for (int l = 0; l < old.Length; l++)
             for (int h = 0; h < _config.KvHeads; h++)
-                old[l].AsSpan(h * Capacity * hd, Length * hd).CopyTo(grown[l].AsSpan(h * capacity * hd));
+                old[l].AsSpan(h * Capacity * hd, HostLength * hd).CopyTo(grown[l].AsSpan(h * capacity * hd));
         return grown;
     }
 
@@ -123,9 +211,18 @@ internal sealed class KvCache : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        // Held positions are simply dropped: their holder sees a disposed cache and writes nothing.
+        _holder = null;
         _account?.Remove(Bytes);
         _account?.CacheClosed();
         _keys = [];
         _values = [];
     }
+}
+
+/// <summary>Keeps some of a <see cref="KvCache"/>'s last positions (see <see cref="KvCache.AdvanceHeld"/>) and writes them back on demand.</summary>
+internal interface IHeldPositions
+{
+    /// <summary>Writes <paramref name="cache"/>'s held positions back into it (<see cref="KvCache.WriteHeld"/>), on the thread of the cache's reader.</summary>
+    void WriteBack(KvCache cache);
 }

@@ -9,18 +9,21 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// parts of <see cref="RowsPerCall"/> slots, one model call each, laid out exactly as the graph's
 /// past inputs ([rows, kv_heads, <see cref="Stride"/>, head_dim] per layer, keys and values) and
 /// bound to them once. A sequence keeps its slot from step to step: it is uploaded from its host
-/// cache once, when it first takes a slot, and after that a step writes only its new position into
-/// the slot (a copy within the device) and brings that position back to the host cache.
+/// cache once, when it first takes a slot; after that a step writes only its new position into the
+/// slot, and nothing but the logits comes back.
 /// </summary>
 /// <remarks>
 /// The host <see cref="KvCache"/> stays the record of a sequence's past (prefill writes it, clones
-/// copy it, the KV budget counts it); the pool is a copy that a slot keeps only while its sequence
-/// keeps decoding, so a sequence that leaves, fails or moves is simply uploaded again when it next
-/// needs a slot. Positions of a slot past its sequence's length hold zeros or older numbers; the
-/// attention mask hides them, so they never change a bit of the result (P6 on the resident path).
-/// Owned by one actor's <see cref="StepWorkspace"/>: no two threads ever touch it.
+/// copy it, the KV budget counts it), but its newest positions may be held here: each step counts
+/// them in the cache (<see cref="KvCache.AdvanceHeld"/>) and the pool writes them back when the
+/// cache is read, which for a decoding sequence is when it loses its slot (it sits a step out, the
+/// slot goes to another) or when the pool is forgotten or disposed. A sequence that comes back is
+/// uploaded again from its complete host cache. Positions of a slot past its sequence's length hold
+/// zeros or older numbers; the attention never reads them (the mask hides them from the block graph,
+/// seqlens_k bounds GroupQueryAttention), so they never change a bit of the result (P6 on the
+/// resident path). Owned by one actor's <see cref="StepWorkspace"/>: no two threads ever touch it.
 /// </remarks>
-internal sealed unsafe class ResidentKvPool : IDisposable
+internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
 {
     private readonly ResidentShelf _shelf;
     private readonly DeviceMemory _memory;
@@ -39,7 +42,6 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         _config = shelf.Config;
         _uploadStage.Attach(_memory);
         _logitsBack.Attach(_memory);
-        _newsBack.Attach(_memory);
         RowsPerCall = shelf.RowsPerCall;
         Stride = shelf.Stride;
     }
@@ -127,6 +129,8 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         for (int s = 0; s < _slotCache.Length; s++)
             if (_slotCache[s] is { } held && !present.Contains(held))
             {
+                // The slot goes to another sequence: what only it held goes back to its cache first.
+                if (held.HasHeldPositions && !held.IsDisposed) held.Materialize();
                 _slotOf.Remove(held);
                 _slotCache[s] = null;
             }
@@ -152,63 +156,102 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     }
 
     /// <summary>
-    /// After part <paramref name="part"/>'s call: writes the new position of each of its rows
-    /// (<paramref name="members"/>, indices into <paramref name="rows"/>) into its slot and appends it
-    /// to the row's host cache, through <paramref name="workspace"/>'s new-key buffers.
+    /// After part <paramref name="part"/>'s call: its rows' new positions are in their slots (the
+    /// block graph's outputs are copied there; GroupQueryAttention wrote them itself), and each row's
+    /// cache counts them as held by this pool. Nothing comes back to the host: a cache gets its held
+    /// positions when something reads it (<see cref="WriteBack"/>), which for a decoding sequence is
+    /// when it loses its slot.
     /// </summary>
-    public void Append(int part, IReadOnlyList<SequenceStep> rows, IReadOnlyList<int> members, int[] slots, StepWorkspace workspace)
+    public void Append(int part, IReadOnlyList<SequenceStep> rows, IReadOnlyList<int> members, int[] slots)
     {
         var c = _config;
         var p = _parts[part];
         int kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
         long pitch = (long)Stride * hd * _shelf.ElementBytes, position = hd * _shelf.ElementBytes;
-        int newFloats = RowsPerCall * kvh * hd;
-        // The block graph's outputs go into each row's slot: one copy per row for every layer's keys
-        // and values (slices K0, V0, K1, ... of the part's blocks), rows of kv_heads, one position
-        // wide, at the row's length. GroupQueryAttention wrote the slots itself, and its graph gives
-        // the same positions as outputs, so there is nothing to copy on the device.
+        // One copy per row for every layer's keys and values (slices K0, V0, K1, ... of the part's
+        // blocks): rows of kv_heads, one position wide, at the row's length.
         if (!_shelf.GroupQuery)
             foreach (int b in members)
             {
                 int local = slots[b] % RowsPerCall, length = rows[b].Cache.Length;
-                // A sequence at the context's last position has no further step to read it.
-                if (length >= Stride) continue;
                 _memory.Copy3D(p.Pasts + (nint)(local * SlotBytes + length * position), pitch, RowsPerCall * SlotBytes,
                     p.News + (nint)(local * kvh * position), position, NewBytes, position, kvh, 2L * layers);
             }
-        // Every layer's new positions come back in one download: the host caches stay the record.
-        long newsBytes = 2L * layers * NewBytes;
-        nint back = _newsBack.Get(newsBytes); // the same size every call: allocated once
-        _memory.Download((void*)back, p.News, newsBytes);
-        ReadOnlySpan<float> all;
-        if (_shelf.ElementBytes == sizeof(float))
+        foreach (int b in members)
         {
-            all = new ReadOnlySpan<float>((void*)back, 2 * layers * newFloats);
+            rows[b].Cache.AdvanceHeld(1, this);
+            _slotLength[slots[b]] = rows[b].Cache.Length;
         }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="cache"/>'s held positions back from its slot: gathered on the device
+    /// into one block, brought back in one download (widened from float16, exactly), written into the
+    /// cache. Runs on the thread that reads the cache, so only where the pool's owner is not running
+    /// a call: the owner itself (a sequence losing its slot), or a caller it has finished with.
+    /// </summary>
+    public void WriteBack(KvCache cache)
+    {
+        if (cache.IsDisposed) return;
+        if (!_slotOf.TryGetValue(cache, out int slot))
+            throw new InvalidOperationException("a cache's held positions are not in this pool");
+        var c = _config;
+        int e = _shelf.ElementBytes, hd = c.HeadDim, kvh = c.KvHeads, layers = c.Layers;
+        int from = cache.HostLength, count = cache.Length - from;
+        if (count <= 0 || _slotLength[slot] != cache.Length)
+            throw new InvalidOperationException($"the pool holds {_slotLength[slot]} positions of a sequence of {cache.Length} (its cache has {from})");
+        var p = _parts[slot / RowsPerCall];
+        long rowBytes = (long)count * hd * e, position = hd * e;
+        if (_uploadDevice == 0) _uploadDevice = _memory.Allocate(2L * layers * SlotBytes);
+        _memory.Copy3D(_uploadDevice, rowBytes, kvh * rowBytes,
+            p.Pasts + (nint)(slot % RowsPerCall * SlotBytes + from * position), (long)Stride * position, RowsPerCall * SlotBytes, rowBytes, kvh, 2L * layers);
+        nint stage = _uploadStage.Get(2L * layers * SlotBytes);
+        long bytes = 2L * layers * kvh * rowBytes;
+        _memory.Download((void*)stage, _uploadDevice, bytes);
+        int perLayer = kvh * count * hd;
+        ReadOnlySpan<float> all;
+        if (e == sizeof(float))
+            all = new ReadOnlySpan<float>((void*)stage, 2 * layers * perLayer);
         else
         {
-            // Float16 in the pool, float32 in the host caches: widening is exact, so an upload
-            // later narrows them back to the very bits the slot held.
-            var widened = workspace.ResidentScratch.Get(2 * layers * newFloats);
-            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)back, 2 * layers * newFloats), widened);
-            all = widened.AsSpan(0, 2 * layers * newFloats);
+            // Widening is exact: an upload later narrows them back to the very bits the slot held.
+            if (_widened.Length < 2 * layers * perLayer) _widened = new float[2 * layers * perLayer];
+            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)stage, 2 * layers * perLayer), _widened);
+            all = _widened.AsSpan(0, 2 * layers * perLayer);
         }
         for (int l = 0; l < layers; l++)
-        {
-            var keys = all.Slice(2 * l * newFloats, newFloats);
-            var values = all.Slice((2 * l + 1) * newFloats, newFloats);
-            foreach (int b in members)
-                rows[b].Cache.Append(keys, values, l, slots[b] % RowsPerCall, 1, 0, 1, l == layers - 1);
-        }
-        foreach (int b in members) _slotLength[slots[b]] = rows[b].Cache.Length;
+            cache.WriteHeld(l, all.Slice(2 * l * perLayer, perLayer), all.Slice((2 * l + 1) * perLayer, perLayer), l == layers - 1);
+        WrittenBack++;
     }
+
+    /// <summary>Times held positions were written back to their caches (a sequence losing its slot, or a reader).</summary>
+    public long WrittenBack { get; private set; }
+
+    // A float16 pool's written-back positions, widened.
+    private float[] _widened = [];
 
     /// <summary>Waits for every copy queued so far (uploads, appends, inputs): before a call reads the pool.</summary>
     public void Synchronize() => _memory.Synchronize();
 
-    /// <summary>Forgets every slot's sequence (after a failed call), so each is uploaded afresh next time.</summary>
+    /// <summary>
+    /// Forgets every slot's sequence (after a failed call), so each is uploaded afresh next time; what
+    /// a slot held goes back to its cache first, and a cache it cannot reach is marked lost (reading
+    /// it throws) rather than left with stale positions.
+    /// </summary>
     public void Forget()
     {
+        foreach (var held in _slotCache)
+        {
+            if (held is null || held.IsDisposed || !held.HasHeldPositions) continue;
+            try
+            {
+                held.Materialize();
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+            {
+                held.LoseHeld($"the resident pool could not write them back ({e.Message})");
+            }
+        }
         _slotOf.Clear();
         Array.Clear(_slotCache);
     }
@@ -274,13 +317,12 @@ internal sealed unsafe class ResidentKvPool : IDisposable
         Uploads++;
     }
 
-    // Host buffers the device copies from and to (pinned on CUDA), owned by this pool and grown on
-    // demand: sequences on their way up, logits and new positions on their way back.
+    // Host buffers the device copies from and to (pinned on CUDA), owned by this pool: sequences on
+    // their way up (and held positions on their way back), logits on their way back.
     private readonly HostBuffer _uploadStage = new();
     // The device side of an upload, before the copy that spreads it into the slot (one pool's, one slot's worth).
     private nint _uploadDevice;
     private readonly HostBuffer _logitsBack = new();
-    private readonly HostBuffer _newsBack = new();
 
     private sealed class HostBuffer
     {
@@ -312,15 +354,15 @@ internal sealed unsafe class ResidentKvPool : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
+        // Sequences still holding positions here get them before the memory goes; the parts go back
+        // to the shelf with their memory (a later pool uploads its sequences afresh).
+        Forget();
         _disposed = true;
-        // The parts go back to the shelf with their memory (a later pool uploads its sequences afresh).
         foreach (var part in _parts) _shelf.Return(part);
         _parts.Clear();
         _uploadStage.Release();
         _logitsBack.Release();
-        _newsBack.Release();
         if (_uploadDevice != 0) _memory.Free(_uploadDevice);
         _uploadDevice = 0;
-        Forget();
     }
 }

@@ -77,13 +77,9 @@ internal sealed class ResidentPart : IDisposable
                 Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
                 if (shelf.GroupQuery)
                 {
-                    // The kernel writes each row's new position into its slot: present is the past. The
-                    // positions it wrote come out too, [rows, 1, kv_heads · hd], for the host caches.
+                    // The kernel writes each row's new position into its slot: present is the past.
                     Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
                     Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
-                    long[] written = [shelf.RowsPerCall, 1, (long)c.KvHeads * c.HeadDim];
-                    Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], written, shelf.NewBytes, pastType));
-                    Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], written, shelf.NewBytes, pastType));
                 }
                 else
                 {
