@@ -79,25 +79,7 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         var solo = new GenerationResult[16];
         for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], model);
 
-        await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
-        using var cancel = new CancellationTokenSource();
-        var results = await Task.WhenAll(requests.Select((r, i) => i % 5 == 4 ? CancelledOnFirstToken(host, r, cancel) : host.CompleteAsync(r)));
-        Assert.True(cancel.IsCancellationRequested, "no cancelled request received a token");
-
-        for (int i = 0; i < 16; i++)
-            if (i % 5 != 4) Workloads.AssertSameRun(solo[i], results[i], $"request {i}");
-        Assert.Equal(0, host.KvMemory.Bytes);
-        Assert.Equal(0, host.KvMemory.LiveCaches);
-    }
-
-    private static async Task<GenerationResult> CancelledOnFirstToken(PipelineHost host, GenerationRequest request, CancellationTokenSource cancel)
-    {
-        try
-        {
-            await foreach (var _ in host.GenerateAsync(request, cancel.Token)) await cancel.CancelAsync();
-        }
-        catch (OperationCanceledException) { }
-        return null!;
+        await Workloads.AssertSixteenMatchSoloWhileSomeAreCancelledAsync(model, requests, solo);
     }
 
     [Fact]

@@ -52,6 +52,33 @@ internal static class Workloads
         return await host.CompleteAsync(request);
     }
 
+    /// <summary>
+    /// Sixteen varied requests through <paramref name="model"/>'s actors at once, every fifth cancelled
+    /// on the first token any of them receives: each completed one must equal <paramref name="solo"/>[i],
+    /// and the cancelled ones must give back their KV memory.
+    /// </summary>
+    public static async Task AssertSixteenMatchSoloWhileSomeAreCancelledAsync(LoadedModel model, IReadOnlyList<GenerationRequest> requests, IReadOnlyList<GenerationResult> solo)
+    {
+        await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
+        using var cancel = new CancellationTokenSource();
+        var results = await Task.WhenAll(requests.Select((r, i) => i % 5 == 4 ? CancelledOnFirstToken(host, r, cancel) : host.CompleteAsync(r)));
+        Assert.True(cancel.IsCancellationRequested, "no cancelled request received a token");
+        for (int i = 0; i < requests.Count; i++)
+            if (i % 5 != 4) AssertSameRun(solo[i], results[i], $"request {i}");
+        Assert.Equal(0, host.KvMemory.Bytes);
+        Assert.Equal(0, host.KvMemory.LiveCaches);
+    }
+
+    private static async Task<GenerationResult> CancelledOnFirstToken(PipelineHost host, GenerationRequest request, CancellationTokenSource cancel)
+    {
+        try
+        {
+            await foreach (var _ in host.GenerateAsync(request, cancel.Token)) await cancel.CancelAsync();
+        }
+        catch (OperationCanceledException) { }
+        return null!;
+    }
+
     public static void AssertSameRun(GenerationResult solo, GenerationResult other, string label)
     {
         Assert.True(solo.PromptIds.SequenceEqual(other.PromptIds), $"{label}: prompt ids differ");
