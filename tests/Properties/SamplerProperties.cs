@@ -54,22 +54,13 @@ public sealed class SamplerProperties
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var unfiltered = c with { Options = c.Options with { TopK = 0, TopP = 1f, MinP = 0f, Temperature = Math.Max(c.Options.Temperature, 0.05f) } };
-            // Reference: weights exp((l - max) / T) over the penalised logits, walked in id order.
+            // Reference: weights exp((l - max) · (1 / T)) over the penalised logits, walked in id order
+            // (block by block: SoftmaxWeightsProperties shows that is the plain walk up to rounding).
             var logits = Penalised(unfiltered.Logits, unfiltered.Options, unfiltered.History);
             double max = logits.Max(), t = unfiltered.Options.Temperature;
-            var weights = logits.Select(l => Math.Exp((l - max) / t)).ToArray();
-            double total = 0;
-            foreach (var w in weights) total += w;
-            double target = CounterRandom.NextDouble(unfiltered.Seed, unfiltered.DrawIndex) * total, cumulative = 0;
-            int expected = -1, last = Array.IndexOf(logits, logits.Max());
-            for (int id = 0; id < weights.Length && expected < 0; id++)
-            {
-                if (weights[id] <= 0) continue;
-                cumulative += weights[id];
-                last = id;
-                if (target < cumulative) expected = id;
-            }
-            if (expected < 0) expected = last;
+            var weights = logits.Select(l => SoftmaxWeights.Exp((l - max) * (1.0 / t))).ToArray();
+            var u = CounterRandom.NextDouble(unfiltered.Seed, unfiltered.DrawIndex);
+            var expected = SoftmaxWeightsProperties.ReferenceDraw(weights, u, Array.IndexOf(logits, logits.Max()));
             return Sample(unfiltered) == expected;
         });
 

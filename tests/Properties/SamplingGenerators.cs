@@ -23,9 +23,12 @@ public static class SamplingGenerators
             (2, Gen.Choose(-3, 3).Select(x => (float)x)),
             (1, Gen.Constant(float.NegativeInfinity)));
 
-    /// <summary>Vocabularies of 1..64 tokens with at least one finite logit (all -inf is rejected by the sampler).</summary>
+    /// <summary>
+    /// Vocabularies of 1..64 tokens, sometimes up to 200 (past the softmax's 64-id blocks), with at least
+    /// one finite logit (all -inf is rejected by the sampler).
+    /// </summary>
     public static Gen<float[]> Logits =>
-        from count in Gen.Choose(1, 64)
+        from count in Gen.Frequency((4, Gen.Choose(1, 64)), (1, Gen.Choose(65, 200)))
         from logits in Gen.ArrayOf(Logit, count)
         from anchor in Gen.Choose(0, count - 1)
         select EnsureFinite(logits, anchor);

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Pipeline.Inference.Sampling;
 
@@ -48,21 +50,12 @@ internal static class Sampler
     }
 
     /// <summary>
-    /// Writes each token's softmax weight, exp((logit − max) / temperature) in double, into the
-    /// workspace's probabilities by id and returns their sum in id order (unnormalised).
+    /// Writes each token's softmax weight, exp((logit − max) · (1 / temperature)) in double, into the
+    /// workspace's probabilities by id, and the block sums into its block sums; returns their total
+    /// (unnormalised). The arithmetic is <see cref="SoftmaxWeights"/>'s: the same bits on every machine.
     /// </summary>
-    private static double SoftmaxWeights(Workspace workspace, int argmax, float temperature)
-    {
-        var logits = workspace.Logits;
-        var weights = workspace.Probabilities;
-        double max = logits[argmax], t = temperature, total = 0.0;
-        for (var id = 0; id < logits.Length; id++)
-        {
-            weights[id] = Math.Exp((logits[id] - max) / t);
-            total += weights[id];
-        }
-        return total;
-    }
+    private static double Weigh(Workspace workspace, int argmax, float temperature) =>
+        SoftmaxWeights.Fill(workspace.Logits, workspace.Logits[argmax], temperature, workspace.Probabilities, workspace.BlockSums);
 
     /// <summary>No top-k, top-p or min-p cut: every token keeps its softmax weight.</summary>
     private static bool IsUnfiltered(SamplingOptions options, int vocabulary) =>
@@ -70,23 +63,13 @@ internal static class Sampler
 
     /// <summary>
     /// Inverse CDF over the whole vocabulary in id order: the first token whose running sum of
-    /// <see cref="SoftmaxWeights"/> exceeds <paramref name="u"/> times their total.
+    /// softmax weights exceeds <paramref name="u"/> times their total (found block by block, see
+    /// <see cref="SoftmaxWeights.Draw"/>).
     /// </summary>
     private static int DrawInIdOrder(Workspace workspace, int argmax, float temperature, double u)
     {
-        var weights = workspace.Probabilities;
-        var target = u * SoftmaxWeights(workspace, argmax, temperature);
-        var cumulative = 0.0;
-        var lastPossible = argmax;
-        for (var id = 0; id < weights.Length; id++)
-        {
-            if (weights[id] <= 0) continue;
-            cumulative += weights[id];
-            lastPossible = id;
-            if (target < cumulative) return id;
-        }
-        // Only reachable when rounding leaves the summed CDF a hair under target.
-        return lastPossible;
+        var total = Weigh(workspace, argmax, temperature);
+        return SoftmaxWeights.Draw(workspace.Probabilities, workspace.BlockSums, u * total, argmax);
     }
 
     /// <summary>
@@ -141,17 +124,59 @@ internal static class Sampler
             }
         }
 
-        var argmax = 0;
-        for (var id = 0; id < penalised.Length; id++)
-        {
-            var logit = penalised[id];
-            if (float.IsNaN(logit) || float.IsPositiveInfinity(logit))
-                throw new ArgumentException($"logit of token {id} is {logit}; logits must be finite or -infinity.", nameof(logits));
-            if (logit > penalised[argmax]) argmax = id;
-        }
+        var argmax = Argmax(penalised);
         if (float.IsNegativeInfinity(penalised[argmax]))
             throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));
         return argmax;
+    }
+
+    /// <summary>
+    /// The first id holding the largest logit (so −0 and +0 tie, and the lower id wins); throws naming the
+    /// first NaN or +infinity. Vectorised: a max-and-check pass, then a search for the first equal lane.
+    /// </summary>
+    private static int Argmax(ReadOnlySpan<float> logits)
+    {
+        int n = logits.Length, id = 0, width = Vector256<float>.Count;
+        var max = float.NegativeInfinity;
+        if (n >= width)
+        {
+            var maxV = Vector256.Create(float.NegativeInfinity);
+            var bad = Vector256<float>.Zero;
+            var infinity = Vector256.Create(float.PositiveInfinity);
+            for (; id <= n - width; id += width)
+            {
+                var v = Vector256.Create(logits.Slice(id, width));
+                bad |= ~Vector256.Equals(v, v) | Vector256.Equals(v, infinity);
+                maxV = Vector256.Max(maxV, v);
+            }
+            if (bad != Vector256<float>.Zero) ThrowFirstNonFinite(logits);
+            for (int lane = 0; lane < width; lane++) max = Math.Max(max, maxV.GetElement(lane));
+        }
+        for (int tail = id; tail < n; tail++)
+        {
+            var logit = logits[tail];
+            if (float.IsNaN(logit) || float.IsPositiveInfinity(logit)) ThrowFirstNonFinite(logits);
+            if (logit > max) max = logit;
+        }
+        // With no NaN, == finds the first id equal to the max (−0 == +0, as the scalar > kept the first).
+        for (id = 0; id <= n - width; id += width)
+        {
+            var hits = Vector256.Equals(Vector256.Create(logits.Slice(id, width)), Vector256.Create(max)).ExtractMostSignificantBits();
+            if (hits != 0) return id + BitOperations.TrailingZeroCount(hits);
+        }
+        for (; id < n; id++)
+            if (logits[id] == max) return id;
+        return 0; // every logit is -infinity and the vector pass found none equal: unreachable, -inf == -inf
+    }
+
+    private static void ThrowFirstNonFinite(ReadOnlySpan<float> logits)
+    {
+        for (var id = 0; id < logits.Length; id++)
+        {
+            var logit = logits[id];
+            if (float.IsNaN(logit) || float.IsPositiveInfinity(logit))
+                throw new ArgumentException($"logit of token {id} is {logit}; logits must be finite or -infinity.", nameof(logits));
+        }
     }
 
     /// <summary>
@@ -163,7 +188,7 @@ internal static class Sampler
     {
         var keys = workspace.Probabilities;
         var ids = workspace.Ids;
-        var total = SoftmaxWeights(workspace, argmax, options.Temperature);
+        var total = Weigh(workspace, argmax, options.Temperature);
         for (var id = 0; id < keys.Length; id++) keys[id] = keys[id] / total;
 
         // Rank order is total (probability descending, then id ascending), so the result never
@@ -216,6 +241,7 @@ internal static class Sampler
         private readonly ulong[] _run;            // (low bits, id) pairs of a long run of equal keys
         private readonly int[] _spareIds;         // the radix sort's other id buffer
         private readonly int[] _counts;           // the radix sort's digit histograms, [RankOrder.CountsLength]
+        private readonly double[] _blockSums;     // softmax weight per block of ids, [SoftmaxWeights.BlockCount]
         private readonly int _count;
 
         public Workspace(int vocabularyCount)
@@ -230,6 +256,7 @@ internal static class Sampler
             _run = ArrayPool<ulong>.Shared.Rent(vocabularyCount);
             _spareIds = ArrayPool<int>.Shared.Rent(vocabularyCount);
             _counts = ArrayPool<int>.Shared.Rent(RankOrder.CountsLength);
+            _blockSums = ArrayPool<double>.Shared.Rent(SoftmaxWeights.BlockCount(vocabularyCount));
         }
 
         public Span<float> Logits => _logits.AsSpan(0, _count);
@@ -241,6 +268,7 @@ internal static class Sampler
         public Span<ulong> Run => _run.AsSpan(0, _count);
         public Span<int> SpareIds => _spareIds.AsSpan(0, _count);
         public Span<int> Counts => _counts.AsSpan(0, RankOrder.CountsLength);
+        public Span<double> BlockSums => _blockSums.AsSpan(0, SoftmaxWeights.BlockCount(_count));
 
         public void Dispose()
         {
@@ -253,6 +281,7 @@ internal static class Sampler
             ArrayPool<ulong>.Shared.Return(_run);
             ArrayPool<int>.Shared.Return(_spareIds);
             ArrayPool<int>.Shared.Return(_counts);
+            ArrayPool<double>.Shared.Return(_blockSums);
         }
     }
 }

@@ -1,0 +1,159 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Pipeline.Inference.Sampling;
+
+namespace Pipeline.Properties;
+
+/// <summary>
+/// The sampler's softmax weights: one definition (scalar exp, lane block sums, block walk) that the
+/// vector code reproduces bit for bit, that is exp to within two ulps, and whose draw is the plain
+/// inverse-CDF walk up to rounding at a boundary.
+/// </summary>
+public sealed class SoftmaxWeightsProperties
+{
+    private static Gen<float[]> Logits =>
+        from count in Gen.Frequency((1, Gen.Choose(1, 70)), (2, Gen.Choose(64, 700)))
+        from logits in Gen.ArrayOf(SamplingGenerators.Logit, count)
+        from anchor in Gen.Choose(0, count - 1)
+        select Anchored(logits, anchor);
+
+    private static Gen<float> Temperature => Gen.Elements(0.05f, 0.3f, 0.8f, 1f, 1.7f);
+
+    [Property(MaxTest = 300)]
+    public Property Fill_writes_the_scalar_exp_of_every_scaled_logit_and_the_lane_block_sums_bit_for_bit() =>
+        Prop.ForAll(Logits.ToArbitrary(), Temperature.ToArbitrary(), (logits, temperature) =>
+        {
+            double max = logits.Max();
+            var weights = new double[logits.Length];
+            var blockSums = new double[SoftmaxWeights.BlockCount(logits.Length)];
+            var total = SoftmaxWeights.Fill(logits, max, temperature, weights, blockSums);
+
+            var expected = logits.Select(l => SoftmaxWeights.Exp((l - max) * (1.0 / temperature))).ToArray();
+            var (expectedSums, expectedTotal) = ReferenceSums(expected);
+            return Bits(weights).SequenceEqual(Bits(expected)) && Bits(blockSums).SequenceEqual(Bits(expectedSums))
+                && BitConverter.DoubleToInt64Bits(total) == BitConverter.DoubleToInt64Bits(expectedTotal);
+        });
+
+    [Property(MaxTest = 500)]
+    public Property Exp_is_within_two_ulps_of_Math_Exp_where_the_result_is_normal() =>
+        Prop.ForAll(Gen.Choose(0, int.MaxValue).Select(i => -708.0 * i / int.MaxValue).ToArbitrary(), x =>
+        {
+            double actual = SoftmaxWeights.Exp(x), expected = Math.Exp(x);
+            double ulp = Math.BitIncrement(expected) - expected;
+            return Math.Abs(actual - expected) <= 2 * ulp;
+        });
+
+    [Fact]
+    public void Exp_is_exact_at_zero_zero_below_the_subnormals_and_within_one_subnormal_step_between()
+    {
+        Assert.Equal(1.0, SoftmaxWeights.Exp(0.0));
+        Assert.Equal(1.0, SoftmaxWeights.Exp(-0.0));
+        Assert.Equal(1.0, SoftmaxWeights.Exp(3.0)); // weights are relative to the maximum: x > 0 is taken as 0
+        Assert.Equal(0.0, SoftmaxWeights.Exp(double.NegativeInfinity));
+        Assert.Equal(0.0, SoftmaxWeights.Exp(-746.0));
+        for (double x = -745.0; x < -708.0; x += 0.37)
+            Assert.True(Math.Abs(SoftmaxWeights.Exp(x) - Math.Exp(x)) <= double.Epsilon, $"exp({x}) in the subnormals");
+        Assert.Equal(Math.ScaleB(1.0, -1), SoftmaxWeights.Exp(-Math.Log(2)), 15);
+    }
+
+    [Property(MaxTest = 300)]
+    public Property Draw_is_the_plain_id_order_walk_except_where_the_target_sits_within_rounding_of_a_boundary() =>
+        Prop.ForAll(Logits.ToArbitrary(), Temperature.ToArbitrary(), Gen.Choose(0, int.MaxValue).ToArbitrary(), (logits, temperature, draw) =>
+        {
+            double max = logits.Max(), u = draw / (double)int.MaxValue * 0.999999;
+            var weights = new double[logits.Length];
+            var blockSums = new double[SoftmaxWeights.BlockCount(logits.Length)];
+            var total = SoftmaxWeights.Fill(logits, max, temperature, weights, blockSums);
+            int argmax = Array.IndexOf(logits, logits.Max());
+            var token = SoftmaxWeights.Draw(weights, blockSums, u * total, argmax);
+
+            // The plain walk: the first id whose left-to-right running sum passes u times the total.
+            double target = u * total, cumulative = 0;
+            int plain = -1;
+            var nearBoundary = false;
+            for (int id = 0; id < weights.Length && plain < 0; id++)
+            {
+                cumulative += weights[id];
+                if (Math.Abs(cumulative - target) <= 1e-12 * total) nearBoundary = true;
+                if (target < cumulative && weights[id] > 0) plain = id;
+            }
+            return (weights[token] > 0 && token == ReferenceDraw(weights, u, argmax) && (token == plain || nearBoundary))
+                .Label($"token {token}, plain walk {plain}, reference {ReferenceDraw(weights, u, argmax)}");
+        });
+
+    [Fact]
+    public void Draw_with_a_target_at_the_total_returns_the_last_possible_token_not_a_zero_weight_one()
+    {
+        var weights = new double[200];
+        weights[3] = 0.25; weights[130] = 0.5; weights[131] = 0.25; // 132..199 weigh nothing
+        var (blockSums, total) = ReferenceSums(weights);
+
+        Assert.Equal(131, SoftmaxWeights.Draw(weights, blockSums, total, fallback: 130));
+        Assert.Equal(130, SoftmaxWeights.Draw(weights, blockSums, 0.3, fallback: 130));
+        Assert.Equal(3, SoftmaxWeights.Draw(weights, blockSums, 0.0, fallback: 130));
+    }
+
+    [Fact]
+    public void Sums_over_32000_weights_differ_from_a_left_to_right_sum_only_by_rounding()
+    {
+        var random = new Random(3);
+        var logits = Enumerable.Range(0, 32000).Select(_ => (float)(random.NextDouble() * 30 - 15)).ToArray();
+        var weights = new double[logits.Length];
+        var blockSums = new double[SoftmaxWeights.BlockCount(logits.Length)];
+        var total = SoftmaxWeights.Fill(logits, logits.Max(), 0.8, weights, blockSums);
+
+        var plain = logits.Sum(l => Math.Exp((l - (double)logits.Max()) / 0.8));
+        Assert.Equal(1.0, total / plain, 12);
+    }
+
+    /// <summary>The specification of the block sums: lane (id − start) mod 4 in id order, (l0 + l1) + (l2 + l3), blocks left to right.</summary>
+    internal static (double[] BlockSums, double Total) ReferenceSums(double[] weights)
+    {
+        var sums = new double[SoftmaxWeights.BlockCount(weights.Length)];
+        double total = 0;
+        for (int b = 0; b < sums.Length; b++)
+        {
+            var lanes = new double[4];
+            for (int id = b * SoftmaxWeights.BlockLength; id < Math.Min(weights.Length, (b + 1) * SoftmaxWeights.BlockLength); id++)
+                lanes[(id - b * SoftmaxWeights.BlockLength) % 4] += weights[id];
+            sums[b] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+            total += sums[b];
+        }
+        return (sums, total);
+    }
+
+    /// <summary>The specification of the draw: the block whose running sum passes u·total, then its ids in order.</summary>
+    internal static int ReferenceDraw(double[] weights, double u, int fallback)
+    {
+        var (sums, total) = ReferenceSums(weights);
+        double target = u * total, cumulative = 0;
+        int last = fallback;
+        for (int b = 0; b < sums.Length; b++)
+        {
+            int start = b * SoftmaxWeights.BlockLength, end = Math.Min(weights.Length, start + SoftmaxWeights.BlockLength);
+            if (target < cumulative + sums[b])
+            {
+                for (int id = start; id < end; id++)
+                {
+                    if (weights[id] <= 0) continue;
+                    cumulative += weights[id];
+                    last = id;
+                    if (target < cumulative) return id;
+                }
+                return last;
+            }
+            for (int id = start; id < end; id++) if (weights[id] > 0) last = id;
+            cumulative += sums[b];
+        }
+        return last;
+    }
+
+    private static float[] Anchored(float[] logits, int anchor)
+    {
+        if (float.IsNegativeInfinity(logits[anchor])) logits[anchor] = 0f;
+        return logits;
+    }
+
+    private static long[] Bits(double[] values) => values.Select(BitConverter.DoubleToInt64Bits).ToArray();
+}
