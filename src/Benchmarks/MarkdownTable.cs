@@ -49,6 +49,17 @@ internal static class MarkdownTable
                 s.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {r.Mode} | {r.Concurrency} | {p.PlaceMs:0.000} | {p.InputsMs:0.000} | {p.RunMs:0.000} | {p.LogitsMs:0.000} | {p.AppendMs:0.000} | {p.PartCalls:0.00} | {p.Uploads:0.00} |"));
             }
+            // What feeds the pool: prefill calls (the model's run, then the presents copied into the
+            // caches) and each sequence's upload into its slot.
+            s.AppendLine();
+            s.AppendLine("| prefill and uploads | concurrency | prefill run, ms per call | prefill host copies, ms per call | upload host, ms each | upload copies, ms each | part rents, ms | write-backs | write-backs, ms |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in resident)
+            {
+                var p = r.ResidentPhases!;
+                s.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {r.Mode} | {r.Concurrency} | {p.PrefillRunMs:0.000} | {p.PrefillCopiesMs:0.000} | {p.UploadHostMs:0.000} | {p.UploadCopiesMs:0.000} | {p.RentMs:0.0} | {p.WriteBacks} | {p.WriteBackMs:0.0} |"));
+            }
         }
         return s.ToString();
     }

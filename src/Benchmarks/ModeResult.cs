@@ -40,6 +40,29 @@ internal sealed record ResidentPhasesPerStep(
     [property: JsonPropertyName("part_calls_per_step")] double PartCalls,
     [property: JsonPropertyName("uploads_per_step")] double Uploads)
 {
+    /// <summary>Host work per upload (gathering and narrowing a cache; launching the slot's zeroing), ms.</summary>
+    [JsonPropertyName("upload_host_ms")] public double UploadHostMs { get; init; }
+    /// <summary>Device copies per upload (up, then spread into the slot), ms.</summary>
+    [JsonPropertyName("upload_copies_ms")] public double UploadCopiesMs { get; init; }
+    /// <summary>Renting parts (allocating one the first time), ms over the whole run.</summary>
+    [JsonPropertyName("part_rents_ms")] public double RentMs { get; init; }
+    [JsonPropertyName("write_backs")] public long WriteBacks { get; init; }
+    /// <summary>Writing held positions back, ms over the whole run.</summary>
+    [JsonPropertyName("write_backs_ms")] public double WriteBackMs { get; init; }
+    /// <summary>Prefill calls' model run, ms per call.</summary>
+    [JsonPropertyName("prefill_run_ms")] public double PrefillRunMs { get; init; }
+    /// <summary>Prefill calls' host copies after the run (presents into the caches), ms per call.</summary>
+    [JsonPropertyName("prefill_copies_ms")] public double PrefillCopiesMs { get; init; }
+
     public static ResidentPhasesPerStep Of(Pipeline.Inference.Runtime.Resident.ResidentPhaseTimes.Snapshot s, long steps) =>
-        new(s.PlaceMs / steps, s.InputsMs / steps, s.RunMs / steps, s.LogitsMs / steps, s.AppendMs / steps, (double)s.PartCalls / steps, (double)s.Uploads / steps);
+        new(s.PlaceMs / steps, s.InputsMs / steps, s.RunMs / steps, s.LogitsMs / steps, s.AppendMs / steps, (double)s.PartCalls / steps, (double)s.Uploads / steps)
+        {
+            UploadHostMs = s.Uploads > 0 ? s.UploadHostMs / s.Uploads : 0,
+            UploadCopiesMs = s.Uploads > 0 ? s.UploadCopiesMs / s.Uploads : 0,
+            RentMs = s.RentMs,
+            WriteBacks = s.WriteBacks,
+            WriteBackMs = s.WriteBackMs,
+            PrefillRunMs = s.PrefillCalls > 0 ? s.PrefillRunMs / s.PrefillCalls : 0,
+            PrefillCopiesMs = s.PrefillCalls > 0 ? s.PrefillCopiesMs / s.PrefillCalls : 0,
+        };
 }

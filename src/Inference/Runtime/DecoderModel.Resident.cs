@@ -118,7 +118,7 @@ internal sealed partial class DecoderModel
         ResidentAttention = groupQuery ? $"GroupQueryAttention, {(elementBytes == 2 ? "float16" : "float32")} pasts" : "blocks, float32 pasts";
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
             graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
-            groupQuery, elementBytes);
+            groupQuery, elementBytes) { Phases = ResidentPhases };
         if (graph)
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");

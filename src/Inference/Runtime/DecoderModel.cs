@@ -446,7 +446,9 @@ internal sealed partial class DecoderModel : IDisposable
                 for (int b = 0; b < batch; b++) pick[b * maxNew + (b < real ? rows[b].Tokens.Length - 1 : 0)] = 1f;
                 values[_groupQuery ? ^2 : ^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pick.AsMemory(0, batch * maxNew), [batch, 1, maxNew]);
             }
+            long runStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
+            long runEnded = System.Diagnostics.Stopwatch.GetTimestamp();
             for (int b = 0; b < real; b++)
             {
                 int last = _lastOnly ? 0 : rows[b].Tokens.Length - 1;
@@ -481,6 +483,7 @@ internal sealed partial class DecoderModel : IDisposable
                 }
             }
             for (int b = 0; b < real; b++) workspace.Advance(b, rows[b].Cache.Length);
+            if (kind == StepKind.Prefill) ResidentPhases?.AddPrefill(runEnded - runStarted, System.Diagnostics.Stopwatch.GetTimestamp() - runEnded);
             completed = true;
         }
         finally

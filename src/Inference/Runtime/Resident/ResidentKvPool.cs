@@ -193,6 +193,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     public void WriteBack(KvCache cache)
     {
         if (cache.IsDisposed) return;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!_slotOf.TryGetValue(cache, out int slot))
             throw new InvalidOperationException("a cache's held positions are not in this pool");
         var c = _config;
@@ -222,6 +223,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         for (int l = 0; l < layers; l++)
             cache.WriteHeld(l, all.Slice(2 * l * perLayer, perLayer), all.Slice((2 * l + 1) * perLayer, perLayer), l == layers - 1);
         WrittenBack++;
+        _shelf.Phases?.AddWriteBack(System.Diagnostics.Stopwatch.GetTimestamp() - started);
     }
 
     /// <summary>Times held positions were written back to their caches (a sequence losing its slot, or a reader).</summary>
@@ -266,7 +268,9 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
 
     private void AddPart()
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         _parts.Add(_shelf.Rent());
+        _shelf.Phases?.AddRent(System.Diagnostics.Stopwatch.GetTimestamp() - started);
         int slots = _parts.Count * RowsPerCall;
         Array.Resize(ref _slotCache, slots);
         Array.Resize(ref _slotLength, slots);
@@ -274,6 +278,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
 
     private void Upload(int slot, KvCache cache)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp(), copies = 0;
         var p = _parts[slot / RowsPerCall];
         int local = slot % RowsPerCall, hd = _config.HeadDim, kvh = _config.KvHeads, layers = _config.Layers, length = cache.Length;
         if (length > Stride) throw new InvalidOperationException($"a sequence of {length} positions does not fit the pool's {Stride}");
@@ -310,11 +315,14 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
             // a sequence on the H200, docs/PERFORMANCE.md).
             long bytes = 2L * layers * kvh * rowBytes;
             if (_uploadDevice == 0) _uploadDevice = _memory.Allocate(2L * layers * SlotBytes);
+            long copying = System.Diagnostics.Stopwatch.GetTimestamp();
             _memory.Upload((nint)_uploadDevice, (void*)stage, bytes);
             _memory.Copy3D(slotStart, (long)Stride * hd * e, slicePitch, _uploadDevice, rowBytes, kvh * rowBytes, rowBytes, kvh, 2L * layers);
+            copies = System.Diagnostics.Stopwatch.GetTimestamp() - copying;
         }
         _slotLength[slot] = length;
         Uploads++;
+        _shelf.Phases?.AddUpload(System.Diagnostics.Stopwatch.GetTimestamp() - started - copies, copies);
     }
 
     // Host buffers the device copies from and to (pinned on CUDA), owned by this pool: sequences on

@@ -46,6 +46,9 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
     /// <summary>Bytes of one past element: 4 (float32) or 2 (float16, the GroupQueryAttention graph on CUDA).</summary>
     public int ElementBytes { get; } = elementBytes is 2 or 4 ? elementBytes : throw new ArgumentOutOfRangeException(nameof(elementBytes));
 
+    /// <summary>Where the model's resident calls spend their time; pools add their uploads, part rents and write-backs.</summary>
+    public ResidentPhaseTimes? Phases { get; init; }
+
     /// <summary>Parts made so far (each allocated once, then reused).</summary>
     public int Made => Volatile.Read(ref _made);
 
