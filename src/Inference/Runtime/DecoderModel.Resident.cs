@@ -119,6 +119,12 @@ internal sealed partial class DecoderModel
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
             graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
             groupQuery, elementBytes) { Phases = ResidentPhases };
+        if (groupQuery && elementBytes == 2 && options.HalfPrefill != false && Shapes.PrefillRows > 0 && Shapes.PadPrefillToBlock)
+            OpenHalfPrefillSession(options with
+            {
+                UseCuda = ExecutionProvider == "CUDA",
+                ProfilePrefix = options.ProfilePrefix is { } prefillPrefix ? prefillPrefix + "-prefill" : null,
+            }, decodeGraph);
         if (graph)
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");

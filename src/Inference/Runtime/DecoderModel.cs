@@ -352,6 +352,11 @@ internal sealed partial class DecoderModel : IDisposable
             }
             return;
         }
+        if (RunsOnHalfPrefill(rows, kind, shapes))
+        {
+            StepFreshHalf(rows, workspace, logits);
+            return;
+        }
         int real = rows.Count;
         if (real == 0) return;
         var c = Config;
@@ -515,10 +520,13 @@ internal sealed partial class DecoderModel : IDisposable
     {
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         try { _decodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
+        try { _halfPrefillSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
         _deviceThread?.Dispose();
         _shelf?.Dispose(); // bindings of the decode session: before it
         _session.Dispose();
         _decodeSession?.Dispose();
+        _halfPrefillSession?.Dispose();
+        _halfPrefillRun?.Dispose();
         _captureGate?.Dispose();
         _runOptions.Dispose();
         _memory?.Dispose();

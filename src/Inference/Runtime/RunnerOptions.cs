@@ -82,6 +82,13 @@ internal sealed record RunnerOptions
     /// </summary>
     public bool? HalfResidentDecode { get; init; }
 
+    /// <summary>
+    /// Prompts' first chunks run on the float16 GroupQueryAttention graph as well, in a session of
+    /// their own (fixed prefill rows, no past): null or true wherever resident decode calls run that
+    /// graph; false keeps every prefill call on the model's own graph.
+    /// </summary>
+    public bool? HalfPrefill { get; init; }
+
     /// <summary>The graph resident decode calls run (set by the loader when <see cref="HalfResidentDecode"/> holds); null: the model's own.</summary>
     internal string? DecodeGraphPath { get; init; }
 

@@ -88,8 +88,11 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>The calling actor's [rows, vocab] logits of one call (the last fed token of each row).</summary>
     internal ReusableBuffer<float> RowLogits { get; } = new();
 
-    /// <summary>A float16 resident pool's new positions, widened for the host caches.</summary>
+    /// <summary>A float16 resident pool's new positions (or a float16 prefill's presents), widened for the host caches.</summary>
     internal ReusableBuffer<float> ResidentScratch { get; } = new();
+
+    /// <summary>A float16 prefill call's presents, every layer's keys then values ([rows, kv_heads, width, head_dim] each).</summary>
+    internal ReusableBuffer<Half> HalfPresents { get; } = new();
 
     // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
     private ReusableBuffer<float>[] _newKeys = [];
@@ -135,7 +138,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes + HalfPresents.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 
