@@ -156,6 +156,25 @@ internal sealed class KvCache : IDisposable
         if (lastLayer) HostLength = Length += count;
     }
 
+    /// <summary>
+    /// As <see cref="Append"/>, from float16 presents: each position widened (exactly) straight into
+    /// this cache, so only the positions kept are converted and nothing is staged in between.
+    /// </summary>
+    internal void AppendHalf(ReadOnlySpan<Half> presentKeys, ReadOnlySpan<Half> presentValues, int layer, int row, int total, int start, int count, bool lastLayer)
+    {
+        Materialize();
+        EnsureCapacity(Length + count);
+        int hd = _config.HeadDim, heads = _config.KvHeads;
+        for (int h = 0; h < heads; h++)
+        {
+            int src = ((row * heads + h) * total + start) * hd;
+            int dst = (h * Capacity + Length) * hd;
+            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(presentKeys.Slice(src, count * hd), _keys[layer].AsSpan(dst, count * hd));
+            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(presentValues.Slice(src, count * hd), _values[layer].AsSpan(dst, count * hd));
+        }
+        if (lastLayer) HostLength = Length += count;
+    }
+
     /// <summary>A deep copy with its own memory (for replaying a sequence from the same state).</summary>
     internal KvCache Clone()
     {
