@@ -41,6 +41,7 @@ internal static class BenchRunner
                 ModeOutcome outcome;
                 long peakWorkingSet;
                 var phasesBefore = model.Decoder.ResidentPhases?.Now();
+                var gcBefore = (Pause: GC.GetTotalPauseDuration(), Full: GC.CollectionCount(2));
                 await using (var monitor = new WorkingSetMonitor(WorkingSetInterval))
                 {
                     outcome = await RunModeAsync(mode, context);
@@ -49,7 +50,11 @@ internal static class BenchRunner
                 }
                 phases.Add(phasesBefore is null ? null : model.Decoder.ResidentPhases!.Now() - phasesBefore);
                 runs.Add(($"{BenchModes.Name(mode)}@{concurrency}", traces));
-                measured.Add((mode, concurrency, outcome, peakWorkingSet));
+                measured.Add((mode, concurrency, outcome with
+                {
+                    GcPause = GC.GetTotalPauseDuration() - gcBefore.Pause,
+                    FullCollections = GC.CollectionCount(2) - gcBefore.Full,
+                }, peakWorkingSet));
             }
 
         var (compared, differing, firstDifference) = TokenAgreement.Compare(runs, abort: !options.ReportTokenMismatches);
@@ -133,6 +138,8 @@ internal static class BenchRunner
             SamplingMs = outcome.Times is { DecodeSteps: > 0 } t3 ? t3.Sampling.TotalMilliseconds / t3.DecodeSteps : null,
             PrefillCalls = outcome.Times?.PrefillCalls,
             PrefillCallMs = outcome.Times is { PrefillCalls: > 0 } t4 ? t4.PrefillCallTime.TotalMilliseconds / t4.PrefillCalls : null,
+            GcPauseMs = outcome.GcPause.TotalMilliseconds,
+            FullCollections = outcome.FullCollections,
             ResidentPhases = phases is { PartCalls: > 0 } && outcome.Times is { DecodeSteps: > 0 } t5 ? ResidentPhasesPerStep.Of(phases, t5.DecodeSteps) : null,
         };
     }

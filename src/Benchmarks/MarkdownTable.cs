@@ -27,13 +27,13 @@ internal static class MarkdownTable
             // Model time per call against the run's wall time: what is left is scheduling, the
             // hops between actors, and time the decode actor had nothing to run.
             s.AppendLine();
-            s.AppendLine("| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) |");
-            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            s.AppendLine("| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |");
+            s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in timed)
             {
                 double busyMs = r.DecodeSteps!.Value * (r.DecodeCallMs!.Value + r.SamplingMs!.Value) + (r.PrefillCalls ?? 0) * (r.PrefillCallMs ?? 0);
                 s.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {r.Mode} | {r.Concurrency} | {r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} |"));
+                    $"| {r.Mode} | {r.Concurrency} | {r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} | {r.GcPauseMs:0} ({r.FullCollections}) |"));
             }
         }
         var resident = report.Results.Where(r => r.ResidentPhases is not null).ToList();

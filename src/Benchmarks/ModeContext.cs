@@ -20,4 +20,11 @@ internal sealed record ModeContext(
 /// How long a run took, start to last completion, and the most KV memory it held at once; for the
 /// actor pipeline also where its model time went.
 /// </summary>
-internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes, Pipeline.Actors.StepTimes? Times = null);
+internal sealed record ModeOutcome(TimeSpan Wall, long PeakKvBytes, Pipeline.Actors.StepTimes? Times = null)
+{
+    /// <summary>The garbage collector's pauses during the run (filled in by the runner).</summary>
+    public TimeSpan GcPause { get; init; }
+
+    /// <summary>Full (gen2) collections during the run (filled in by the runner).</summary>
+    public int FullCollections { get; init; }
+}

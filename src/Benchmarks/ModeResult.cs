@@ -26,6 +26,10 @@ internal sealed record ModeResult
     [JsonPropertyName("prefill_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? PrefillCalls { get; init; }
     [JsonPropertyName("prefill_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PrefillCallMs { get; init; }
 
+    /// <summary>The garbage collector's pauses during the run (every thread stopped), ms, and its full (gen2) collections.</summary>
+    [JsonPropertyName("gc_pause_ms")] public double GcPauseMs { get; init; }
+    [JsonPropertyName("gc_full_collections")] public int FullCollections { get; init; }
+
     /// <summary>A resident pool's decode call, taken apart (means per decode step); absent without a pool.</summary>
     [JsonPropertyName("resident_phases"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ResidentPhasesPerStep? ResidentPhases { get; init; }
 }
