@@ -96,6 +96,56 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_pool_takes_a_prompts_positions_from_its_prefill_block_on_the_device_and_decodes_as_from_the_host_copy()
+    {
+        using var model = Model();
+        var decoder = model.Decoder;
+        int vocab = decoder.Config.VocabSize;
+        int[][] prompts = [StepInputs.Tokens(11, 9), StepInputs.Tokens(12, 30), StepInputs.Tokens(13, 2)];
+        var onDevice = Prefill(decoder, prompts).Select(r => r.Cache).ToArray();
+        var viaHost = Prefill(decoder, prompts).Select(r => r.Cache).ToArray();
+        Assert.All(onDevice, c => Assert.IsType<Pipeline.Inference.Runtime.Resident.PrefillBlock>(c.Holder));
+        foreach (var c in viaHost) _ = c.Keys(0, 0); // written back: the pool uploads these from the host
+        Assert.All(viaHost, c => Assert.Null(c.Holder));
+
+        using var deviceWorkspace = new StepWorkspace();
+        using var hostWorkspace = new StepWorkspace();
+        var next = prompts.Select((p, i) => new[] { 3 + i }).ToArray();
+        for (int step = 0; step < 3; step++)
+        {
+            var a = new float[prompts.Length * vocab];
+            var b = new float[prompts.Length * vocab];
+            decoder.Step(onDevice.Select((c, i) => new SequenceStep(c, next[i])).ToArray(), deviceWorkspace, a);
+            decoder.Step(viaHost.Select((c, i) => new SequenceStep(c, next[i])).ToArray(), hostWorkspace, b);
+            Assert.True(Bits.Equal(a, b), $"step {step}: decoding from the device copy differs from the host copy");
+        }
+        var pool = deviceWorkspace.ResidentPool(() => throw new InvalidOperationException("no pool"));
+        Assert.All(onDevice, c => Assert.Same(pool, c.Holder));
+        Assert.Equal(0, pool.WrittenBack);
+        // Both calls' blocks are back on the shelf: one given back by the pool, one by the write-backs.
+        Assert.Equal((2, 2), decoder.PrefillBlocks);
+        foreach (var c in onDevice.Concat(viaHost)) c.Dispose();
+    }
+
+    [Fact]
+    public void A_prefill_block_goes_back_to_its_shelf_when_the_last_of_its_rows_is_disposed_and_is_reused()
+    {
+        using var model = Model();
+        var decoder = model.Decoder;
+        var first = Prefill(decoder, [StepInputs.Tokens(1, 5), StepInputs.Tokens(2, 6)]);
+        Assert.Equal((1, 0), decoder.PrefillBlocks);
+        first[0].Cache.Dispose();
+        Assert.Equal((1, 0), decoder.PrefillBlocks);
+        first[1].Cache.Dispose();
+        Assert.Equal((1, 1), decoder.PrefillBlocks);
+
+        var second = Prefill(decoder, [StepInputs.Tokens(3, 7)]);
+        Assert.Equal((1, 0), decoder.PrefillBlocks);
+        second[0].Cache.Dispose();
+        Assert.Equal((1, 1), decoder.PrefillBlocks);
+    }
+
+    [Fact]
     public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_and_cancelled_ones_free_their_memory()
     {
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();

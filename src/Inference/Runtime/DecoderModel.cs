@@ -527,6 +527,7 @@ internal sealed partial class DecoderModel : IDisposable
         _decodeSession?.Dispose();
         _halfPrefillSession?.Dispose();
         _halfPrefillRun?.Dispose();
+        _prefillBlocks?.Dispose(); // device memory: before the memory itself
         _captureGate?.Dispose();
         _runOptions.Dispose();
         _memory?.Dispose();

@@ -100,6 +100,22 @@ internal sealed class KvCache : IDisposable
         Length += count;
     }
 
+    /// <summary>Who keeps the positions past <see cref="HostLength"/>, or null when this cache holds them all.</summary>
+    internal IHeldPositions? Holder => _holder;
+
+    /// <summary>
+    /// Hands the held positions to <paramref name="holder"/>, which has copied them where it keeps them
+    /// (a resident pool taking a prefill's positions on the device); the old holder lets go of them.
+    /// </summary>
+    internal void TransferHeld(IHeldPositions holder)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(holder);
+        if (_holder is not { } old) throw new InvalidOperationException("no held positions to hand over");
+        _holder = holder;
+        old.Drop(this);
+    }
+
     /// <summary>
     /// The holder writing back layer <paramref name="layer"/>'s held positions [<see cref="HostLength"/>,
     /// <see cref="Length"/>): keys and values as [kv_heads, count, head_dim]. After the last layer,
@@ -122,8 +138,10 @@ internal sealed class KvCache : IDisposable
     /// <summary>The holder could not write its positions back (<paramref name="why"/>): every later read throws instead of seeing stale numbers.</summary>
     internal void LoseHeld(string why)
     {
+        var holder = _holder;
         _holder = null;
         _lost = why;
+        holder?.Drop(this);
     }
 
     /// <summary>Brings held positions back (their holder writes them) before this cache's memory is read or written.</summary>
@@ -152,25 +170,6 @@ internal sealed class KvCache : IDisposable
             int dst = (h * Capacity + Length) * hd;
             presentKeys.Slice(src, count * hd).CopyTo(_keys[layer].AsSpan(dst));
             presentValues.Slice(src, count * hd).CopyTo(_values[layer].AsSpan(dst));
-        }
-        if (lastLayer) HostLength = Length += count;
-    }
-
-    /// <summary>
-    /// As <see cref="Append"/>, from float16 presents: each position widened (exactly) straight into
-    /// this cache, so only the positions kept are converted and nothing is staged in between.
-    /// </summary>
-    internal void AppendHalf(ReadOnlySpan<Half> presentKeys, ReadOnlySpan<Half> presentValues, int layer, int row, int total, int start, int count, bool lastLayer)
-    {
-        Materialize();
-        EnsureCapacity(Length + count);
-        int hd = _config.HeadDim, heads = _config.KvHeads;
-        for (int h = 0; h < heads; h++)
-        {
-            int src = ((row * heads + h) * total + start) * hd;
-            int dst = (h * Capacity + Length) * hd;
-            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(presentKeys.Slice(src, count * hd), _keys[layer].AsSpan(dst, count * hd));
-            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(presentValues.Slice(src, count * hd), _values[layer].AsSpan(dst, count * hd));
         }
         if (lastLayer) HostLength = Length += count;
     }
@@ -231,7 +230,9 @@ internal sealed class KvCache : IDisposable
         if (_disposed) return;
         _disposed = true;
         // Held positions are simply dropped: their holder sees a disposed cache and writes nothing.
+        var holder = _holder;
         _holder = null;
+        holder?.Drop(this);
         _account?.Remove(Bytes);
         _account?.CacheClosed();
         _keys = [];
@@ -244,4 +245,7 @@ internal interface IHeldPositions
 {
     /// <summary>Writes <paramref name="cache"/>'s held positions back into it (<see cref="KvCache.WriteHeld"/>), on the thread of the cache's reader.</summary>
     void WriteBack(KvCache cache);
+
+    /// <summary><paramref name="cache"/> no longer needs this holder (disposed, or its positions handed on); called once, on any thread.</summary>
+    void Drop(KvCache cache) { }
 }

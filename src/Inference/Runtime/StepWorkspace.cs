@@ -91,31 +91,6 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>A float16 resident pool's new positions (or a float16 prefill's presents), widened for the host caches.</summary>
     internal ReusableBuffer<float> ResidentScratch { get; } = new();
 
-    // Host memory a device copies into at the bus's speed (pinned on CUDA): a float16 prefill call's
-    // presents. Allocated from the model's device memory on first use, freed with the workspace.
-    private Resident.DeviceMemory? _pinnedOwner;
-    private nint _pinned;
-    private long _pinnedBytes;
-
-    /// <summary>At least <paramref name="bytes"/> of host memory from <paramref name="memory"/> (pinned on CUDA), this workspace's until it is disposed.</summary>
-    internal nint PinnedHost(Resident.DeviceMemory memory, long bytes)
-    {
-        if (_pinned != 0 && _pinnedBytes >= bytes && ReferenceEquals(_pinnedOwner, memory)) return _pinned;
-        FreePinned();
-        _pinned = memory.AllocateHost(bytes);
-        _pinnedBytes = bytes;
-        _pinnedOwner = memory;
-        return _pinned;
-    }
-
-    private void FreePinned()
-    {
-        if (_pinned != 0) _pinnedOwner!.FreeHost(_pinned);
-        _pinned = 0;
-        _pinnedBytes = 0;
-        _pinnedOwner = null;
-    }
-
     // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
     private ReusableBuffer<float>[] _newKeys = [];
     private ReusableBuffer<float>[] _newValues = [];
@@ -140,12 +115,11 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>Bytes the resident pool holds where the model runs (GPU memory on CUDA); not in <see cref="HeldBytes"/>.</summary>
     internal long ResidentBytes => _resident?.Bytes ?? 0;
 
-    /// <summary>Frees the resident pool's memory and the pinned host memory (the other host buffers are the garbage collector's).</summary>
+    /// <summary>Frees the resident pool's memory (the host buffers are the garbage collector's).</summary>
     public void Dispose()
     {
         _resident?.Dispose();
         _resident = null;
-        FreePinned();
         if (_parts is not null) foreach (var part in _parts) part.Dispose();
     }
 
@@ -161,7 +135,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes + _pinnedBytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

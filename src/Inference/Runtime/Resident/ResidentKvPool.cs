@@ -285,6 +285,22 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         int e = _shelf.ElementBytes;
         nint slotStart = p.Pasts + (nint)(local * SlotBytes);
         long slicePitch = RowsPerCall * SlotBytes;
+        if (cache.Holder is PrefillBlock block && block.Serves(_memory) && e == sizeof(ushort) && cache.HostLength == 0)
+        {
+            // A prompt whose positions are still where its prefill call left them: one copy on the
+            // device, nothing through the host. The block may serve the next prefill call as soon as
+            // this row lets go, so the copy is finished first.
+            _memory.Zero2D(slotStart, slicePitch, SlotBytes, 2L * layers);
+            long copying = System.Diagnostics.Stopwatch.GetTimestamp();
+            block.CopyRowTo(cache, _memory, slotStart, (long)Stride * hd * e, slicePitch);
+            _memory.Synchronize();
+            cache.TransferHeld(this);
+            _slotLength[slot] = length;
+            Uploads++;
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            _shelf.Phases?.AddUpload(copying - started, now - copying);
+            return;
+        }
         // Zeros first, so no older sequence's numbers sit under the mask (they could not change a
         // bit, but a slot then holds what the staged path would have held): every layer's keys and
         // values of the slot in one call.
