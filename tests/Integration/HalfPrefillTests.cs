@@ -71,8 +71,6 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
         Assert.True(worst <= 0.02 * scale, $"logits differ by {worst} against a scale of {scale}");
         Assert.Equal(Array.IndexOf(b.Logits, b.Logits.Max()), Array.IndexOf(a.Logits, a.Logits.Max()));
         Assert.False(Bits.Equal(a.Logits, b.Logits)); // it did run the other graph
-        // The float16 graph's logits come back as float16 and are widened: each is a float16 value.
-        Assert.All(a.Logits, x => Assert.Equal(x, (float)(Half)x));
     }
 
     [Fact]

@@ -25,7 +25,7 @@ namespace Pipeline.Inference.Onnx;
 public static partial class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-13";
+    public const string ConverterVersion = "llama-onnx-12";
 
     /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
     public const string LastPositionInput = "last_position";
@@ -272,12 +272,9 @@ public static partial class LlamaOnnxExporter
         // the graph took five (every node is a dispatch, which a tiny model's step is made of).
         if (lastPosition is not null) x = g.Node("MatMul", [lastPosition, x], "last_hidden"); // [B, 1, S] · [B, S, dim] → [B, 1, dim]
         var final = RmsNorm(g, x, g.Weight("final_norm", weights.Read(WeightRole.FinalNorm, 0), c.Dim), eps, "final_norm", groupQuery);
-        // The float16 graph returns its classifier's float16 product as it is: the runner widens it on
-        // the host, to the very floats a Cast would give, after bringing back half the bytes.
-        bool halfLogits = halfAttention && !optimumOutputs;
-        var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits", keepHalf: halfLogits);
+        var logits = MatMul(g, final, weights.Read(WeightRole.Classifier, 0), c.VocabSize, c.Dim, quantization, "lm_head_out", "lm_head", "logits");
         if (optimumOutputs) g.Output(logits, "logits", DataType.Float, "batch_size", "sequence_length", c.VocabSize);
-        else g.Output(logits, "logits", halfLogits ? DataType.Float16 : DataType.Float, "batch_size", 1, c.VocabSize);
+        else g.Output(logits, "logits", DataType.Float, "batch_size", 1, c.VocabSize);
 
         var model = new ModelProto
         {

@@ -110,7 +110,7 @@ internal sealed partial class DecoderModel
         // The presents stay where the model runs, in a block the rows' caches hold until a resident
         // pool takes them on the device (or a reader has them written back).
         var block = _prefillBlocks.Rent();
-        var outLogits = workspace.HalfLogits.Get(batch * vocab);
+        var outLogits = workspace.Logits.Get(batch * vocab);
         var cpu = OrtMemoryInfo.DefaultInstance;
         var values = new OrtValue[_halfPrefillInputs.Length];
         var outputs = new OrtValue[_halfPrefillOutputs.Length];
@@ -143,9 +143,7 @@ internal sealed partial class DecoderModel
             foreach (var v in outputs) v?.Dispose();
             if (block.Held == 0) _prefillBlocks.Return(block);
         }
-        // The graph's float16 logits, widened exactly.
-        System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(
-            System.Runtime.InteropServices.MemoryMarshal.Cast<Float16, Half>(outLogits.AsSpan(0, real * vocab)), logits[..(real * vocab)]);
+        outLogits.AsSpan(0, real * vocab).CopyTo(logits);
         ResidentPhases?.AddPrefill(ran - started, System.Diagnostics.Stopwatch.GetTimestamp() - ran);
     }
 }

@@ -118,7 +118,7 @@ internal sealed partial class DecoderModel
         ResidentAttention = groupQuery ? $"GroupQueryAttention, {(elementBytes == 2 ? "float16" : "float32")} pasts" : "blocks, float32 pasts";
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
             graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
-            groupQuery, elementBytes, LogitsElementBytes(session)) { Phases = ResidentPhases };
+            groupQuery, elementBytes) { Phases = ResidentPhases };
         if (groupQuery && elementBytes == 2 && options.HalfPrefill != false && Shapes.PrefillRows > 0 && Shapes.PadPrefillToBlock)
             OpenHalfPrefillSession(options with
             {
@@ -158,9 +158,6 @@ internal sealed partial class DecoderModel
         }
         StepResidentHere(rows, workspace, logits);
     }
-
-    private static int LogitsElementBytes(InferenceSession session) =>
-        session.OutputMetadata["logits"].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16 ? 2 : sizeof(float);
 
     private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
     {

@@ -82,9 +82,6 @@ internal sealed class StepWorkspace : IDisposable
     internal ReusableBuffer<int> SeqlensK { get; } = new();
     internal ReusableBuffer<float> Logits { get; } = new();
 
-    /// <summary>A float16 graph's logits, before they are widened.</summary>
-    internal ReusableBuffer<Microsoft.ML.OnnxRuntime.Float16> HalfLogits { get; } = new();
-
     /// <summary>The one-hot [rows, 1, fed] that picks each row's position for the classifier.</summary>
     internal ReusableBuffer<float> LastPosition { get; } = new();
 
@@ -138,7 +135,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>Every byte the workspace holds now.</summary>
     internal long HeldBytes =>
-        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + HalfLogits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
+        InputIds.Bytes + PositionIds.Bytes + AttentionMask.Bytes + SeqlensK.Bytes + LastPosition.Bytes + Logits.Bytes + RowLogits.Bytes + ResidentScratch.Bytes
         + _newKeys.Sum(b => b.Bytes) + _newValues.Sum(b => b.Bytes) + _keys.Sum(b => b.Bytes) + _values.Sum(b => b.Bytes)
         + (_parts?.Sum(p => p.HeldBytes) ?? 0);
 

@@ -105,23 +105,14 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     /// </summary>
     public void GetLogits(int part, IReadOnlyList<int> members, int[] slots, Span<float> destination, StepWorkspace workspace)
     {
-        int vocab = _config.VocabSize, highest = -1, e = _shelf.LogitsElementBytes;
+        int vocab = _config.VocabSize, highest = -1;
         foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
         if (highest < 0) return;
-        long bytes = (long)(highest + 1) * vocab * e;
-        nint back = _logitsBack.Get(_shelf.LogitsBytes);
-        _memory.Download((void*)back, _parts[part].Logits, bytes);
-        if (e == sizeof(float))
-        {
-            var all = new ReadOnlySpan<float>((void*)back, (highest + 1) * vocab);
-            foreach (int b in members)
-                all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
-            return;
-        }
-        // Float16 logits: widened exactly, straight into each row's place.
-        var halves = new ReadOnlySpan<Half>((void*)back, (highest + 1) * vocab);
+        long bytes = (long)(highest + 1) * vocab * sizeof(float);
+        var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(_shelf.LogitsBytes), (highest + 1) * vocab);
+        _memory.Download((void*)_logitsBack.Pointer, _parts[part].Logits, bytes);
         foreach (int b in members)
-            System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(halves.Slice(slots[b] % RowsPerCall * vocab, vocab), destination.Slice(b * vocab, vocab));
+            all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
     }
 
     /// <summary>

@@ -52,8 +52,7 @@ internal sealed class ResidentPart : IDisposable
                 Mask = shelf.Memory.Allocate((long)rows * total * sizeof(long));
                 Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
             }
-            Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes,
-                shelf.LogitsElementBytes == 2 ? TensorElementType.Float16 : TensorElementType.Float));
+            Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
             if (shelf.PicksLastPosition)
             {
                 // One token per row: the one-hot that picks it is a one, for every call.

@@ -12,7 +12,7 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// returning are the hand-off.
 /// </summary>
 internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int rowsPerCall, int stride, Func<OrtIoBinding> newBinding, Func<int>? graphId,
-    bool picksLastPosition = false, bool groupQuery = false, int elementBytes = sizeof(float), int logitsElementBytes = sizeof(float))
+    bool picksLastPosition = false, bool groupQuery = false, int elementBytes = sizeof(float))
     : IDisposable
 {
     private readonly ConcurrentBag<ResidentPart> _free = [];
@@ -54,10 +54,7 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
 
     public long SlotBytes => (long)Config.KvHeads * Stride * Config.HeadDim * ElementBytes;
     public long NewBytes => (long)RowsPerCall * Config.KvHeads * Config.HeadDim * ElementBytes;
-    /// <summary>Bytes of one logit: 4, or 2 where the graph returns its float16 product (the float16 GroupQueryAttention graph).</summary>
-    public int LogitsElementBytes { get; } = logitsElementBytes is 2 or 4 ? logitsElementBytes : throw new ArgumentOutOfRangeException(nameof(logitsElementBytes));
-
-    public long LogitsBytes => (long)RowsPerCall * Config.VocabSize * LogitsElementBytes;
+    public long LogitsBytes => (long)RowsPerCall * Config.VocabSize * sizeof(float);
     private long InputBytes => (long)RowsPerCall * (GroupQuery ? 2 * sizeof(long) + sizeof(int) : (2 + Stride + 1) * sizeof(long));
     public long PartBytes => 2L * Config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
 
