@@ -155,6 +155,10 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
 
         await Workloads.AssertSixteenMatchSoloWhileSomeAreCancelledAsync(model, requests, solo);
         Assert.True(model.Decoder.ResidentPhases!.Now().PrefillCalls > 0, "no prefill call ran on the float16 graph");
+        // Every prompt's block was let go (taken by the pool, or its cache disposed on cancellation).
+        var (made, free) = model.Decoder.PrefillBlocks;
+        Assert.True(made > 0);
+        Assert.Equal(made, free);
     }
 
     private static (float[] Logits, KvCache Cache)[] Prefill(DecoderModel decoder, int[][] prompts)
