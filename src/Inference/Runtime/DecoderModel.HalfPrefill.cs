@@ -71,7 +71,7 @@ internal sealed partial class DecoderModel
     /// in the pool's memory: each row's cache holds its positions there, so a resident pool takes them
     /// with one copy on the device; a reader of the cache has them written back (widened, exactly).
     /// </summary>
-    private unsafe void StepFreshHalf(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    private void StepFreshHalf(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
     {
         var c = Config;
         int real = rows.Count, batch = Shapes.Rows(StepKind.Prefill, real), vocab = c.VocabSize, kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
