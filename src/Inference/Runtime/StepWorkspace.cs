@@ -88,7 +88,7 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>The calling actor's [rows, vocab] logits of one call (the last fed token of each row).</summary>
     internal ReusableBuffer<float> RowLogits { get; } = new();
 
-    /// <summary>A float16 resident pool's new positions (or a float16 prefill's presents), widened for the host caches.</summary>
+    /// <summary>A float16 resident pool's new positions, widened for the host caches.</summary>
     internal ReusableBuffer<float> ResidentScratch { get; } = new();
 
     // The model's outputs for one step, per layer: new keys and values [rows, kv_heads, fed, head_dim].
