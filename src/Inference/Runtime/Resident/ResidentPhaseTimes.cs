@@ -9,80 +9,84 @@ namespace Pipeline.Inference.Runtime.Resident;
 /// appending the new positions to the host caches. The bench reports it per step, to say what a
 /// decode call is made of (docs/PERFORMANCE.md). Pools of different workspaces may add at once.
 /// Uploads are split into host work (gathering and narrowing a cache into the pinned stage) and
-/// device copies; prefill calls on the same model into the model's run and the host copies after it
-/// (their presents appended to the caches), since what a prefill costs bounds how fast a batch fills.
+/// device copies; prefill calls on the same model into the model's run and the host copies after it,
+/// since what a prefill costs bounds how fast a batch fills.
 /// </summary>
 internal sealed class ResidentPhaseTimes
 {
-    private long _place, _inputs, _run, _logits, _append, _partCalls, _uploads;
-    private long _uploadHost, _uploadCopies, _rents, _writeBacks, _writeBackCount, _prefillRun, _prefillCopies, _prefillCalls;
+    // One counter per kind: stopwatch ticks for times, plain counts for the rest.
+    private enum Counter { Place, Inputs, Run, Logits, Append, PartCalls, Uploads, UploadHost, UploadCopies, Rents, WriteBacks, WriteBackCount, PrefillRun, PrefillCopies, PrefillCalls }
+
+    private readonly long[] _counters = new long[Enum.GetValues<Counter>().Length];
+
+    private void Add(Counter counter, long amount) => Interlocked.Add(ref _counters[(int)counter], amount);
+
+    public void AddPlace(long ticks, long uploads)
+    {
+        Add(Counter.Place, ticks);
+        Add(Counter.Uploads, uploads);
+    }
+
+    public void AddInputs(long ticks) => Add(Counter.Inputs, ticks);
+
+    public void AddRun(long ticks)
+    {
+        Add(Counter.Run, ticks);
+        Add(Counter.PartCalls, 1);
+    }
+
+    public void AddLogits(long ticks) => Add(Counter.Logits, ticks);
+    public void AddAppend(long ticks) => Add(Counter.Append, ticks);
 
     public void AddUpload(long hostTicks, long copyTicks)
     {
-        Interlocked.Add(ref _uploadHost, hostTicks);
-        Interlocked.Add(ref _uploadCopies, copyTicks);
+        Add(Counter.UploadHost, hostTicks);
+        Add(Counter.UploadCopies, copyTicks);
     }
 
-    public void AddRent(long ticks) => Interlocked.Add(ref _rents, ticks);
+    public void AddRent(long ticks) => Add(Counter.Rents, ticks);
 
     public void AddWriteBack(long ticks)
     {
-        Interlocked.Add(ref _writeBacks, ticks);
-        Interlocked.Increment(ref _writeBackCount);
+        Add(Counter.WriteBacks, ticks);
+        Add(Counter.WriteBackCount, 1);
     }
 
     public void AddPrefill(long runTicks, long copyTicks)
     {
-        Interlocked.Add(ref _prefillRun, runTicks);
-        Interlocked.Add(ref _prefillCopies, copyTicks);
-        Interlocked.Increment(ref _prefillCalls);
+        Add(Counter.PrefillRun, runTicks);
+        Add(Counter.PrefillCopies, copyTicks);
+        Add(Counter.PrefillCalls, 1);
     }
 
-    public void AddPlace(long ticks, long uploads)
+    public Snapshot Now() => new(_counters.Select((_, i) => Interlocked.Read(ref _counters[i])).ToArray());
+
+    /// <summary>Totals since the model loaded (times in milliseconds); subtract two to get a run's.</summary>
+    public sealed class Snapshot
     {
-        Interlocked.Add(ref _place, ticks);
-        Interlocked.Add(ref _uploads, uploads);
-    }
+        private readonly long[] _values;
 
-    public void AddInputs(long ticks) => Interlocked.Add(ref _inputs, ticks);
+        internal Snapshot(long[] values) => _values = values;
 
-    public void AddRun(long ticks)
-    {
-        Interlocked.Add(ref _run, ticks);
-        Interlocked.Increment(ref _partCalls);
-    }
+        private double Ms(Counter c) => Stopwatch.GetElapsedTime(0, _values[(int)c]).TotalMilliseconds;
 
-    public void AddLogits(long ticks) => Interlocked.Add(ref _logits, ticks);
-    public void AddAppend(long ticks) => Interlocked.Add(ref _append, ticks);
+        public double PlaceMs => Ms(Counter.Place);
+        public double InputsMs => Ms(Counter.Inputs);
+        public double RunMs => Ms(Counter.Run);
+        public double LogitsMs => Ms(Counter.Logits);
+        public double AppendMs => Ms(Counter.Append);
+        public long PartCalls => _values[(int)Counter.PartCalls];
+        public long Uploads => _values[(int)Counter.Uploads];
+        public double UploadHostMs => Ms(Counter.UploadHost);
+        public double UploadCopiesMs => Ms(Counter.UploadCopies);
+        public double RentMs => Ms(Counter.Rents);
+        public double WriteBackMs => Ms(Counter.WriteBacks);
+        public long WriteBacks => _values[(int)Counter.WriteBackCount];
+        public double PrefillRunMs => Ms(Counter.PrefillRun);
+        public double PrefillCopiesMs => Ms(Counter.PrefillCopies);
+        public long PrefillCalls => _values[(int)Counter.PrefillCalls];
 
-    public Snapshot Now() => new(Ms(ref _place), Ms(ref _inputs), Ms(ref _run), Ms(ref _logits), Ms(ref _append),
-        Interlocked.Read(ref _partCalls), Interlocked.Read(ref _uploads))
-    {
-        UploadHostMs = Ms(ref _uploadHost), UploadCopiesMs = Ms(ref _uploadCopies), RentMs = Ms(ref _rents),
-        WriteBackMs = Ms(ref _writeBacks), WriteBacks = Interlocked.Read(ref _writeBackCount),
-        PrefillRunMs = Ms(ref _prefillRun), PrefillCopiesMs = Ms(ref _prefillCopies), PrefillCalls = Interlocked.Read(ref _prefillCalls),
-    };
-
-    private static double Ms(ref long ticks) => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref ticks)).TotalMilliseconds;
-
-    /// <summary>Totals in milliseconds since the model loaded; subtract two to get a run's.</summary>
-    public sealed record Snapshot(double PlaceMs, double InputsMs, double RunMs, double LogitsMs, double AppendMs, long PartCalls, long Uploads)
-    {
-        public double UploadHostMs { get; init; }
-        public double UploadCopiesMs { get; init; }
-        public double RentMs { get; init; }
-        public double WriteBackMs { get; init; }
-        public long WriteBacks { get; init; }
-        public double PrefillRunMs { get; init; }
-        public double PrefillCopiesMs { get; init; }
-        public long PrefillCalls { get; init; }
-
-        public static Snapshot operator -(Snapshot a, Snapshot b) => new(a.PlaceMs - b.PlaceMs, a.InputsMs - b.InputsMs, a.RunMs - b.RunMs,
-            a.LogitsMs - b.LogitsMs, a.AppendMs - b.AppendMs, a.PartCalls - b.PartCalls, a.Uploads - b.Uploads)
-        {
-            UploadHostMs = a.UploadHostMs - b.UploadHostMs, UploadCopiesMs = a.UploadCopiesMs - b.UploadCopiesMs, RentMs = a.RentMs - b.RentMs,
-            WriteBackMs = a.WriteBackMs - b.WriteBackMs, WriteBacks = a.WriteBacks - b.WriteBacks,
-            PrefillRunMs = a.PrefillRunMs - b.PrefillRunMs, PrefillCopiesMs = a.PrefillCopiesMs - b.PrefillCopiesMs, PrefillCalls = a.PrefillCalls - b.PrefillCalls,
-        };
+        public static Snapshot operator -(Snapshot a, Snapshot b) =>
+            new(a._values.Zip(b._values, (x, y) => x - y).ToArray());
     }
 }
