@@ -14,13 +14,15 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
 {
     private static readonly BatchShapes FourRows = BatchShapes.Parse("decode=4,prefill=4,block,context", DecoderModel.CudaShapes);
 
-    private static LoadedModel Model(bool halfPrefill = true) => LoadedModel.Load(RepoPaths.ModelDir,
+    private static LoadedModel Model(bool halfPrefill = true, string name = WideHeadModel.Stories260K) => LoadedModel.Load(WideHeadModel.Directory(name),
         new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true, HalfResidentDecode = true, HalfPrefill = halfPrefill });
 
-    [Fact]
-    public void A_first_chunk_gets_the_same_logits_and_cache_bits_alone_as_beside_any_other_prompts()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public void A_first_chunk_gets_the_same_logits_and_cache_bits_alone_as_beside_any_other_prompts(string name)
     {
-        using var model = Model();
+        using var model = Model(name: name);
         var decoder = model.Decoder;
         Assert.True(decoder.HalfPrefill);
         int vocab = decoder.Config.VocabSize;
@@ -54,11 +56,13 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
         Assert.Equal(calls + prompts.Length, decoder.ResidentPhases!.Now().PrefillCalls);
     }
 
-    [Fact]
-    public void A_first_chunk_on_the_float16_graph_computes_what_the_float32_graph_computes_to_float16_precision()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public void A_first_chunk_on_the_float16_graph_computes_what_the_float32_graph_computes_to_float16_precision(string name)
     {
-        using var half = Model();
-        using var full = Model(halfPrefill: false);
+        using var half = Model(name: name);
+        using var full = Model(halfPrefill: false, name: name);
         Assert.False(full.Decoder.HalfPrefill);
         var prompt = StepInputs.Tokens(7, 30);
 
@@ -73,10 +77,12 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
         Assert.False(Bits.Equal(a.Logits, b.Logits)); // it did run the other graph
     }
 
-    [Fact]
-    public void A_prompt_longer_than_a_chunk_continues_on_the_model_graph_from_the_widened_cache_alike_alone_and_batched()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public void A_prompt_longer_than_a_chunk_continues_on_the_model_graph_from_the_widened_cache_alike_alone_and_batched(string name)
     {
-        using var model = Model();
+        using var model = Model(name: name);
         var decoder = model.Decoder;
         int block = decoder.AttentionBlock;
         var longPrompt = StepInputs.Tokens(3, block + 9);
@@ -95,10 +101,12 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
         Assert.True(Bits.Equal(Continue([]), Continue([shortPrompt, shortPrompt[..2]])));
     }
 
-    [Fact]
-    public void A_pool_takes_a_prompts_positions_from_its_prefill_block_on_the_device_and_decodes_as_from_the_host_copy()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public void A_pool_takes_a_prompts_positions_from_its_prefill_block_on_the_device_and_decodes_as_from_the_host_copy(string name)
     {
-        using var model = Model();
+        using var model = Model(name: name);
         var decoder = model.Decoder;
         int vocab = decoder.Config.VocabSize;
         int[][] prompts = [StepInputs.Tokens(11, 9), StepInputs.Tokens(12, 30), StepInputs.Tokens(13, 2)];
@@ -145,11 +153,13 @@ public sealed class HalfPrefillTests(ITestOutputHelper output)
         Assert.Equal((1, 1), decoder.PrefillBlocks);
     }
 
-    [Fact]
-    public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_and_cancelled_ones_free_their_memory()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_and_cancelled_ones_free_their_memory(string name)
     {
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
-        using var model = Model();
+        using var model = Model(name: name);
         var solo = new GenerationResult[16];
         for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], model);
 

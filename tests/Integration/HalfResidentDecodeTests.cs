@@ -15,15 +15,16 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
 {
     private static readonly BatchShapes FourRows = BatchShapes.Parse("decode=4,context", DecoderModel.CudaShapes);
 
-    private static LoadedModel HalfResident() => LoadedModel.Load(RepoPaths.ModelDir,
+    private static LoadedModel HalfResident(string name = WideHeadModel.Stories260K) => LoadedModel.Load(WideHeadModel.Directory(name),
         new RunnerOptions { IntraOpThreads = 1, Shapes = FourRows, ResidentKv = true, HalfResidentDecode = true });
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Each_sequence_gets_the_logits_it_gets_alone_as_sequences_join_sit_out_come_back_and_leave(int seed)
+    [InlineData(1, WideHeadModel.Stories260K)]
+    [InlineData(2, WideHeadModel.Stories260K)]
+    [InlineData(3, WideHeadModel.HeadDim16)]
+    public void Each_sequence_gets_the_logits_it_gets_alone_as_sequences_join_sit_out_come_back_and_leave(int seed, string name)
     {
-        using var model = HalfResident();
+        using var model = HalfResident(name);
         Assert.Equal("GroupQueryAttention, float16 pasts", model.Decoder.ResidentAttention);
 
         var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 20, steps: 50, seed);
@@ -63,6 +64,30 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         Assert.True(fullBytes - halfBytes >= pastsHalved, $"float32 pool {fullBytes} bytes, float16 pool {halfBytes}: the pasts did not halve");
     }
 
+    [Fact]
+    public void With_heads_of_sixteen_the_attention_takes_one_packed_product_and_rotates_it_itself_in_eleven_nodes_a_layer()
+    {
+        var folder = WideHeadModel.Directory(WideHeadModel.HeadDim16);
+        var (graphPath, _, _) = LoadedModel.Resolve(folder, null, null, WeightQuantization.F16, AttentionKernel.GroupQuery);
+        var graph = Pipeline.Inference.Onnx.Schema.ModelProto.Parser.ParseFrom(File.ReadAllBytes(graphPath)).Graph;
+        output.WriteLine(string.Join(", ", graph.Node.GroupBy(n => n.OpType).Select(x => $"{x.Key} {x.Count()}")));
+        var attention = graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
+        Assert.Equal(2, attention.Count);
+        Assert.All(attention, n =>
+        {
+            Assert.Equal("", n.Input[1]); // no separate key
+            Assert.Equal("", n.Input[2]); // nor value: the query input is q, k and v packed
+            Assert.Equal(1L, n.Attribute.Single(a => a.Name == "do_rotary").I);
+            Assert.Equal(1L, n.Attribute.Single(a => a.Name == "rotary_interleaved").I);
+            Assert.Equal("MatMul", graph.Node.Single(m => m.Output.Contains(n.Input[0])).OpType);
+        });
+        Assert.DoesNotContain(graph.Node, n => n.OpType == "RotaryEmbedding");
+        Assert.Equal(2, graph.Node.Count(n => n.OpType == "QuickGelu"));
+        // A layer: norm, q/k/v, attention, output, norm, gate/up, split, SiLU, product, down.
+        int perLayer = graph.Node.Count(n => n.Name.StartsWith("layers.0.", StringComparison.Ordinal) && n.OpType != "Constant");
+        Assert.True(perLayer <= 11, $"{perLayer} nodes in layer 0");
+    }
+
     private static long PoolBytes(DecoderModel model)
     {
         using var workspace = new StepWorkspace();
@@ -71,11 +96,13 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         return workspace.ResidentBytes;
     }
 
-    [Fact]
-    public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_on_the_same_model_and_cancelled_ones_free_their_memory()
+    [Theory]
+    [InlineData(WideHeadModel.Stories260K)]
+    [InlineData(WideHeadModel.HeadDim16)]
+    public async Task Through_the_actors_sixteen_requests_match_their_solo_runs_on_the_same_model_and_cancelled_ones_free_their_memory(string name)
     {
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
-        using var model = HalfResident();
+        using var model = HalfResident(name);
         var solo = new GenerationResult[16];
         for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], model);
 

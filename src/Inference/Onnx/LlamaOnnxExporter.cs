@@ -25,7 +25,7 @@ namespace Pipeline.Inference.Onnx;
 public static partial class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-12";
+    public const string ConverterVersion = "llama-onnx-13";
 
     /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
     public const string LastPositionInput = "last_position";
@@ -154,20 +154,27 @@ public static partial class LlamaOnnxExporter
             sin = g.Node("Unsqueeze", [g.Node("Gather", [g.Weight("rope_sin", sinTable, c.SeqLen, hd), positionIds]), g.ConstInt64(2)], "sin");
         }
 
-        var x = g.Node("Gather", [g.Weight("embed_tokens", weights.Read(WeightRole.TokenEmbedding, 0), c.VocabSize, c.Dim), inputIds], "embedding");
+        var embedTable = weights.Read(WeightRole.TokenEmbedding, 0);
+        var x = g.Node("Gather", [halfAttention ? g.WeightHalf("embed_tokens_f16", embedTable, c.VocabSize, c.Dim)
+            : g.Weight("embed_tokens", embedTable, c.VocabSize, c.Dim), inputIds], "embedding");
         float eps = c.RmsNormEpsilon;
 
-        // The float16 decode graph adds each residual inside the next norm (one node for Add and norm)
-        // and keeps products float16 between its float16 MatMuls: every node is a kernel launch, and
-        // a decode step of a small model is made of launches (docs/PERFORMANCE.md).
+        // The float16 decode graph keeps its residual stream float16 (as float16 inference does
+        // elsewhere), adds each residual inside the next norm (one node for Add and norm), feeds q, k
+        // and v to the attention as one packed product that rotates and appends them itself, and
+        // casts only the final hidden state: every node is a kernel launch, and a decode step of a
+        // small model is made of launches (docs/PERFORMANCE.md).
+        string NormWeight(string name, float[] values) => halfAttention ? g.WeightHalf(name + "_f16", values, c.Dim) : g.Weight(name, values, c.Dim);
         string? pendingResidual = null;
+        // GroupQueryAttention rotates only heads of a multiple of 16 (tiny models keep the rotary nodes).
+        bool rotaryInside = halfAttention && hd % 16 == 0;
         // Queries, keys and values straight out of a float16 product, where no bias or per-head norm comes between.
         bool halfProjections = halfAttention && !c.QkNorm && !c.AttentionBias;
         for (int l = 0; l < c.Layers; l++)
         {
             string P(string n) => $"layers.{l}.{n}";
             string xn;
-            var attnNorm = g.Weight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l), c.Dim);
+            var attnNorm = NormWeight(P("attn_norm"), weights.Read(WeightRole.AttentionNorm, l));
             if (pendingResidual is { } add)
                 (xn, x) = SkipRmsNorm(g, x, add, attnNorm, eps, P("attn_norm"));
             else
@@ -177,8 +184,10 @@ public static partial class LlamaOnnxExporter
                 [(WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
                  (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
                  (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim)],
-                inputIsHalf: false, keepHalf: halfProjections);
-            string q = qkv[0], k = qkv[1], v = qkv[2];
+                inputIsHalf: halfAttention, keepHalf: halfProjections, split: !(halfProjections && rotaryInside));
+            // Packed: the one float16 product [B, S, q_dim + 2·kv_dim] goes to the attention as it is.
+            bool packed = halfProjections && rotaryInside;
+            string q = qkv[0], k = packed ? "" : qkv[1], v = packed ? "" : qkv[2];
             string newKey = "", newValue = "", qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
             if (groupQuery)
@@ -195,9 +204,13 @@ public static partial class LlamaOnnxExporter
                     k = g.Node("Cast", [k], P("k_f16"), null, Attr("to", (long)DataType.Float16));
                     v = g.Node("Cast", [v], P("v_f16"), null, Attr("to", (long)DataType.Float16));
                 }
-                // One node per projection, on [B, S, heads·hd] as GroupQueryAttention takes it.
-                q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
-                k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
+                // Float32 attention: one rotary node per projection, on [B, S, heads·hd] as
+                // GroupQueryAttention takes it. Float16: the attention rotates them itself where it can.
+                if (!rotaryInside)
+                {
+                    q = g.NodeIn(ContribDomain, "RotaryEmbedding", [q, positionIds, cosHalf, sinHalf], 1, P("q_rope"), null, Attr("interleaved", 1L))[0];
+                    k = g.NodeIn(ContribDomain, "RotaryEmbedding", [k, positionIds, cosHalf, sinHalf], 1, P("k_rope"), null, Attr("interleaved", 1L))[0];
+                }
                 // No new_key_values outputs: the kernel writes this call's keys and values into the
                 // staged past (present), and the runner reads them from there.
             }
@@ -222,9 +235,16 @@ public static partial class LlamaOnnxExporter
             {
                 // One node: the kernel attends each row over its own length and writes this call's
                 // keys and values into the staged past in place (present bound to the past's memory).
-                var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", [q, k, v, pastKeys[l], pastValues[l], seqlensK!, totalLength!],
-                    3, P("attention"), [P("attention"), $"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.value"],
-                    Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads))[0];
+                // Rotating inside it, the kernel takes each row's position as its past length
+                // (seqlens_k + 1 − fed length), the position the runner feeds.
+                string[] inputs = rotaryInside
+                    ? [q, k, v, pastKeys[l], pastValues[l], seqlensK!, totalLength!, cosHalf, sinHalf]
+                    : [q, k, v, pastKeys[l], pastValues[l], seqlensK!, totalLength!];
+                AttributeProto[] attributes = rotaryInside
+                    ? [Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads), Attr("do_rotary", 1L), Attr("rotary_interleaved", 1L)]
+                    : [Attr("num_heads", (long)c.Heads), Attr("kv_num_heads", (long)c.KvHeads)];
+                var attended = g.NodeIn(ContribDomain, "GroupQueryAttention", inputs,
+                    3, P("attention"), [P("attention"), $"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.value"], attributes)[0];
                 g.Output($"{PresentPrefix}{l}.key", $"{PresentPrefix}{l}.key", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
                 g.Output($"{PresentPrefix}{l}.value", $"{PresentPrefix}{l}.value", pastType, "batch_size", c.KvHeads, "past_sequence_length", hd);
                 merged = attended;
@@ -233,8 +253,8 @@ public static partial class LlamaOnnxExporter
             {
                 merged = blocks!.Attend(g, c, l, qr, newKey, newValue, pastKeys[l], pastValues[l], optimumOutputs);
             }
-            var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), [(WeightRole.Wo, null, c.Dim)], inputIsHalf: halfAttention)[0];
-            var ffnNorm = g.Weight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l), c.Dim);
+            var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), [(WeightRole.Wo, null, c.Dim)], inputIsHalf: halfAttention, keepHalf: halfAttention)[0];
+            var ffnNorm = NormWeight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l));
             string xf;
             if (halfAttention)
                 (xf, x) = SkipRmsNorm(g, x, o, ffnNorm, eps, P("ffn_norm"));
@@ -245,13 +265,18 @@ public static partial class LlamaOnnxExporter
             }
             // Gate and up in one MatMul over [dim, 2·hidden].
             var gateUp = Projections(g, weights, xf, l, c.Dim, quantization, P("w13"), P("w13"),
-                [(WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim)], inputIsHalf: false, keepHalf: halfAttention);
+                [(WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim)], inputIsHalf: halfAttention, keepHalf: halfAttention);
             string h1 = gateUp[0], h3 = gateUp[1];
-            var silu = g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
+            // SiLU: x·sigmoid(x), which ONNX Runtime's QuickGelu with alpha 1 is in one node.
+            var silu = halfAttention
+                ? g.NodeIn(ContribDomain, "QuickGelu", [h1], 1, P("silu"), null, Attr("alpha", 1.0f))[0]
+                : g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
             var h = g.Node("Mul", [silu, h3], P("swiglu"));
-            var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), [(WeightRole.W2, null, c.Dim)], inputIsHalf: halfAttention)[0];
+            var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), [(WeightRole.W2, null, c.Dim)], inputIsHalf: halfAttention, keepHalf: halfAttention)[0];
             if (halfAttention && l < c.Layers - 1) pendingResidual = down;
             else x = g.Node("Add", [x, down], P("residual_ffn"));
+            // The final hidden state is float32 again, as the classifier's graph takes it.
+            if (halfAttention && l == c.Layers - 1) x = g.Node("Cast", [x], "hidden_f32", null, Attr("to", (long)DataType.Float));
 
             if (optimumOutputs)
             {
@@ -395,10 +420,11 @@ public static partial class LlamaOnnxExporter
 
     /// <summary>
     /// As the other overload. Float16 weights only: <paramref name="inputIsHalf"/>, x is already float16;
-    /// <paramref name="keepHalf"/>, the outputs stay float16 (no bias allowed).
+    /// <paramref name="keepHalf"/>, the outputs stay float16 (no bias allowed). Without <paramref name="split"/>,
+    /// the stacked product comes back whole, one output.
     /// </summary>
     private static string[] Projections(OnnxGraphBuilder g, IWeightSource weights, string x, int layer, int cols, WeightQuantization quantization,
-        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf, bool keepHalf = false)
+        string name, string weightName, (WeightRole Role, WeightRole? Bias, int Rows)[] parts, bool inputIsHalf, bool keepHalf = false, bool split = true)
     {
         if (keepHalf && parts.Any(p => p.Bias is not null)) throw new ArgumentException("a float16 product keeps no bias", nameof(keepHalf));
         int total = parts.Sum(p => p.Rows);
@@ -430,7 +456,7 @@ public static partial class LlamaOnnxExporter
             }
             product = g.Node("Add", [product, g.Weight($"{weightName}_bias", bias, total)], name);
         }
-        if (parts.Length == 1) return [product];
+        if (parts.Length == 1 || !split) return [product];
         var sizes = g.ConstInt64(parts.Select(p => (long)p.Rows).ToArray());
         return g.NodeMulti("Split", [product, sizes], parts.Length, $"{name}.split", null, Attr("axis", -1L));
     }

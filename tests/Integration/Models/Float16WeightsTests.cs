@@ -16,7 +16,7 @@ public sealed class Float16WeightsTests
         OnnxModelCache.GetOrConvert(ModelSource.Detect(Path.Combine(RepoPaths.ModelDir, "stories260K.bin")), null, WeightQuantization.F16);
 
     [Fact]
-    public void An_f16_graph_stores_every_projection_and_the_classifier_as_float16_and_keeps_norms_and_embedding_float32()
+    public void An_f16_graph_stores_every_projection_and_the_classifier_as_float16()
     {
         var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Convert()));
         var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
@@ -25,9 +25,21 @@ public sealed class Float16WeightsTests
 
         // Per layer: fused q/k/v, output, fused gate/up, down (and the RoPE rotation, a float32 constant); then the classifier.
         Assert.Equal(5 * 4 + 1, weightTypes.Count(t => t == TensorProto.Types.DataType.Float16));
-        Assert.All(initializers.Values.Where(t => t.Name.Contains("embed", StringComparison.OrdinalIgnoreCase) || t.Name.Contains("norm", StringComparison.OrdinalIgnoreCase)),
-            t => Assert.Equal((int)TensorProto.Types.DataType.Float, t.DataType));
         Assert.Equal("F16", model.MetadataProps.Single(p => p.Key == LlamaOnnxExporter.QuantizationMetadataKey).Value);
+    }
+
+    [Fact]
+    public void An_f16_graph_with_fused_attention_keeps_its_residual_stream_float16_and_casts_only_the_final_hidden_state()
+    {
+        var graph = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Convert())).Graph;
+        Assert.Contains(graph.Node, n => n.OpType == "GroupQueryAttention");
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        // The embedding and every layer's norms are float16 (the residual stream is); the final norm, after the cast back, float32.
+        Assert.All(initializers.Values.Where(t => t.Name.Contains("embed", StringComparison.OrdinalIgnoreCase) || t.Name.StartsWith("layers.", StringComparison.Ordinal) && t.Name.Contains("norm", StringComparison.Ordinal)),
+            t => Assert.Equal((int)TensorProto.Types.DataType.Float16, t.DataType));
+        Assert.Equal((int)TensorProto.Types.DataType.Float, initializers["final_norm.weight"].DataType);
+        // One cast to float32 (the last hidden state) and one after the classifier; none between layers.
+        Assert.Equal(2, graph.Node.Count(n => n.OpType == "Cast" && n.Attribute.Single(a => a.Name == "to").I == (long)TensorProto.Types.DataType.Float));
     }
 
     [Fact]
