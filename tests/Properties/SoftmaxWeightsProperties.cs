@@ -66,7 +66,7 @@ public sealed class SoftmaxWeightsProperties
             var blockSums = new double[SoftmaxWeights.BlockCount(logits.Length)];
             var total = SoftmaxWeights.Fill(logits, max, temperature, weights, blockSums);
             int argmax = Array.IndexOf(logits, logits.Max());
-            var token = SoftmaxWeights.Draw(weights, blockSums, u * total, argmax);
+            var token = SoftmaxWeights.Draw(logits, max, temperature, blockSums, u * total, argmax);
 
             // The plain walk: the first id whose left-to-right running sum passes u times the total.
             double target = u * total, cumulative = 0;
@@ -85,14 +85,30 @@ public sealed class SoftmaxWeightsProperties
     [Fact]
     public void Draw_with_a_target_at_the_total_returns_the_last_possible_token_not_a_zero_weight_one()
     {
-        var weights = new double[200];
-        weights[3] = 0.25; weights[130] = 0.5; weights[131] = 0.25; // 132..199 weigh nothing
-        var (blockSums, total) = ReferenceSums(weights);
+        // Weights 1/2, 1, 1/2 at ids 3, 130 and 131; ids 132..199 (and every other) weigh nothing.
+        var logits = Enumerable.Repeat(float.NegativeInfinity, 200).ToArray();
+        logits[3] = logits[131] = -MathF.Log(2f);
+        logits[130] = 0f;
+        var blockSums = new double[SoftmaxWeights.BlockCount(logits.Length)];
+        var total = SoftmaxWeights.BlockSums(logits, 0.0, 1.0, blockSums);
 
-        Assert.Equal(131, SoftmaxWeights.Draw(weights, blockSums, total, fallback: 130));
-        Assert.Equal(130, SoftmaxWeights.Draw(weights, blockSums, 0.3, fallback: 130));
-        Assert.Equal(3, SoftmaxWeights.Draw(weights, blockSums, 0.0, fallback: 130));
+        Assert.Equal(131, SoftmaxWeights.Draw(logits, 0.0, 1.0, blockSums, total, fallback: 130));
+        Assert.Equal(131, SoftmaxWeights.Draw(logits, 0.0, 1.0, blockSums, 2 * total, fallback: 130));
+        Assert.Equal(130, SoftmaxWeights.Draw(logits, 0.0, 1.0, blockSums, 0.6, fallback: 130));
+        Assert.Equal(3, SoftmaxWeights.Draw(logits, 0.0, 1.0, blockSums, 0.0, fallback: 130));
     }
+
+    [Property(MaxTest = 200)]
+    public Property Block_sums_alone_are_fills_block_sums_and_total_bit_for_bit() =>
+        Prop.ForAll(Logits.ToArbitrary(), Temperature.ToArbitrary(), (logits, temperature) =>
+        {
+            double max = logits.Max();
+            var filled = new double[SoftmaxWeights.BlockCount(logits.Length)];
+            var alone = new double[filled.Length];
+            var fillTotal = SoftmaxWeights.Fill(logits, max, temperature, new double[logits.Length], filled);
+            var total = SoftmaxWeights.BlockSums(logits, max, temperature, alone);
+            return Bits(alone).SequenceEqual(Bits(filled)) && BitConverter.DoubleToInt64Bits(total) == BitConverter.DoubleToInt64Bits(fillTotal);
+        });
 
     [Fact]
     public void Sums_over_32000_weights_differ_from_a_left_to_right_sum_only_by_rounding()

@@ -24,11 +24,19 @@ internal static class Sampler
         // distribution, with nothing to rank (the ranking was most of a 32,000-token draw).
         CheckArguments(options);
         ArgumentOutOfRangeException.ThrowIfNegative(drawIndex);
+        if ((options.RepetitionPenalty == 1f || history.IsEmpty) && (options.IsGreedy || IsUnfiltered(options, logits.Length)))
+        {
+            // Nothing to penalise and nothing to rank: the logits are read where they are, and only
+            // block sums are kept (a 32,000-id draw neither copies nor writes out the vocabulary).
+            var plainArgmax = CheckedArgmax(logits, history);
+            if (options.IsGreedy) return plainArgmax;
+            return DrawInIdOrder(logits, plainArgmax, options.Temperature, CounterRandom.NextDouble(seed, drawIndex));
+        }
         using var workspace = new Workspace(logits.Length);
         var argmax = Penalise(logits, options.RepetitionPenalty, history, workspace);
         if (options.IsGreedy) return argmax;
         if (IsUnfiltered(options, logits.Length))
-            return DrawInIdOrder(workspace, argmax, options.Temperature, CounterRandom.NextDouble(seed, drawIndex));
+            return DrawInIdOrder(workspace.Logits, argmax, options.Temperature, CounterRandom.NextDouble(seed, drawIndex));
 
         var keptCount = RankAndFilter(options, argmax, workspace);
         var probabilities = workspace.Probabilities[..keptCount];
@@ -66,11 +74,26 @@ internal static class Sampler
     /// softmax weights exceeds <paramref name="u"/> times their total (found block by block, see
     /// <see cref="SoftmaxWeights.Draw"/>).
     /// </summary>
-    private static int DrawInIdOrder(Workspace workspace, int argmax, float temperature, double u)
+    private static int DrawInIdOrder(ReadOnlySpan<float> logits, int argmax, float temperature, double u)
     {
-        var total = Weigh(workspace, argmax, temperature);
-        return SoftmaxWeights.Draw(workspace.Probabilities, workspace.BlockSums, u * total, argmax);
+        int blocks = SoftmaxWeights.BlockCount(logits.Length);
+        double[]? rented = blocks > StackBlockSums ? ArrayPool<double>.Shared.Rent(blocks) : null;
+        try
+        {
+            Span<double> blockSums = rented is null ? stackalloc double[StackBlockSums] : rented;
+            blockSums = blockSums[..blocks];
+            double max = logits[argmax];
+            var total = SoftmaxWeights.BlockSums(logits, max, temperature, blockSums);
+            return SoftmaxWeights.Draw(logits, max, temperature, blockSums, u * total, argmax);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<double>.Shared.Return(rented);
+        }
     }
+
+    /// <summary>Block sums kept on the stack up to this many (a 131,072-id vocabulary); more are rented.</summary>
+    private const int StackBlockSums = 2048;
 
     /// <summary>
     /// The distribution <see cref="Sample"/> draws from: kept ids in rank order (probability descending,
@@ -106,10 +129,7 @@ internal static class Sampler
         if (logits.IsEmpty) throw new ArgumentException("logits must not be empty.", nameof(logits));
         var penalised = workspace.Logits;
         logits.CopyTo(penalised);
-
-        foreach (var id in history)
-            if ((uint)id >= (uint)penalised.Length)
-                throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {penalised.Length}.");
+        CheckHistory(history, penalised.Length);
 
         if (penalty != 1f && !history.IsEmpty)
         {
@@ -128,6 +148,24 @@ internal static class Sampler
         if (float.IsNegativeInfinity(penalised[argmax]))
             throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));
         return argmax;
+    }
+
+    /// <summary>The argmax of logits nothing penalises, checked as <see cref="Penalise"/> checks them.</summary>
+    private static int CheckedArgmax(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
+    {
+        if (logits.IsEmpty) throw new ArgumentException("logits must not be empty.", nameof(logits));
+        CheckHistory(history, logits.Length);
+        var argmax = Argmax(logits);
+        if (float.IsNegativeInfinity(logits[argmax]))
+            throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));
+        return argmax;
+    }
+
+    private static void CheckHistory(ReadOnlySpan<int> history, int vocabulary)
+    {
+        foreach (var id in history)
+            if ((uint)id >= (uint)vocabulary)
+                throw new ArgumentOutOfRangeException(nameof(history), id, $"history holds token id {id}, outside the vocabulary of {vocabulary}.");
     }
 
     /// <summary>

@@ -71,43 +71,32 @@ internal static class SoftmaxWeights
     {
         int n = logits.Length, blocks = BlockCount(n);
         if (weights.Length < n || blockSums.Length < blocks) throw new ArgumentException("softmax scratch is shorter than the vocabulary");
-        double total = 0.0;
-        int fullBlocks = n / BlockLength;
-        ref float logit0 = ref MemoryMarshal.GetReference(logits);
-        ref double weight0 = ref MemoryMarshal.GetReference(weights);
-        var maxV = Vector256.Create(max);
-        double inverse = 1.0 / temperature;
-        var inverseV = Vector256.Create(inverse);
-        for (int b = 0; b < fullBlocks; b++)
+        double total = 0.0, inverse = 1.0 / temperature;
+        for (int b = 0; b < blocks; b++)
         {
-            var acc = Vector256<double>.Zero;
             int start = b * BlockLength;
-            for (int k = start; k < start + BlockLength; k += 2 * Lanes)
-            {
-                var v = Vector256.LoadUnsafe(ref logit0, (nuint)k);
-                var lower = Exp((Vector256.WidenLower(v) - maxV) * inverseV);
-                var upper = Exp((Vector256.WidenUpper(v) - maxV) * inverseV);
-                lower.StoreUnsafe(ref weight0, (nuint)k);
-                upper.StoreUnsafe(ref weight0, (nuint)(k + Lanes));
-                acc += lower;
-                acc += upper;
-            }
-            double sum = (acc.GetElement(0) + acc.GetElement(1)) + (acc.GetElement(2) + acc.GetElement(3));
+            double sum = Block(logits, start, max, inverse, weights.Slice(start, Math.Min(BlockLength, n - start)));
             blockSums[b] = sum;
             total += sum;
         }
-        if (fullBlocks < blocks)
+        return total;
+    }
+
+    /// <summary>
+    /// As <see cref="Fill"/>, keeping only the block sums (a draw recomputes the one block it walks,
+    /// so the vocabulary's weights are never written out); returns the total.
+    /// </summary>
+    public static double BlockSums(ReadOnlySpan<float> logits, double max, double temperature, Span<double> blockSums)
+    {
+        int n = logits.Length, blocks = BlockCount(n);
+        if (blockSums.Length < blocks) throw new ArgumentException("softmax scratch is shorter than the vocabulary");
+        Span<double> scratch = stackalloc double[BlockLength];
+        double total = 0.0, inverse = 1.0 / temperature;
+        for (int b = 0; b < blocks; b++)
         {
-            Span<double> lanes = stackalloc double[Lanes];
-            int start = fullBlocks * BlockLength;
-            for (int id = start; id < n; id++)
-            {
-                double w = Exp((logits[id] - max) * inverse);
-                weights[id] = w;
-                lanes[(id - start) % Lanes] += w;
-            }
-            double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-            blockSums[fullBlocks] = sum;
+            int start = b * BlockLength;
+            double sum = Block(logits, start, max, inverse, scratch[..Math.Min(BlockLength, n - start)]);
+            blockSums[b] = sum;
             total += sum;
         }
         return total;
@@ -115,34 +104,79 @@ internal static class SoftmaxWeights
 
     /// <summary>
     /// The first id whose running weight passes <paramref name="target"/>: the first block whose running
-    /// block sum passes it, then that block's ids in order. Where rounding leaves the walk short, the
-    /// last possible (positive-weight) id of the block, or of the whole vocabulary, is the answer.
+    /// block sum passes it, then that block's ids in order, their weights recomputed as
+    /// <see cref="Fill"/> computes them. Where rounding leaves the walk short, the last possible
+    /// (positive-weight) id of that block, or of the whole vocabulary, is the answer; with none, <paramref name="fallback"/>.
     /// </summary>
-    public static int Draw(ReadOnlySpan<double> weights, ReadOnlySpan<double> blockSums, double target, int fallback)
+    public static int Draw(ReadOnlySpan<float> logits, double max, double temperature, ReadOnlySpan<double> blockSums, double target, int fallback)
     {
-        double cumulative = 0.0;
-        int lastPossible = fallback;
-        for (int b = 0; b < blockSums.Length; b++)
+        int n = logits.Length, blocks = BlockCount(n);
+        double inverse = 1.0 / temperature, cumulative = 0.0;
+        Span<double> weights = stackalloc double[BlockLength];
+        for (int b = 0; b < blocks; b++)
         {
             double next = cumulative + blockSums[b];
-            int start = b * BlockLength, end = Math.Min(start + BlockLength, weights.Length);
             if (target < next)
             {
-                for (int id = start; id < end; id++)
+                int start = b * BlockLength, count = Math.Min(BlockLength, n - start);
+                Block(logits, start, max, inverse, weights[..count]);
+                int lastPossible = fallback;
+                for (int i = 0; i < count; i++)
                 {
-                    if (weights[id] <= 0) continue;
-                    cumulative += weights[id];
-                    lastPossible = id;
-                    if (target < cumulative) return id;
+                    if (weights[i] <= 0) continue;
+                    cumulative += weights[i];
+                    lastPossible = start + i;
+                    if (target < cumulative) return start + i;
                 }
                 return lastPossible;
             }
-            if (blockSums[b] > 0)
-                for (int id = end - 1; id >= start; id--)
-                    if (weights[id] > 0) { lastPossible = id; break; }
             cumulative = next;
         }
-        return lastPossible;
+        // Past every block (rounding): the last id of positive weight, in the last block that has one.
+        for (int b = blocks - 1; b >= 0; b--)
+        {
+            if (!(blockSums[b] > 0)) continue;
+            int start = b * BlockLength, count = Math.Min(BlockLength, n - start);
+            Block(logits, start, max, inverse, weights[..count]);
+            for (int i = count - 1; i >= 0; i--)
+                if (weights[i] > 0) return start + i;
+        }
+        return fallback;
+    }
+
+    /// <summary>
+    /// The weights of the block of ids from <paramref name="start"/> (a multiple of <see cref="BlockLength"/>)
+    /// into <paramref name="weights"/> (one per id of the block), and their sum in the fixed lane order.
+    /// </summary>
+    private static double Block(ReadOnlySpan<float> logits, int start, double max, double inverse, Span<double> weights)
+    {
+        if (weights.Length == BlockLength)
+        {
+            ref float logit0 = ref MemoryMarshal.GetReference(logits);
+            ref double weight0 = ref MemoryMarshal.GetReference(weights);
+            var maxV = Vector256.Create(max);
+            var inverseV = Vector256.Create(inverse);
+            var acc = Vector256<double>.Zero;
+            for (int k = 0; k < BlockLength; k += 2 * Lanes)
+            {
+                var v = Vector256.LoadUnsafe(ref logit0, (nuint)(start + k));
+                var lower = Exp((Vector256.WidenLower(v) - maxV) * inverseV);
+                var upper = Exp((Vector256.WidenUpper(v) - maxV) * inverseV);
+                lower.StoreUnsafe(ref weight0, (nuint)k);
+                upper.StoreUnsafe(ref weight0, (nuint)(k + Lanes));
+                acc += lower;
+                acc += upper;
+            }
+            return (acc.GetElement(0) + acc.GetElement(1)) + (acc.GetElement(2) + acc.GetElement(3));
+        }
+        Span<double> lanes = stackalloc double[Lanes];
+        for (int i = 0; i < weights.Length; i++)
+        {
+            double w = Exp((logits[start + i] - max) * inverse);
+            weights[i] = w;
+            lanes[i % Lanes] += w;
+        }
+        return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
