@@ -86,33 +86,134 @@ internal sealed class DecodeStepActor(
         var rows = new SequenceStep[count];
         for (int i = 0; i < count; i++) rows[i] = new SequenceStep(batch[i].Cache!, new[] { batch[i].LastId });
         // The workspace's buffer, not a new one per step: sample reads it before it replies, and
-        // this actor waits for the reply before the next step writes it again.
+        // this actor waits for every reply before the next step writes it again.
         var logits = workspace.RowLogits.Get(count * model.Config.VocabSize);
+        var sampling = new Sampling(batch);
         long started = Stopwatch.GetTimestamp();
+        Exception? failure = null;
         try
         {
             hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
-            model.Step(rows, workspace, logits);
+            if (model.DecodesInParts) await StepInPartsAsync(rows, workspace, logits, sampling, abort);
+            else model.Step(rows, workspace, logits);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && abort.IsCancellationRequested))
         {
-            // The model call failed for this batch: its sequences end with the error; others go on.
-            foreach (var s in batch)
+            failure = e;
+        }
+        long called = Stopwatch.GetTimestamp();
+        if (failure is null)
+        {
+            counters.StepRan(count, called - started);
+            if (sampling.Sent == 0) await SendAsync(Enumerable.Range(0, count).ToArray(), logits, sampling, abort);
+        }
+        else
+        {
+            // The model call failed for the rows it had not finished: they end with the error; rows
+            // a finished part already handed to sample, and every other sequence, go on.
+            foreach (var s in sampling.Unsent)
             {
                 s.ReleaseCache();
                 counters.SequenceEnded();
-                await detokenize.WriteAsync(Emission.Failure(s.Request, e), abort);
+                await detokenize.WriteAsync(Emission.Failure(s.Request, failure), abort);
             }
-            _batch.Leave(batch.ToHashSet());
-            return;
         }
-        long called = Stopwatch.GetTimestamp();
-        counters.StepRan(count, called - started);
-        await steps.WriteAsync(new StepDone(batch, logits), abort);
-        var reply = await replies.ReadAsync(abort);
-        counters.StepSampled(Stopwatch.GetTimestamp() - called);
-        var ended = batch.Except(reply.Continuing).ToHashSet();
+        while (sampling.Outstanding > 0) sampling.Answered(await replies.ReadAsync(abort));
+        if (failure is null)
+        {
+            counters.StepSampled(Stopwatch.GetTimestamp() - called);
+            counters.RowsSampledEarly(sampling.Sent - sampling.LastSent);
+        }
+        var ended = sampling.Ended;
         foreach (var _ in ended) counters.SequenceEnded();
+        ended.UnionWith(sampling.Unsent);
         _batch.Leave(ended);
+    }
+
+    /// <summary>
+    /// The model call on a resident pool, run off this actor's thread so that each part's rows go to
+    /// sample as soon as their logits land, and are drawn while the next part runs.
+    /// </summary>
+    private async Task StepInPartsAsync(SequenceStep[] rows, StepWorkspace workspace, float[] logits, Sampling sampling, CancellationToken abort)
+    {
+        // At most one message per part, and a part has at least one row: never full.
+        var ready = Channel.CreateBounded<int[]>(new BoundedChannelOptions(Math.Max(1, rows.Length)) { SingleReader = true, SingleWriter = true });
+        var call = Task.Run(() =>
+        {
+            try
+            {
+                model.Step(rows, workspace, logits, part =>
+                {
+                    if (!ready.Writer.TryWrite(part)) throw new InvalidOperationException("more parts reported than rows");
+                });
+            }
+            finally
+            {
+                ready.Writer.TryComplete();
+            }
+        }, CancellationToken.None); // a model call runs to its end; an abort stops the reading below
+        await foreach (var part in ready.Reader.ReadAllAsync(abort))
+            await SendAsync(part, logits, sampling, abort);
+        await call;
+    }
+
+    /// <summary>
+    /// Hands rows <paramref name="indices"/> of the step to sample. While the channel is full, replies
+    /// are read as they come: sample may be waiting to deliver one before it takes the next part.
+    /// </summary>
+    private async Task SendAsync(int[] indices, float[] logits, Sampling sampling, CancellationToken abort)
+    {
+        var done = new StepDone(sampling.Send(indices), logits, indices);
+        await steps.AnnounceAsync(done);
+        while (!steps.TryWrite(done))
+        {
+            var room = steps.WaitToWriteAsync(abort).AsTask();
+            var reply = replies.WaitToReadAsync(abort).AsTask();
+            await Task.WhenAny(room, reply);
+            while (replies.TryRead(out var answered)) sampling.Answered(answered);
+            if (room.IsCompleted ? !await room : reply.IsCompleted && !await reply)
+            {
+                abort.ThrowIfCancellationRequested();
+                throw new InvalidOperationException("the sample actor stopped while a step waited for it");
+            }
+        }
+    }
+
+    /// <summary>One step's rows on their way through sample: which were sent, how many replies are due, who goes on.</summary>
+    private sealed class Sampling(IReadOnlyList<Sequence> batch)
+    {
+        private readonly bool[] _sent = new bool[batch.Count];
+        private readonly HashSet<Sequence> _continuing = [];
+        private readonly List<Sequence> _answered = [];
+
+        public int Sent { get; private set; }
+        /// <summary>Rows of the latest message: every earlier one went while the call still ran.</summary>
+        public int LastSent { get; private set; }
+        public int Outstanding { get; private set; }
+
+        public Sequence[] Send(int[] indices)
+        {
+            var sequences = new Sequence[indices.Length];
+            for (int i = 0; i < indices.Length; i++)
+            {
+                _sent[indices[i]] = true;
+                sequences[i] = batch[indices[i]];
+            }
+            Sent += indices.Length;
+            LastSent = indices.Length;
+            Outstanding++;
+            return sequences;
+        }
+
+        public void Answered(StepSampled reply)
+        {
+            Outstanding--;
+            _continuing.UnionWith(reply.Continuing);
+        }
+
+        public IEnumerable<Sequence> Unsent => batch.Where((_, i) => !_sent[i]);
+
+        /// <summary>Sent sequences that sample did not send on: they ended.</summary>
+        public HashSet<Sequence> Ended => batch.Where((s, i) => _sent[i] && !_continuing.Contains(s)).ToHashSet();
     }
 }

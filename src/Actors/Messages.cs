@@ -11,8 +11,17 @@ internal sealed record AdmittedRequest(long Id, GenerationRequest Request, ulong
 /// <summary>Prefill → sample: the prompt is in the cache; these are the logits of its last token.</summary>
 internal sealed record PrefillDone(Sequence Sequence, float[] Logits);
 
-/// <summary>Decode → sample: one step's sequences and their logits ([batch, vocab] at the start of the decode actor's buffer, valid until the reply). At most one is in flight.</summary>
-internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, float[] Logits);
+/// <summary>
+/// Decode → sample: sequences of one step and the decode actor's logits buffer ([batch, vocab], valid
+/// until the reply), where sequence i's logits are row <see cref="Rows"/>[i] (row i without it). A
+/// step on a resident pool sends one per part, as each part's call finishes; one step's are all
+/// answered before the next step, so at most a step's parts are in flight.
+/// </summary>
+internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, float[] Logits, int[]? Rows = null)
+{
+    /// <summary>Sequence <paramref name="i"/>'s logits.</summary>
+    public Memory<float> LogitsOf(int i, int vocab) => Logits.AsMemory((Rows is null ? i : Rows[i]) * vocab, vocab);
+}
 
 /// <summary>Sample → decode: the reply to a <see cref="StepDone"/>, the sequences that go on.</summary>
 internal sealed record StepSampled(IReadOnlyList<Sequence> Continuing);

@@ -13,9 +13,10 @@ namespace Pipeline.Actors;
 /// string, max_tokens, or a full context.
 /// </summary>
 /// <remarks>
-/// The decode ⇄ sample cycle cannot deadlock: decode sends one <see cref="StepDone"/> and waits
-/// for its one <see cref="StepSampled"/> reply, so each of those channels holds at most one
-/// message; and this actor never blocks on handing a new sequence to decode while a step waits
+/// The decode ⇄ sample cycle cannot deadlock: this actor answers every <see cref="StepDone"/> with
+/// one <see cref="StepSampled"/>, in order, and decode reads replies whenever it waits to send
+/// (a step on a resident pool sends one per part) and waits for all of a step's replies before the
+/// next; and this actor never blocks on handing a new sequence to decode while a step waits
 /// for it; it keeps that sequence and serves the step first.
 /// </remarks>
 internal sealed class SampleActor(
@@ -125,7 +126,7 @@ internal sealed class SampleActor(
         {
             try
             {
-                Parallel.For(0, count, i => chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]));
+                Parallel.For(0, count, i => chosen[i] = TryChoose(step.Sequences[i], step.LogitsOf(i, vocab).Span, out errors[i]));
             }
             catch (AggregateException e)
             {
@@ -135,10 +136,10 @@ internal sealed class SampleActor(
             }
         }
         else
-            for (int i = 0; i < count; i++) chosen[i] = TryChoose(step.Sequences[i], step.Logits.AsSpan(i * vocab, vocab), out errors[i]);
+            for (int i = 0; i < count; i++) chosen[i] = TryChoose(step.Sequences[i], step.LogitsOf(i, vocab).Span, out errors[i]);
         var continuing = new List<Sequence>(count);
         for (int i = 0; i < count; i++)
-            if (await ApplyAsync(step.Sequences[i], step.Logits.AsMemory(i * vocab, vocab), chosen[i], errors[i], abort))
+            if (await ApplyAsync(step.Sequences[i], step.LogitsOf(i, vocab), chosen[i], errors[i], abort))
                 continuing.Add(step.Sequences[i]);
         await replies.WriteAsync(new StepSampled(continuing), abort);
     }

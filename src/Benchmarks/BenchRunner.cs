@@ -136,6 +136,7 @@ internal static class BenchRunner
             DecodeRowsPerStep = outcome.Times is { DecodeSteps: > 0 } t1 ? (double)t1.DecodeRows / t1.DecodeSteps : null,
             DecodeCallMs = outcome.Times is { DecodeSteps: > 0 } t2 ? t2.DecodeCalls.TotalMilliseconds / t2.DecodeSteps : null,
             SamplingMs = outcome.Times is { DecodeSteps: > 0 } t3 ? t3.Sampling.TotalMilliseconds / t3.DecodeSteps : null,
+            SampledDuringCallPercent = outcome.Times is { DecodeRows: > 0 } t6 ? 100.0 * t6.EarlyRows / t6.DecodeRows : null,
             PrefillCalls = outcome.Times?.PrefillCalls,
             PrefillCallMs = outcome.Times is { PrefillCalls: > 0 } t4 ? t4.PrefillCallTime.TotalMilliseconds / t4.PrefillCalls : null,
             GcPauseMs = outcome.GcPause.TotalMilliseconds,

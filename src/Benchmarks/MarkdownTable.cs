@@ -19,11 +19,11 @@ internal static class MarkdownTable
             report.Results, r => $"{r.TokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00}");
         // Model time per call against the run's wall time: what is left is scheduling, the hops
         // between actors, and time the decode actor had nothing to run.
-        Table(s, "| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling ms | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |",
+        Table(s, "| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling after the call, ms | rows sampled during the call, % | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |",
             report.Results.Where(r => r.DecodeSteps is > 0), r =>
             {
                 double busyMs = r.DecodeSteps!.Value * (r.DecodeCallMs!.Value + r.SamplingMs!.Value) + (r.PrefillCalls ?? 0) * (r.PrefillCallMs ?? 0);
-                return $"{r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} | {r.GcPauseMs:0} ({r.FullCollections})";
+                return $"{r.DecodeSteps} | {r.DecodeRowsPerStep:0.0} | {r.DecodeCallMs:0.000} | {r.SamplingMs:0.000} | {r.SampledDuringCallPercent:0} | {r.PrefillCalls} | {r.PrefillCallMs:0.000} | {100 * busyMs / (r.WallSeconds * 1000):0} | {r.GcPauseMs:0} ({r.FullCollections})";
             });
         var resident = report.Results.Where(r => r.ResidentPhases is not null).ToList();
         // The decode call taken apart: the model's own time is "call"; the rest is host work.

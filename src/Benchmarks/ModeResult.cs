@@ -23,6 +23,8 @@ internal sealed record ModeResult
     [JsonPropertyName("decode_rows_per_step"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DecodeRowsPerStep { get; init; }
     [JsonPropertyName("decode_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? DecodeCallMs { get; init; }
     [JsonPropertyName("sampling_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SamplingMs { get; init; }
+    /// <summary>Percent of decode rows handed to sample while their step's call still ran (a resident pool's earlier parts).</summary>
+    [JsonPropertyName("sampled_during_call_percent"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? SampledDuringCallPercent { get; init; }
     [JsonPropertyName("prefill_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? PrefillCalls { get; init; }
     [JsonPropertyName("prefill_call_ms"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PrefillCallMs { get; init; }
 

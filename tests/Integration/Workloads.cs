@@ -57,7 +57,8 @@ internal static class Workloads
     /// on the first token any of them receives: each completed one must equal <paramref name="solo"/>[i],
     /// and the cancelled ones must give back their KV memory.
     /// </summary>
-    public static async Task AssertSixteenMatchSoloWhileSomeAreCancelledAsync(LoadedModel model, IReadOnlyList<GenerationRequest> requests, IReadOnlyList<GenerationResult> solo)
+    /// <summary>Runs <paramref name="requests"/> together (every fifth cancelled on its first token) and checks the rest against <paramref name="solo"/>; returns where the pipeline's time went.</summary>
+    public static async Task<Pipeline.Actors.StepTimes> AssertSixteenMatchSoloWhileSomeAreCancelledAsync(LoadedModel model, IReadOnlyList<GenerationRequest> requests, IReadOnlyList<GenerationResult> solo)
     {
         await using var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16 });
         using var cancel = new CancellationTokenSource();
@@ -67,6 +68,7 @@ internal static class Workloads
             if (i % 5 != 4) AssertSameRun(solo[i], results[i], $"request {i}");
         Assert.Equal(0, host.KvMemory.Bytes);
         Assert.Equal(0, host.KvMemory.LiveCaches);
+        return host.Counters.Times;
     }
 
     private static async Task<GenerationResult> CancelledOnFirstToken(PipelineHost host, GenerationRequest request, CancellationTokenSource cancel)

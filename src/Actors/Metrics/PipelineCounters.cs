@@ -14,6 +14,7 @@ internal sealed class PipelineCounters
     private long _samplingTicks;     // Stopwatch ticks
     private long _prefillCalls;
     private long _prefillCallTicks;  // Stopwatch ticks
+    private long _earlyRows;
 
     public long ActiveSequences => Interlocked.Read(ref _active);
     public long LastBatchSize => Interlocked.Read(ref _lastBatch);
@@ -29,7 +30,8 @@ internal sealed class PipelineCounters
         System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _decodeCallTicks)),
         System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _samplingTicks)),
         Interlocked.Read(ref _prefillCalls),
-        System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _prefillCallTicks)));
+        System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _prefillCallTicks)),
+        Interlocked.Read(ref _earlyRows));
 
     internal void SequenceStarted() => Interlocked.Increment(ref _active);
     internal void SequenceEnded() => Interlocked.Decrement(ref _active);
@@ -44,6 +46,9 @@ internal sealed class PipelineCounters
 
     /// <summary>A step's logits came back sampled after <paramref name="ticks"/> Stopwatch ticks.</summary>
     internal void StepSampled(long ticks) => Interlocked.Add(ref _samplingTicks, ticks);
+
+    /// <summary><paramref name="rows"/> of a step went to sample while its call still ran.</summary>
+    internal void RowsSampledEarly(int rows) => Interlocked.Add(ref _earlyRows, rows);
 
     /// <summary>A prefill model call completed after <paramref name="ticks"/> Stopwatch ticks.</summary>
     internal void PrefillCallRan(long ticks) { Interlocked.Add(ref _prefillCallTicks, ticks); Interlocked.Increment(ref _prefillCalls); }

@@ -143,7 +143,7 @@ internal sealed partial class DecoderModel
     /// One decode step over the workspace's resident pool: every part of <see cref="BatchShapes.DecodeRows"/>
     /// slots that holds a row runs one call of the fixed shape, reading its pasts in place.
     /// </summary>
-    private unsafe void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    private unsafe void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<int[]>? rowsReady = null)
     {
         if (_deviceThread is { } thread)
         {
@@ -152,14 +152,14 @@ internal sealed partial class DecoderModel
             {
                 nint address = (nint)pinned;
                 int length = logits.Length;
-                thread.Invoke(() => StepResidentHere(rows, workspace, new Span<float>((void*)address, length)));
+                thread.Invoke(() => StepResidentHere(rows, workspace, new Span<float>((void*)address, length), rowsReady));
             }
             return;
         }
-        StepResidentHere(rows, workspace, logits);
+        StepResidentHere(rows, workspace, logits, rowsReady);
     }
 
-    private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits)
+    private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<int[]>? rowsReady)
     {
         var c = Config;
         int vocab = c.VocabSize, slots = Shapes.DecodeRows;
@@ -171,6 +171,8 @@ internal sealed partial class DecoderModel
         var shelf = _shelf!;
         var pool = workspace.ResidentPool(() => new ResidentKvPool(shelf));
         bool completed = false;
+        // Parts before this one are done and reported: a failure forgets only the slots from here on.
+        int failingFrom = 0;
         try
         {
             long started = System.Diagnostics.Stopwatch.GetTimestamp(), uploads = pool.Uploads;
@@ -184,13 +186,18 @@ internal sealed partial class DecoderModel
                     if (placed[b] / slots == part) members.Add(b);
                 if (members.Count == 0) continue;
                 RunPart(pool, part, rows, members, placed, workspace, logits, total);
+                if (rowsReady is not null)
+                {
+                    failingFrom = part + 1;
+                    rowsReady([.. members]);
+                }
             }
             // No wait here for the appends still in flight: the next call waits before it runs.
             completed = true;
         }
         finally
         {
-            if (!completed) pool.Forget();
+            if (!completed) pool.Forget(failingFrom);
         }
     }
 

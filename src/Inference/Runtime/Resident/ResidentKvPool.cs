@@ -236,26 +236,30 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     public void Synchronize() => _memory.Synchronize();
 
     /// <summary>
-    /// Forgets every slot's sequence (after a failed call), so each is uploaded afresh next time; what
-    /// a slot held goes back to its cache first, and a cache it cannot reach is marked lost (reading
-    /// it throws) rather than left with stale positions.
+    /// Forgets every slot's sequence from part <paramref name="fromPart"/> on (after a failed call;
+    /// earlier parts finished theirs), so each is uploaded afresh next time; what a slot held goes
+    /// back to its cache first, and a cache it cannot reach is marked lost (reading it throws)
+    /// rather than left with stale positions.
     /// </summary>
-    public void Forget()
+    public void Forget(int fromPart = 0)
     {
-        foreach (var held in _slotCache)
+        for (int s = fromPart * RowsPerCall; s < _slotCache.Length; s++)
         {
-            if (held is null || held.IsDisposed || !held.HasHeldPositions) continue;
-            try
+            if (_slotCache[s] is not { } held) continue;
+            if (!held.IsDisposed && held.HasHeldPositions)
             {
-                held.Materialize();
+                try
+                {
+                    held.Materialize();
+                }
+                catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+                {
+                    held.LoseHeld($"the resident pool could not write them back ({e.Message})");
+                }
             }
-            catch (Exception e) when (e is InvalidOperationException or ArgumentException)
-            {
-                held.LoseHeld($"the resident pool could not write them back ({e.Message})");
-            }
+            _slotOf.Remove(held);
+            _slotCache[s] = null;
         }
-        _slotOf.Clear();
-        Array.Clear(_slotCache);
     }
 
     private int FreeSlot(ref int searchFrom)
