@@ -38,6 +38,21 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void With_a_32768_id_vocabulary_each_parts_megabytes_of_logits_land_in_their_rows_bit_for_bit()
+    {
+        // Eight slots of 32,768 logits: 1 MB a part, which is copied into place by several threads.
+        var shapes = BatchShapes.Parse("decode=8,context", DecoderModel.CudaShapes);
+        var folder = WideHeadModel.Directory(WideHeadModel.Vocabulary32K);
+        using var resident = LoadedModel.Load(folder, new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true });
+        using var staged = LoadedModel.Load(folder, new RunnerOptions { IntraOpThreads = 1, Attention = AttentionKernel.Blocks });
+
+        var explored = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: 24, steps: 24, seed: 5);
+
+        output.WriteLine(explored.ToString());
+        Assert.True(explored.Parts >= 2 && explored.MaxRows > shapes.DecodeRows, "never needed a second part");
+    }
+
+    [Fact]
     public void A_later_workspace_reuses_the_parts_an_earlier_one_gave_back_and_still_gets_the_staged_bits()
     {
         using var resident = Resident();

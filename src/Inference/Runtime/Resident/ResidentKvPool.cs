@@ -111,9 +111,30 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         long bytes = (long)(highest + 1) * vocab * sizeof(float);
         var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(_shelf.LogitsBytes), (highest + 1) * vocab);
         _memory.Download((void*)_logitsBack.Pointer, _parts[part].Logits, bytes);
+        if ((long)members.Count * vocab * sizeof(float) < ParallelCopyBytes)
+        {
+            foreach (int b in members)
+                all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
+            return;
+        }
+        // Megabytes of rows (32 of a 32,000-id vocabulary are 4 MB): one core's copy took about as
+        // long as the download; rows go to their places on several.
         foreach (int b in members)
-            all.Slice(slots[b] % RowsPerCall * vocab, vocab).CopyTo(destination.Slice(b * vocab, vocab));
+            if ((long)(b + 1) * vocab > destination.Length) throw new ArgumentException("logits buffer too small", nameof(destination));
+        fixed (float* target = destination)
+        {
+            nint from = _logitsBack.Pointer, to = (nint)target;
+            int perCall = RowsPerCall;
+            Parallel.For(0, members.Count, i =>
+            {
+                int b = members[i];
+                Buffer.MemoryCopy((float*)from + (long)(slots[b] % perCall) * vocab, (float*)to + (long)b * vocab, (long)vocab * sizeof(float), (long)vocab * sizeof(float));
+            });
+        }
     }
+
+    /// <summary>Logits at or above this many bytes a part are copied into place by several threads.</summary>
+    private const long ParallelCopyBytes = 1L << 20;
 
     /// <summary>
     /// Gives each row's sequence a slot and returns them (slot / <see cref="RowsPerCall"/> is the
