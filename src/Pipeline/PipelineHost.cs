@@ -45,6 +45,10 @@ public sealed class PipelineHost : IAsyncDisposable
             AdmissionCapacity = options.AdmissionCapacity,
             TokenizeParallelism = options.TokenizeParallelism,
             StepCapacity = Math.Min(options.ChannelCapacity, 2),
+            // A step hands detokenize one emission per row: room for two steps' worth, so sample
+            // never waits on spelling while the next part's rows are ready (at 8, sample waited
+            // on detokenize for most of a 64-row step).
+            DetokenizeCapacity = Math.Max(options.ChannelCapacity, 2 * options.MaxBatch),
         };
         if (options.Hook is { } hook) settings = settings with { Hook = hook };
         _settings = settings;
