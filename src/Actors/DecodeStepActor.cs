@@ -94,7 +94,8 @@ internal sealed class DecodeStepActor(
         try
         {
             hook.BeforeWork(HandOff.Stepped, batch.Select(s => s.Id).ToArray());
-            if (model.DecodesInParts) await StepInPartsAsync(rows, workspace, logits, sampling, abort);
+            // One part's worth of rows is one call: nothing to overlap, so no hop off this thread.
+            if (model.DecodesInParts && count > model.Shapes.DecodeRows) await StepInPartsAsync(rows, workspace, logits, sampling, abort);
             else model.Step(rows, workspace, logits);
         }
         catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && abort.IsCancellationRequested))

@@ -22,14 +22,19 @@ public sealed class SamplerProperties
             return Sampler.Distribution(c.Logits, c.Options, c.History).Any(e => e.Id == token && e.P > 0);
         });
 
-    [Property]
+    [Property(MaxTest = 1000)]
     public Property Distribution_any_case_matches_the_reference_filter_chain() =>
         Prop.ForAll(SamplingGenerators.ArbitraryCases, c =>
         {
             var actual = Sampler.Distribution(c.Logits, c.Options, c.History);
             var expected = ReferenceDistribution(c.Logits, c.Options, c.History);
+            // Float weights (SoftmaxWeights) against the double reference: within a few float roundings.
+            // Below a millionth, float exps run out (e^x under e^-104 is 0, where the double reference
+            // still ranks tokens by value), so there neither rank order nor which of them top-k keeps is the same.
+            int likely = expected.TakeWhile(e => e.P >= 1e-6).Count();
             return actual.Count == expected.Count
-                && actual.Zip(expected).All(p => p.First.Id == p.Second.Id && Math.Abs(p.First.P - p.Second.P) < 1e-9)
+                && actual.Take(likely).Zip(expected).All(p => p.First.Id == p.Second.Id && Math.Abs(p.First.P - p.Second.P) < 1e-6)
+                && actual.Skip(likely).All(e => e.P < 2e-6)
                 && Math.Abs(actual.Sum(e => e.P) - 1.0) < 1e-9;
         });
 
@@ -57,8 +62,8 @@ public sealed class SamplerProperties
             // Reference: weights exp((l - max) · (1 / T)) over the penalised logits, walked in id order
             // (block by block: SoftmaxWeightsProperties shows that is the plain walk up to rounding).
             var logits = Penalised(unfiltered.Logits, unfiltered.Options, unfiltered.History);
-            double max = logits.Max(), t = unfiltered.Options.Temperature;
-            var weights = logits.Select(l => SoftmaxWeights.Exp((l - max) * (1.0 / t))).ToArray();
+            float max = logits.Max(), t = unfiltered.Options.Temperature;
+            var weights = logits.Select(l => (double)SoftmaxWeights.Exp(SoftmaxWeights.Scaled(l, max, t))).ToArray();
             var u = CounterRandom.NextDouble(unfiltered.Seed, unfiltered.DrawIndex);
             var expected = SoftmaxWeightsProperties.ReferenceDraw(weights, u, Array.IndexOf(logits, logits.Max()));
             return Sample(unfiltered) == expected;
@@ -120,8 +125,8 @@ public sealed class SamplerProperties
         var expected = Softmax([1f, 1.5f, -2f]);
 
         Assert.Equal([1, 0, 2], distribution.Select(e => e.Id));
-        Assert.Equal(expected[1], distribution[0].P, 12);
-        Assert.Equal(expected[0], distribution[1].P, 12);
+        Assert.Equal(expected[1], distribution[0].P, 6);
+        Assert.Equal(expected[0], distribution[1].P, 6);
         Assert.Equal(1, Sampler.Sample(logits, options with { Temperature = 0 }, 0, 0, [0, 0, 2]));
     }
 

@@ -58,7 +58,7 @@ internal static class Sampler
     }
 
     /// <summary>
-    /// Writes each token's softmax weight, exp((logit − max) · (1 / temperature)) in double, into the
+    /// Writes each token's softmax weight, exp((logit − max) · (1 / temperature)) in float (widened), into the
     /// workspace's probabilities by id, and the block sums into its block sums; returns their total
     /// (unnormalised). The arithmetic is <see cref="SoftmaxWeights"/>'s: the same bits on every machine.
     /// </summary>
@@ -82,7 +82,7 @@ internal static class Sampler
         {
             Span<double> blockSums = rented is null ? stackalloc double[StackBlockSums] : rented;
             blockSums = blockSums[..blocks];
-            double max = logits[argmax];
+            float max = logits[argmax];
             var total = SoftmaxWeights.BlockSums(logits, max, temperature, blockSums);
             return SoftmaxWeights.Draw(logits, max, temperature, blockSums, u * total, argmax);
         }
