@@ -45,6 +45,8 @@ internal sealed record BenchOptions
 
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph on|off</c>); null = off.</summary>
     public bool? CudaGraph { get; init; }
+    /// <summary>See <see cref="RunnerOptions.SerialPrefill"/>; null: on wherever CUDA graphs are.</summary>
+    public bool? SerialPrefill { get; init; }
     /// <summary>Prefix of ONNX Runtime's profile file (<c>--profile</c>); null: none.</summary>
     public string? ProfilePrefix { get; init; }
 }

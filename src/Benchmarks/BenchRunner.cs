@@ -15,7 +15,7 @@ internal static class BenchRunner
     {
         if (options.Concurrency.Count == 0 || options.Concurrency.Any(c => c < 1))
             throw new ArgumentException("concurrency levels must be positive");
-        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize, UseCuda = options.UseCuda, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, IntraOpSpinning = options.IntraOpSpinning, CudaGraph = options.CudaGraph, ProfilePrefix = options.ProfilePrefix }, options.CacheDirectory);
+        using var model = LoadedModel.Load(options.ModelPath, new RunnerOptions { IntraOpThreads = options.IntraOpThreads, MaxContext = options.ContextLength, Quantize = options.Quantize, UseCuda = options.UseCuda, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, IntraOpSpinning = options.IntraOpSpinning, CudaGraph = options.CudaGraph, SerialPrefill = options.SerialPrefill, ProfilePrefix = options.ProfilePrefix }, options.CacheDirectory);
         var config = model.Decoder.Config;
         var workload = options.Workload;
         var requests = workload.CreateRequests(config.VocabSize, config.SeqLen);

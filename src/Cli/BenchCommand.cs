@@ -34,6 +34,7 @@ internal static class BenchCommand
         var attention = AttentionOption.Create();
         var spin = SpinOption.Create();
         var graph = CudaGraphOption.Create();
+        var serialPrefill = SerialPrefillOption.Create();
         var tokenCheck = new Option<string>("--token-check")
         {
             Description = "abort (the default: tokens that differ between runs abort the bench before any speed is reported) or report "
@@ -50,7 +51,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, attention, spin, graph, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, attention, spin, graph, serialPrefill, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -63,7 +64,7 @@ internal static class BenchCommand
                 using var loaded = LoadedModel.Load(directory, new RunnerOptions
                 {
                     IntraOpThreads = parse.GetValue(threads), MaxContext = parse.GetValue(context), Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                    UseCuda = parse.GetValue(cuda), Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)), SerialPrefill = SerialPrefillOption.Parse(parse.GetValue(serialPrefill)),
                 });
                 var r = await StallProbe.RunAsync(loaded, decoding: 8, longPrompt, ct);
                 Console.WriteLine($"| {r.Decoding} decoding, prompt of {r.LongPromptTokens} tokens arrives | ITL p50 ms | ITL max ms |");
@@ -100,7 +101,7 @@ internal static class BenchCommand
                 IntraOpThreads = parse.GetValue(threads),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
                 UseCuda = parse.GetValue(cuda),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)), SerialPrefill = SerialPrefillOption.Parse(parse.GetValue(serialPrefill)),
                 ReportTokenMismatches = parse.GetValue(tokenCheck)?.Trim().ToLowerInvariant() switch
                 {
                     "abort" => false,

@@ -27,11 +27,12 @@ internal static class ServeCommand
         var attention = AttentionOption.Create();
         var spin = SpinOption.Create();
         var graph = CudaGraphOption.Create();
+        var serialPrefill = SerialPrefillOption.Create();
         var kvBudget = KvBudgetOption.Create();
 
         var command = new Command("serve", "serve the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health, /metrics)")
         {
-            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, resident, attention, spin, graph, kvBudget,
+            urls, model, context, apiKey, maxBatch, admission, threads, cuda, quantize, shapes, resident, attention, spin, graph, serialPrefill, kvBudget,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -45,7 +46,7 @@ internal static class ServeCommand
                 IntraOpThreads = parse.GetValue(threads),
                 UseCuda = parse.GetValue(cuda),
                 Quantize = QuantizeOption.Parse(parse.GetValue(quantize)),
-                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)),
+                Shapes = BatchShapesOption.Parse(parse.GetValue(shapes)), ResidentKv = ResidentKvOption.Parse(parse.GetValue(resident)), Attention = AttentionOption.Parse(parse.GetValue(attention)), IntraOpSpinning = SpinOption.Parse(parse.GetValue(spin)), CudaGraph = CudaGraphOption.Parse(parse.GetValue(graph)), SerialPrefill = SerialPrefillOption.Parse(parse.GetValue(serialPrefill)),
                 KvBudgetBytes = KvBudgetOption.Parse(parse.GetValue(kvBudget)),
             };
             var serverOptions = new PipelineServerOptions

@@ -42,6 +42,8 @@ public sealed class PipelineHost : IAsyncDisposable
         Model = model;
         var settings = options.Settings ?? new PipelineSettings { MaxBatch = options.MaxBatch }.WithAllCapacities(options.ChannelCapacity) with
         {
+            // Under fixed shapes a prefill call has room for the shape's rows: fill it.
+            MaxPrefillBatch = Math.Max(new PipelineSettings().MaxPrefillBatch, model.Decoder.Shapes.PrefillRows),
             AdmissionCapacity = options.AdmissionCapacity,
             TokenizeParallelism = options.TokenizeParallelism,
             StepCapacity = Math.Min(options.ChannelCapacity, 2),
@@ -140,7 +142,7 @@ public sealed class PipelineHost : IAsyncDisposable
         if (options.KvBudgetBytes is < 1)
             throw new ArgumentOutOfRangeException(nameof(options), $"the KV budget must be at least 1 byte; got {options.KvBudgetBytes}");
         var model = LoadedModel.Load(options.ModelPath ?? LoadedModel.EmbeddedModelDirectory,
-            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, IntraOpSpinning = options.IntraOpSpinning, CudaGraph = options.CudaGraph }, options.CacheDirectory);
+            new RunnerOptions { IntraOpThreads = options.IntraOpThreads, UseCuda = options.UseCuda, MaxContext = options.ContextLength, Quantize = options.Quantize, Shapes = options.Shapes, ResidentKv = options.ResidentKv, Attention = options.Attention, IntraOpSpinning = options.IntraOpSpinning, CudaGraph = options.CudaGraph, SerialPrefill = options.SerialPrefill }, options.CacheDirectory);
         return new PipelineHost(model, ownsModel: true, options);
     }
 

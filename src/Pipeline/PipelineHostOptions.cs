@@ -53,6 +53,8 @@ public sealed record PipelineHostOptions
 
     /// <summary>Resident decode calls replayed as CUDA graphs (<c>--cuda-graph</c>); null = off.</summary>
     internal bool? CudaGraph { get; init; }
+    /// <summary><c>--serial-prefill on|off</c> (see <see cref="RunnerOptions.SerialPrefill"/>); null: on wherever CUDA graphs are.</summary>
+    internal bool? SerialPrefill { get; init; }
     /// <summary>
     /// Pipelines started to replace faulted ones before the host stays faulted (every request then
     /// fails at once with <see cref="PipelineUnavailableException"/>). A fault that recurs is a bug

@@ -64,6 +64,8 @@ public sealed class CliTests
     [InlineData("--resident-kv", "on", "--resident-kv needs fixed decode shapes")]
     [InlineData("--cuda-graph", "sometimes", "--cuda-graph")]
     [InlineData("--cuda-graph", "on", "--cuda-graph needs the CUDA execution provider")]
+    [InlineData("--serial-prefill", "often", "--serial-prefill")]
+    [InlineData("--serial-prefill", "on", "--serial-prefill needs CUDA graphs")]
     [InlineData("--quantize", "f16", "--quantize f16 is for CUDA")]
     [InlineData("--attention", "flash", "--attention")]
     [InlineData("--spin", "fast", "--spin")]

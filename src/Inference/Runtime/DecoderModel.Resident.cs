@@ -23,6 +23,8 @@ internal sealed partial class DecoderModel
     // the gate is uncontended after the first steps. Graph ids are unique within the session: a
     // graph replays the addresses it was captured with, and each part has its own.
     private DeviceThread? _deviceThread;
+    // Prefill calls go to the device thread too (RunnerOptions.SerialPrefill).
+    private bool _serialPrefill;
     private ReaderWriterLockSlim? _captureGate;
     private int _graphIds;
 
@@ -51,6 +53,8 @@ internal sealed partial class DecoderModel
     private void ChooseResidence(RunnerOptions options, string onnxPath)
     {
         var requested = options.ResidentKv;
+        if (options.SerialPrefill == true && (ExecutionProvider != "CUDA" || options.CudaGraph == false || requested == false))
+            throw new ArgumentException("--serial-prefill needs CUDA graphs (--cuda with resident pasts and --cuda-graph on)");
         if (options.CudaGraph == true && ExecutionProvider != "CUDA")
             throw new ArgumentException("--cuda-graph needs the CUDA execution provider (--cuda, in a build with -p:UseCuda=true)");
         if (requested == false)
@@ -129,6 +133,23 @@ internal sealed partial class DecoderModel
         {
             _deviceThread = new DeviceThread("pipeline-cuda-graphs");
             _captureGate = new ReaderWriterLockSlim(LockRecursionPolicy.SupportsRecursion);
+            _serialPrefill = options.SerialPrefill ?? true;
+        }
+    }
+
+    /// <summary>
+    /// A prefill call run on the device thread, between resident decode calls. Taken before the
+    /// capture gate: that thread never captures while it runs this, and a caller holding the gate
+    /// while it waits for a capturing thread would never get it.
+    /// </summary>
+    private unsafe void StepOnDeviceThread(DeviceThread thread, IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, StepKind kind, BatchShapes shapes)
+    {
+        // The caller waits, so its logits stay pinned for the call.
+        fixed (float* pinned = logits)
+        {
+            nint address = (nint)pinned;
+            int length = logits.Length;
+            thread.Invoke(() => Step(rows, workspace, new Span<float>((void*)address, length), kind, shapes));
         }
     }
 

@@ -225,6 +225,7 @@ internal sealed partial class DecoderModel : IDisposable
         model._memory = _memory;
         model._decodeSession = _decodeSession;
         model._deviceThread = _deviceThread;
+        model._serialPrefill = _serialPrefill;
         model._captureGate = _captureGate;
         model._shelf = _shelf;
         model.ResidentAttention = ResidentAttention;
@@ -344,6 +345,11 @@ internal sealed partial class DecoderModel : IDisposable
         if (kind == StepKind.Decode && _memory is not null && ReferenceEquals(shapes, Shapes) && FeedsOneTokenEach(rows))
         {
             StepResident(rows, workspace, logits);
+            return;
+        }
+        if (kind == StepKind.Prefill && _serialPrefill && _deviceThread is { } device && !device.IsCurrent)
+        {
+            StepOnDeviceThread(device, rows, workspace, logits, kind, shapes);
             return;
         }
         if (_captureGate is { } gate && !gate.IsReadLockHeld)

@@ -60,6 +60,14 @@ internal sealed record RunnerOptions
     public bool? CudaGraph { get; init; }
 
     /// <summary>
+    /// With CUDA graphs, run prefill calls on the thread that runs the resident decode calls, so the
+    /// GPU takes them between decode calls instead of beside them (<c>--serial-prefill on|off</c>). Beside
+    /// them, a burst's prefill calls ran at a third of their speed while decode kept the GPU busy, and
+    /// prompts joined decoding late. Null: on wherever CUDA graphs are.
+    /// </summary>
+    public bool? SerialPrefill { get; init; }
+
+    /// <summary>
     /// Write ONNX Runtime's profile (every node's time and provider, as Chrome-trace JSON) to a file
     /// starting with this prefix when the model is disposed (<c>bench --profile PREFIX</c>); null: no profile.
     /// </summary>

@@ -21,6 +21,9 @@ internal sealed class DeviceThread : IDisposable
         _thread.Start();
     }
 
+    /// <summary>Whether the calling thread is this one.</summary>
+    public bool IsCurrent => Thread.CurrentThread == _thread;
+
     /// <summary>Runs <paramref name="action"/> on the device thread and waits for it; its exception is rethrown here.</summary>
     public void Invoke(Action action)
     {
