@@ -106,7 +106,11 @@ internal sealed class DecodeStepActor(
         if (failure is null)
         {
             counters.StepRan(count, called - started);
-            if (sampling.Sent == 0) await SendAsync(Enumerable.Range(0, count).ToArray(), logits, sampling, abort);
+            if (sampling.Sent == 0)
+            {
+                int[] all = [.. Enumerable.Range(0, count)];
+                await SendAsync(new ReadyRows(all, logits, all), sampling, abort);
+            }
         }
         else
         {
@@ -138,7 +142,7 @@ internal sealed class DecodeStepActor(
     private async Task StepInPartsAsync(SequenceStep[] rows, StepWorkspace workspace, float[] logits, Sampling sampling, CancellationToken abort)
     {
         // At most one message per part, and a part has at least one row: never full.
-        var ready = Channel.CreateBounded<int[]>(new BoundedChannelOptions(Math.Max(1, rows.Length)) { SingleReader = true, SingleWriter = true });
+        var ready = Channel.CreateBounded<ReadyRows>(new BoundedChannelOptions(Math.Max(1, rows.Length)) { SingleReader = true, SingleWriter = true });
         var call = Task.Run(() =>
         {
             try
@@ -154,17 +158,18 @@ internal sealed class DecodeStepActor(
             }
         }, CancellationToken.None); // a model call runs to its end; an abort stops the reading below
         await foreach (var part in ready.Reader.ReadAllAsync(abort))
-            await SendAsync(part, logits, sampling, abort);
+            await SendAsync(part, sampling, abort);
         await call;
     }
 
     /// <summary>
-    /// Hands rows <paramref name="indices"/> of the step to sample. While the channel is full, replies
-    /// are read as they come: sample may be waiting to deliver one before it takes the next part.
+    /// Hands <paramref name="ready"/>'s rows of the step to sample, with their logits where they landed.
+    /// While the channel is full, replies are read as they come: sample may be waiting to deliver one
+    /// before it takes the next part.
     /// </summary>
-    private async Task SendAsync(int[] indices, float[] logits, Sampling sampling, CancellationToken abort)
+    private async Task SendAsync(ReadyRows ready, Sampling sampling, CancellationToken abort)
     {
-        var done = new StepDone(sampling.Send(indices), logits, indices);
+        var done = new StepDone(sampling.Send(ready.Rows), ready.Logits, ready.LogitRows);
         await steps.AnnounceAsync(done);
         while (!steps.TryWrite(done))
         {

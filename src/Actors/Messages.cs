@@ -12,15 +12,16 @@ internal sealed record AdmittedRequest(long Id, GenerationRequest Request, ulong
 internal sealed record PrefillDone(Sequence Sequence, float[] Logits);
 
 /// <summary>
-/// Decode → sample: sequences of one step and the decode actor's logits buffer ([batch, vocab], valid
-/// until the reply), where sequence i's logits are row <see cref="Rows"/>[i] (row i without it). A
-/// step on a resident pool sends one per part, as each part's call finishes; one step's are all
-/// answered before the next step, so at most a step's parts are in flight.
+/// Decode → sample: sequences of one step and their logits ([n, vocab]: the decode actor's buffer, or
+/// on a resident pool the part's own host memory; valid until the reply), where sequence i's logits are
+/// row <see cref="Rows"/>[i] (row i without it). A step on a resident pool sends one per part, as each
+/// part's call finishes; one step's are all answered before the next step, so at most a step's parts
+/// are in flight.
 /// </summary>
-internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, float[] Logits, int[]? Rows = null)
+internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, Memory<float> Logits, int[]? Rows = null)
 {
     /// <summary>Sequence <paramref name="i"/>'s logits.</summary>
-    public Memory<float> LogitsOf(int i, int vocab) => Logits.AsMemory((Rows is null ? i : Rows[i]) * vocab, vocab);
+    public Memory<float> LogitsOf(int i, int vocab) => Logits.Slice((Rows is null ? i : Rows[i]) * vocab, vocab);
 }
 
 /// <summary>Sample → decode: the reply to a <see cref="StepDone"/>, the sequences that go on.</summary>

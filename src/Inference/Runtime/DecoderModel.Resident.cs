@@ -164,7 +164,7 @@ internal sealed partial class DecoderModel
     /// One decode step over the workspace's resident pool: every part of <see cref="BatchShapes.DecodeRows"/>
     /// slots that holds a row runs one call of the fixed shape, reading its pasts in place.
     /// </summary>
-    private unsafe void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<int[]>? rowsReady = null)
+    private unsafe void StepResident(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<ReadyRows>? rowsReady = null)
     {
         if (_deviceThread is { } thread)
         {
@@ -180,7 +180,7 @@ internal sealed partial class DecoderModel
         StepResidentHere(rows, workspace, logits, rowsReady);
     }
 
-    private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<int[]>? rowsReady)
+    private void StepResidentHere(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<ReadyRows>? rowsReady)
     {
         var c = Config;
         int vocab = c.VocabSize, slots = Shapes.DecodeRows;
@@ -206,11 +206,11 @@ internal sealed partial class DecoderModel
                 for (int b = 0; b < rows.Count; b++)
                     if (placed[b] / slots == part) members.Add(b);
                 if (members.Count == 0) continue;
-                RunPart(pool, part, rows, members, placed, workspace, logits, total);
+                var landed = RunPart(pool, part, rows, members, placed, workspace, logits, total, inPlace: rowsReady is not null);
                 if (rowsReady is not null)
                 {
                     failingFrom = part + 1;
-                    rowsReady([.. members]);
+                    rowsReady(new ReadyRows([.. members], landed, [.. members.Select(b => placed[b] % slots)]));
                 }
             }
             // No wait here for the appends still in flight: the next call waits before it runs.
@@ -222,7 +222,11 @@ internal sealed partial class DecoderModel
         }
     }
 
-    private void RunPart(ResidentKvPool pool, int part, IReadOnlyList<SequenceStep> rows, List<int> members, int[] placed, StepWorkspace workspace, Span<float> logits, int total)
+    /// <summary>
+    /// One part's call. Its logits go into <paramref name="logits"/> at their rows, or with
+    /// <paramref name="inPlace"/> stay in the part's host memory, which is returned (a member's row is its slot in the part).
+    /// </summary>
+    private Memory<float> RunPart(ResidentKvPool pool, int part, IReadOnlyList<SequenceStep> rows, List<int> members, int[] placed, StepWorkspace workspace, Span<float> logits, int total, bool inPlace)
     {
         int slots = pool.RowsPerCall, vocab = Config.VocabSize, stride = total - 1;
         var ids = workspace.InputIds.Get(slots);
@@ -275,10 +279,13 @@ internal sealed partial class DecoderModel
         pool.Called(part);
         phases.AddRun(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
         mark = System.Diagnostics.Stopwatch.GetTimestamp();
-        pool.GetLogits(part, members, placed, logits, workspace);
+        var landed = Memory<float>.Empty;
+        if (inPlace) landed = pool.DownloadLogits(part, members, placed);
+        else pool.GetLogits(part, members, placed, logits, workspace);
         phases.AddLogits(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
         mark = System.Diagnostics.Stopwatch.GetTimestamp();
         pool.Append(part, rows, members, placed);
         phases.AddAppend(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
+        return landed;
     }
 }

@@ -243,16 +243,18 @@ internal sealed partial class DecoderModel : IDisposable
 
     /// <summary>
     /// A decode step (one token a row) that reports rows as their logits land: on a resident pool
-    /// (<see cref="DecodesInParts"/>), each part's rows, as indices into <paramref name="rows"/>, as soon
-    /// as that part's call is done and its positions counted, before the next part runs; otherwise
-    /// every row once, after the call. A reported row's logits and cache are final: the caller may
-    /// hand them on while later parts run. If a later part fails, the step throws; reported rows stay
-    /// as they are and only the rest are lost.
+    /// (<see cref="DecodesInParts"/>), each part's rows as soon as that part's call is done and its
+    /// positions counted, before the next part runs, with their logits where the part's download put
+    /// them (the part's own host memory: <paramref name="logits"/> is not written); otherwise every row
+    /// once, after the call, in <paramref name="logits"/>. A reported row's logits and cache are final:
+    /// the caller may hand them on while later parts run. If a later part fails, the step throws;
+    /// reported rows stay as they are and only the rest are lost.
     /// </summary>
-    public void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, Span<float> logits, Action<int[]> rowsReady)
+    public void Step(IReadOnlyList<SequenceStep> rows, StepWorkspace workspace, float[] logits, Action<ReadyRows> rowsReady)
     {
         ArgumentNullException.ThrowIfNull(rows);
         ArgumentNullException.ThrowIfNull(workspace);
+        ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(rowsReady);
         if (DecodesInParts && FeedsOneTokenEach(rows))
         {
@@ -260,10 +262,11 @@ internal sealed partial class DecoderModel : IDisposable
             return;
         }
         Step(rows, workspace, logits);
-        rowsReady([.. Enumerable.Range(0, rows.Count)]);
+        int[] all = [.. Enumerable.Range(0, rows.Count)];
+        rowsReady(new ReadyRows(all, logits, all));
     }
 
-    /// <summary>Decode steps run on a resident pool, one call per part of <see cref="BatchShapes.DecodeRows"/> slots (see the reporting <see cref="Step(IReadOnlyList{SequenceStep}, StepWorkspace, Span{float}, Action{int[]})"/>).</summary>
+    /// <summary>Decode steps run on a resident pool, one call per part of <see cref="BatchShapes.DecodeRows"/> slots (see the reporting <see cref="Step(IReadOnlyList{SequenceStep}, StepWorkspace, float[], Action{ReadyRows})"/>).</summary>
     public bool DecodesInParts => _memory is not null;
 
     private static bool MixesFreshAndContinuing(IReadOnlyList<SequenceStep> rows)

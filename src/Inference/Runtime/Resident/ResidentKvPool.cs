@@ -133,6 +133,20 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         }
     }
 
+    /// <summary>
+    /// Brings back the logits of part <paramref name="part"/>'s last call for <paramref name="members"/>'
+    /// slots into the part's own host memory, and returns it ([rows, vocab]; a member's row is its slot
+    /// within the part): nothing is copied again on the host. Valid until the part's next call.
+    /// </summary>
+    public Memory<float> DownloadLogits(int part, IReadOnlyList<int> members, int[] slots)
+    {
+        int vocab = _config.VocabSize, highest = -1;
+        foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
+        var p = _parts[part];
+        if (highest >= 0) _memory.Download((void*)p.HostLogits, p.Logits, (long)(highest + 1) * vocab * sizeof(float));
+        return p.HostLogitsMemory;
+    }
+
     /// <summary>Logits at or above this many bytes a part are copied into place by several threads.</summary>
     private const long ParallelCopyBytes = 1L << 20;
 

@@ -35,6 +35,8 @@ internal sealed class ResidentPart : IDisposable
             Ids = shelf.Memory.Allocate(rows * sizeof(long));
             Positions = shelf.Memory.Allocate(rows * sizeof(long));
             Logits = shelf.Memory.Allocate(shelf.LogitsBytes);
+            HostLogits = shelf.Memory.AllocateHost(shelf.LogitsBytes);
+            HostLogitsMemory = new HostFloats(HostLogits, (int)(shelf.LogitsBytes / sizeof(float))).Memory;
             Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
             Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
             if (shelf.GroupQuery)
@@ -114,6 +116,10 @@ internal sealed class ResidentPart : IDisposable
     public nint Mask { get; private set; }
     public nint Logits { get; private set; }
 
+    /// <summary>Host memory (pinned on CUDA) the call's logits come back to, [rows, vocab], and the same as <see cref="Memory{T}"/>.</summary>
+    public nint HostLogits { get; private set; }
+    public Memory<float> HostLogitsMemory { get; private set; }
+
     /// <summary>The decode call's last_position input: [rows, 1, 1] ones (0 when the graph has none).</summary>
     public nint Pick { get; private set; }
     public OrtIoBinding Binding { get; }
@@ -136,6 +142,9 @@ internal sealed class ResidentPart : IDisposable
         foreach (var pointer in new[] { Ids, Positions, Mask, Logits, Pick, Pasts, News })
             if (pointer != 0) _shelf.Memory.Free(pointer);
         Ids = Positions = Mask = Logits = Pick = Pasts = News = 0;
+        if (HostLogits != 0) _shelf.Memory.FreeHost(HostLogits);
+        HostLogits = 0;
+        HostLogitsMemory = Memory<float>.Empty;
         foreach (var pointers in new[] { Keys, Values, NewKeys, NewValues })
             Array.Clear(pointers);
     }
