@@ -190,7 +190,6 @@ internal sealed class DecodeStepActor(
     {
         private readonly bool[] _sent = new bool[batch.Count];
         private readonly HashSet<Sequence> _continuing = [];
-        private readonly List<Sequence> _answered = [];
 
         public int Sent { get; private set; }
         /// <summary>Rows of the latest message: every earlier one went while the call still ran.</summary>
