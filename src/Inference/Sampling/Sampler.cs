@@ -144,10 +144,7 @@ internal static class Sampler
             }
         }
 
-        var argmax = Argmax(penalised);
-        if (float.IsNegativeInfinity(penalised[argmax]))
-            throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));
-        return argmax;
+        return PossibleArgmax(penalised);
     }
 
     /// <summary>The argmax of logits nothing penalises, checked as <see cref="Penalise"/> checks them.</summary>
@@ -155,6 +152,12 @@ internal static class Sampler
     {
         if (logits.IsEmpty) throw new ArgumentException("logits must not be empty.", nameof(logits));
         CheckHistory(history, logits.Length);
+        return PossibleArgmax(logits);
+    }
+
+    /// <summary><see cref="Argmax"/>, refusing logits where no token is possible.</summary>
+    private static int PossibleArgmax(ReadOnlySpan<float> logits)
+    {
         var argmax = Argmax(logits);
         if (float.IsNegativeInfinity(logits[argmax]))
             throw new ArgumentException("every logit is -infinity; at least one token must be possible.", nameof(logits));

@@ -69,27 +69,19 @@ internal static class SoftmaxWeights
     /// </summary>
     public static double Fill(ReadOnlySpan<float> logits, float max, float temperature, Span<double> weights, Span<double> blockSums)
     {
-        int n = logits.Length, blocks = BlockCount(n);
-        if (weights.Length < n || blockSums.Length < blocks) throw new ArgumentException("softmax scratch is shorter than the vocabulary");
-        Span<float> scratch = stackalloc float[BlockLength];
-        float inverse = 1f / temperature;
-        double total = 0.0;
-        for (int b = 0; b < blocks; b++)
-        {
-            int start = b * BlockLength, count = Math.Min(BlockLength, n - start);
-            double sum = Block(logits, start, max, inverse, scratch[..count]);
-            for (int i = 0; i < count; i++) weights[start + i] = scratch[i];
-            blockSums[b] = sum;
-            total += sum;
-        }
-        return total;
+        if (weights.Length < logits.Length) throw new ArgumentException("softmax scratch is shorter than the vocabulary");
+        return Sums(logits, max, temperature, weights, blockSums);
     }
 
     /// <summary>
     /// As <see cref="Fill"/>, keeping only the block sums (a draw recomputes the one block it walks,
     /// so the vocabulary's weights are never written out); returns the total.
     /// </summary>
-    public static double BlockSums(ReadOnlySpan<float> logits, float max, float temperature, Span<double> blockSums)
+    public static double BlockSums(ReadOnlySpan<float> logits, float max, float temperature, Span<double> blockSums) =>
+        Sums(logits, max, temperature, Span<double>.Empty, blockSums);
+
+    // Block sums and their total; each id's weight also into `weights` unless it is empty.
+    private static double Sums(ReadOnlySpan<float> logits, float max, float temperature, Span<double> weights, Span<double> blockSums)
     {
         int n = logits.Length, blocks = BlockCount(n);
         if (blockSums.Length < blocks) throw new ArgumentException("softmax scratch is shorter than the vocabulary");
@@ -98,8 +90,10 @@ internal static class SoftmaxWeights
         double total = 0.0;
         for (int b = 0; b < blocks; b++)
         {
-            int start = b * BlockLength;
-            double sum = Block(logits, start, max, inverse, scratch[..Math.Min(BlockLength, n - start)]);
+            int start = b * BlockLength, count = Math.Min(BlockLength, n - start);
+            double sum = Block(logits, start, max, inverse, scratch[..count]);
+            if (!weights.IsEmpty)
+                for (int i = 0; i < count; i++) weights[start + i] = scratch[i];
             blockSums[b] = sum;
             total += sum;
         }

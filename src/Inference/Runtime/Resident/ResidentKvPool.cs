@@ -41,7 +41,6 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         _memory = shelf.Memory;
         _config = shelf.Config;
         _uploadStage.Attach(_memory);
-        _logitsBack.Attach(_memory);
         RowsPerCall = shelf.RowsPerCall;
         Stride = shelf.Stride;
     }
@@ -105,12 +104,8 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     /// </summary>
     public void GetLogits(int part, IReadOnlyList<int> members, int[] slots, Span<float> destination, StepWorkspace workspace)
     {
-        int vocab = _config.VocabSize, highest = -1;
-        foreach (int b in members) highest = Math.Max(highest, slots[b] % RowsPerCall);
-        if (highest < 0) return;
-        long bytes = (long)(highest + 1) * vocab * sizeof(float);
-        var all = new ReadOnlySpan<float>((void*)_logitsBack.Get(_shelf.LogitsBytes), (highest + 1) * vocab);
-        _memory.Download((void*)_logitsBack.Pointer, _parts[part].Logits, bytes);
+        int vocab = _config.VocabSize;
+        var all = DownloadLogits(part, members, slots).Span;
         if ((long)members.Count * vocab * sizeof(float) < ParallelCopyBytes)
         {
             foreach (int b in members)
@@ -123,7 +118,7 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
             if ((long)(b + 1) * vocab > destination.Length) throw new ArgumentException("logits buffer too small", nameof(destination));
         fixed (float* target = destination)
         {
-            nint from = _logitsBack.Pointer, to = (nint)target;
+            nint from = _parts[part].HostLogits, to = (nint)target;
             int perCall = RowsPerCall;
             Parallel.For(0, members.Count, i =>
             {
@@ -381,11 +376,10 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     }
 
     // Host buffers the device copies from and to (pinned on CUDA), owned by this pool: sequences on
-    // their way up (and held positions on their way back), logits on their way back.
+    // their way up (and held positions on their way back). Logits come back to each part's own.
     private readonly HostBuffer _uploadStage = new();
     // The device side of an upload, before the copy that spreads it into the slot (one pool's, one slot's worth).
     private nint _uploadDevice;
-    private readonly HostBuffer _logitsBack = new();
 
     private sealed class HostBuffer
     {
@@ -424,7 +418,6 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
         foreach (var part in _parts) _shelf.Return(part);
         _parts.Clear();
         _uploadStage.Release();
-        _logitsBack.Release();
         if (_uploadDevice != 0) _memory.Free(_uploadDevice);
         _uploadDevice = 0;
     }
