@@ -98,10 +98,11 @@ public static class ScenarioGenerators
 
     /// <summary>
     /// More positions than any request of <see cref="Request"/> reserves with max tokens up to 64:
-    /// a prompt of at most 40 runes of at most 4 byte tokens each (or a corpus sentence under 120
-    /// characters), BOS and the dummy prefix, plus its max tokens: at most 226.
+    /// the longest prompt is a <see cref="LongPrompt"/> (at most about 250 tokens; one of 196 came with
+    /// 64 max tokens against a budget of 257 and was refused), then 40 runes of at most 4 byte tokens
+    /// each; plus BOS, the dummy prefix and the max tokens: under 320.
     /// </summary>
-    private const int LargestReservation = 256;
+    private const int LargestReservation = 320;
 
     // A prompt's first prefill call always comes; a short prompt has no second.
     private static StageFailure Failure(FailStage stage, int nth) => new(stage, stage == FailStage.PrefillCall ? 1 : nth);
