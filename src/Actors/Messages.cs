@@ -12,11 +12,10 @@ internal sealed record AdmittedRequest(long Id, GenerationRequest Request, ulong
 internal sealed record PrefillDone(Sequence Sequence, float[] Logits);
 
 /// <summary>
-/// Decode → sample: sequences of one step and their logits ([n, vocab]: the decode actor's buffer, or
-/// on a resident pool the part's own host memory; valid until the reply), where sequence i's logits are
-/// row <see cref="Rows"/>[i] (row i without it). A step on a resident pool sends one per part, as each
-/// part's call finishes; one step's are all answered before the next step, so at most a step's parts
-/// are in flight.
+/// Decode → sample: the sequences of one lane's call and their logits ([n, vocab]: the lane's buffer,
+/// or on a resident pool the part's own host memory; valid until the reply), where sequence i's logits
+/// are row <see cref="Rows"/>[i] (row i without it). A lane is not called again before its reply, so
+/// at most one message a lane is in flight.
 /// </summary>
 internal sealed record StepDone(IReadOnlyList<Sequence> Sequences, Memory<float> Logits, int[]? Rows = null)
 {

@@ -14,10 +14,10 @@ namespace Pipeline.Actors;
 /// </summary>
 /// <remarks>
 /// The decode ⇄ sample cycle cannot deadlock: this actor answers every <see cref="StepDone"/> with
-/// one <see cref="StepSampled"/>, in order, and decode reads replies whenever it waits to send
-/// (a step on a resident pool sends one per part) and waits for all of a step's replies before the
-/// next; and this actor never blocks on handing a new sequence to decode while a step waits
-/// for it; it keeps that sequence and serves the step first.
+/// one <see cref="StepSampled"/>, in order; decode reads replies whenever it waits (to send a
+/// message, for a lane's call, for a sequence to join) and runs a call on its own thread only when
+/// no message is with this actor; and this actor never blocks on handing a new sequence to decode
+/// while a step waits for it; it keeps that sequence and serves the step first.
 /// </remarks>
 internal sealed class SampleActor(
     ChannelReader<PrefillDone> prefilled,

@@ -126,7 +126,7 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Through_the_actors_sixteen_requests_decoding_over_a_resident_pool_match_their_solo_runs_with_earlier_parts_sampled_during_the_call()
+    public async Task Through_the_actors_sixteen_requests_decoding_over_a_resident_pool_match_their_solo_runs_with_one_lane_drawn_while_another_lanes_call_runs()
     {
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
         var solo = new GenerationResult[16];
@@ -135,8 +135,8 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
         using var model = Resident();
 
         var times = await Workloads.AssertSixteenMatchSoloWhileSomeAreCancelledAsync(model, requests, solo);
-        // Steps of more than four rows ran in several parts; the earlier parts' rows were drawn while later ones ran.
-        Assert.True(times.EarlyRows >= times.DecodeSteps, $"{times.EarlyRows} rows sampled during their step's call over {times.DecodeSteps} steps");
+        // Sixteen sequences ran in lanes of four rows (one part each); lanes were drawn while others' calls ran.
+        Assert.True(times.EarlyRows >= times.DecodeSteps, $"{times.EarlyRows} rows drawn during another lane's call over {times.DecodeSteps} calls");
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Pipeline.Actors.Scheduling;
 using Pipeline.Inference.Runtime;
 using Pipeline.Inference.Runtime.Resident;
 using Pipeline.Testing;
@@ -95,14 +96,16 @@ public sealed class ResidentPartsReportTests
     }
 
     [Fact]
-    public async Task With_channels_of_one_message_steps_of_four_parts_finish_because_decode_reads_replies_while_it_waits_to_send()
+    public async Task With_channels_of_one_message_and_slow_hand_offs_sixteen_requests_in_four_lanes_finish_and_lanes_are_drawn_while_others_run()
     {
         using var model = Resident();
         var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 48 }).ToArray();
-        var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16, ChannelCapacity = 1 });
+        // Slow hand-offs both ways, so sample holds several lanes' messages while decode sends the next.
+        var host = PipelineHost.Start(model, new PipelineHostOptions { MaxBatch = 16, ChannelCapacity = 1, Hook = new SlowHandOffs() });
 
-        // Bounded: without the replies read while sending, sample waits to deliver one reply while
-        // decode waits to send the fourth part, and this never finishes (nor would disposing the host).
+        // Bounded: decode must never wait to send a lane's rows while sample waits to deliver a reply
+        // (it reads replies between any two messages, and while it waits to send); a deadlock would
+        // never finish (nor would disposing the host).
         var run = Task.WhenAll(requests.Select(r => host.CompleteAsync(r)));
         Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromMinutes(2))) == run, "decode and sample deadlocked");
         var results = await run;
@@ -110,7 +113,19 @@ public sealed class ResidentPartsReportTests
 
         Assert.All(results, r => Assert.NotEmpty(r.CompletionIds));
         var times = host.Counters.Times;
-        Assert.True(times.EarlyRows > 0, $"no step ran in several parts ({times.DecodeRows} rows over {times.DecodeSteps} steps)");
+        Assert.True(times.EarlyRows > 0, $"no lane was drawn while another's call ran ({times.DecodeRows} rows over {times.DecodeSteps} calls)");
+    }
+
+    /// <summary>Delays every decode → sample message a little and every reply more, one request at a time.</summary>
+    private sealed class SlowHandOffs : ISchedulingHook
+    {
+        public async ValueTask BeforeHandOffAsync(HandOff point, long requestId)
+        {
+            if (point == HandOff.Stepped) await Task.Delay(1);
+            else if (point == HandOff.Sampled) await Task.Delay(2);
+        }
+
+        public IReadOnlyList<int> FormBatch(HandOff kind, IReadOnlyList<long> ready) => [.. Enumerable.Range(0, ready.Count)];
     }
 
     private static KvCache[] Caches(DecoderModel decoder, int count) =>

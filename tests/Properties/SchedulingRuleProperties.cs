@@ -107,6 +107,59 @@ public sealed class SchedulingRuleProperties
         }
     }
 
+    [Property(MaxTest = 300)]
+    public void Decode_lanes_hold_at_most_a_call_each_keep_every_sequence_in_its_lane_and_give_idle_lanes_turns(NonEmptyArray<byte> operations, PositiveInt maxBatch, PositiveInt laneRows, ulong seed)
+    {
+        int limit = 1 + maxBatch.Get % 40, rows = 1 + laneRows.Get % 8;
+        using var lanes = new DecodeLanes(limit, rows, NoSchedulingHook.Instance);
+        var random = new Random(unchecked((int)seed));
+        var laneOf = new Dictionary<Sequence, DecodeLane>();
+        long next = 0;
+        foreach (byte op in operations.Get)
+        {
+            switch (op % 4)
+            {
+                case 0 or 1 when lanes.HasRoom:
+                    // A new lane only when every lane is full.
+                    bool allFull = lanes.Lanes.All(l => !l.Batch.HasRoom);
+                    int before = lanes.Lanes.Count;
+                    var joined = Prompt(next++, 1);
+                    lanes.Join(joined);
+                    laneOf[joined] = lanes.Lanes.Single(l => l.Batch.Rows.Contains(joined));
+                    Assert.Equal(allFull ? before + 1 : before, lanes.Lanes.Count);
+                    break;
+                case 2:
+                    foreach (var lane in lanes.Lanes.Where(l => !l.Busy))
+                        lane.Batch.Leave(lane.Batch.Rows.Where(_ => random.Next(3) == 0).ToHashSet());
+                    break;
+                default:
+                    // Each idle lane with sequences gets its turn before any gets a second.
+                    var idle = lanes.Lanes.Where(l => !l.Busy && l.Batch.Count > 0).ToHashSet();
+                    var turns = new HashSet<DecodeLane>();
+                    for (int i = 0; i < idle.Count; i++)
+                    {
+                        var taken = lanes.NextIdle();
+                        Assert.NotNull(taken);
+                        Assert.True(idle.Contains(taken) && turns.Add(taken), "a busy or empty lane, or one lane twice, in one round");
+                        if (random.Next(2) == 0) taken.WithSample++;
+                        else taken.Calling = true;
+                    }
+                    Assert.Null(lanes.NextIdle());
+                    foreach (var lane in lanes.Lanes.Where(_ => random.Next(2) == 0))
+                    {
+                        lane.Calling = false;
+                        lane.WithSample = 0;
+                    }
+                    break;
+            }
+            Assert.InRange(lanes.Count, 0, limit);
+            Assert.All(lanes.Lanes, l => Assert.InRange(l.Batch.Count, 0, rows));
+            foreach (var lane in lanes.Lanes)
+                foreach (var s in lane.Batch.Rows)
+                    Assert.Same(laneOf[s], lane);
+        }
+    }
+
     [Fact]
     public void Decode_batch_gives_cancelled_sequences_back_and_keeps_the_others()
     {

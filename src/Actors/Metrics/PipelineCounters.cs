@@ -22,7 +22,7 @@ internal sealed class PipelineCounters
     public long DecodeSteps => Interlocked.Read(ref _steps);
     /// <summary>Text prompts the tokenizer encoded (requests that came with ids, or were refused unread, do not count).</summary>
     public long PromptsTokenized => Interlocked.Read(ref _promptsTokenized);
-    /// <summary>The longest a decode step waited between two steps while sequences were active.</summary>
+    /// <summary>The longest time between two decode calls while sequences were active.</summary>
     public TimeSpan LongestDecodeGap => TimeSpan.FromTicks(Interlocked.Read(ref _maxStallTicks));
 
     /// <summary>Where model time went so far (sums; see <see cref="StepTimes"/>).</summary>
@@ -44,10 +44,10 @@ internal sealed class PipelineCounters
         Interlocked.Increment(ref _steps);
     }
 
-    /// <summary>A step's logits came back sampled after <paramref name="ticks"/> Stopwatch ticks.</summary>
+    /// <summary>No decode call ran for <paramref name="ticks"/> Stopwatch ticks while sequences waited on sample.</summary>
     internal void StepSampled(long ticks) => Interlocked.Add(ref _samplingTicks, ticks);
 
-    /// <summary><paramref name="rows"/> of a step went to sample while its call still ran.</summary>
+    /// <summary><paramref name="rows"/> were drawn while another lane's call ran.</summary>
     internal void RowsSampledEarly(int rows) => Interlocked.Add(ref _earlyRows, rows);
 
     /// <summary>A prefill model call completed after <paramref name="ticks"/> Stopwatch ticks.</summary>
