@@ -19,7 +19,7 @@ internal static class MarkdownTable
             report.Results, r => $"{r.TokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00}");
         // Model time per call against the run's wall time: what is left is scheduling, the hops
         // between actors, and time the decode actor had nothing to run.
-        Table(s, "| where the time went | concurrency | decode steps | rows per step | decode call ms | sampling after the call, ms | rows sampled during the call, % | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |",
+        Table(s, "| where the time went | concurrency | decode calls | rows per call | decode call ms | between calls (waiting on sample), ms | rows drawn during another call, % | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |",
             report.Results.Where(r => r.DecodeSteps is > 0), r =>
             {
                 double busyMs = r.DecodeSteps!.Value * (r.DecodeCallMs!.Value + r.SamplingMs!.Value) + (r.PrefillCalls ?? 0) * (r.PrefillCallMs ?? 0);
@@ -27,7 +27,7 @@ internal static class MarkdownTable
             });
         var resident = report.Results.Where(r => r.ResidentPhases is not null).ToList();
         // The decode call taken apart: the model's own time is "call"; the rest is host work.
-        Table(s, "| resident decode call, ms per step | concurrency | place + uploads | inputs + wait | call | logits back | new positions back | part calls | uploads |",
+        Table(s, "| resident decode call, ms per call | concurrency | place + uploads | inputs + wait | call | logits back | new positions back | part calls | uploads |",
             resident, r =>
             {
                 var p = r.ResidentPhases!;
