@@ -64,11 +64,14 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         Assert.True(fullBytes - halfBytes >= pastsHalved, $"float32 pool {fullBytes} bytes, float16 pool {halfBytes}: the pasts did not halve");
     }
 
-    [Fact]
-    public void With_heads_of_sixteen_the_attention_takes_one_packed_product_and_rotates_it_itself_in_eleven_nodes_a_layer()
+    [Theory]
+    [InlineData(WeightQuantization.F16)]
+    [InlineData(WeightQuantization.None)] // the CPU's float32 graph
+    [InlineData(WeightQuantization.Q8)]
+    public void With_heads_of_sixteen_the_attention_takes_one_packed_product_and_rotates_it_itself_in_eleven_nodes_a_layer(WeightQuantization quantization)
     {
         var folder = WideHeadModel.Directory(WideHeadModel.HeadDim16);
-        var (graphPath, _, _) = LoadedModel.Resolve(folder, null, null, WeightQuantization.F16, AttentionKernel.GroupQuery);
+        var (graphPath, _, _) = LoadedModel.Resolve(folder, null, null, quantization, AttentionKernel.GroupQuery);
         var graph = Pipeline.Inference.Onnx.Schema.ModelProto.Parser.ParseFrom(File.ReadAllBytes(graphPath)).Graph;
         output.WriteLine(string.Join(", ", graph.Node.GroupBy(n => n.OpType).Select(x => $"{x.Key} {x.Count()}")));
         var attention = graph.Node.Where(n => n.OpType == "GroupQueryAttention").ToList();
@@ -79,7 +82,7 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
             Assert.Equal("", n.Input[2]); // nor value: the query input is q, k and v packed
             Assert.Equal(1L, n.Attribute.Single(a => a.Name == "do_rotary").I);
             Assert.Equal(1L, n.Attribute.Single(a => a.Name == "rotary_interleaved").I);
-            Assert.Equal("MatMul", graph.Node.Single(m => m.Output.Contains(n.Input[0])).OpType);
+            Assert.Equal(quantization == WeightQuantization.Q8 ? "MatMulNBits" : "MatMul", graph.Node.Single(m => m.Output.Contains(n.Input[0])).OpType);
         });
         Assert.DoesNotContain(graph.Node, n => n.OpType == "RotaryEmbedding");
         Assert.Equal(2, graph.Node.Count(n => n.OpType == "QuickGelu"));

@@ -38,6 +38,10 @@ public sealed class BatchingProperties(Xunit.Abstractions.ITestOutputHelper outp
     public void A_batched_step_on_a_llama3_layout_model_with_scaled_rope_gives_each_row_its_solo_logits_and_cache() =>
         CheckBatching(HuggingFaceLayoutModel.Llama3.WithThreads, "P6 (Llama 3 layout)");
 
+    [Fact]
+    public void A_batched_step_on_a_model_whose_attention_rotates_one_packed_product_gives_each_row_its_solo_logits_and_cache() =>
+        CheckBatching(HuggingFaceLayoutModel.WideHeads.WithThreads, "P6 (heads of 16, packed q/k/v)");
+
     [Theory]
     [InlineData(WeightQuantization.Q8)]
     [InlineData(WeightQuantization.Q4)]

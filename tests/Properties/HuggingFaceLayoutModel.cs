@@ -33,6 +33,13 @@ internal sealed class HuggingFaceLayoutModel
         RopeScalingJson = "{\"rope_type\": \"llama3\", \"factor\": 32.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}",
     });
 
+    /// <summary>Llama with heads of 16: one packed q/k/v product that the attention rotates itself, the graph of the 15M and 110M shapes.</summary>
+    public static readonly HuggingFaceLayoutModel WideHeads = new(new TinySpec
+    {
+        Architecture = "LlamaForCausalLM", Dim = 64, Hidden = 128, Layers = 2, Heads = 4, KvHeads = 2,
+        Vocab = 512, MaxPositions = 512, RopeTheta = 10_000f, WeightScale = 0.1f, Seed = 24,
+    });
+
     private readonly Lazy<string> _folder;
     private readonly Lazy<DecoderModel> _oneThread;
     private readonly Lazy<DecoderModel> _twoThreads;

@@ -25,7 +25,7 @@ namespace Pipeline.Inference.Onnx;
 public static partial class LlamaOnnxExporter
 {
     /// <summary>Bump when the graph changes in a way the assembly identity would not show.</summary>
-    public const string ConverterVersion = "llama-onnx-13";
+    public const string ConverterVersion = "llama-onnx-14";
 
     /// <summary>The runner's graph's one-hot input that picks each row's position for the classifier.</summary>
     public const string LastPositionInput = "last_position";
@@ -164,12 +164,17 @@ public static partial class LlamaOnnxExporter
         // and v to the attention as one packed product that rotates and appends them itself, and
         // casts only the final hidden state: every node is a kernel launch, and a decode step of a
         // small model is made of launches (docs/PERFORMANCE.md).
+        // The float32 GroupQueryAttention graph (the CPU's) takes the same fusions, for the same
+        // reason: a small model's CPU step is ONNX Runtime's per-node dispatch.
         string NormWeight(string name, float[] values) => halfAttention ? g.WeightHalf(name + "_f16", values, c.Dim) : g.Weight(name, values, c.Dim);
         string? pendingResidual = null;
-        // GroupQueryAttention rotates only heads of a multiple of 16 (tiny models keep the rotary nodes).
-        bool rotaryInside = halfAttention && hd % 16 == 0;
+        // GroupQueryAttention rotates only heads of a multiple of 16, on CUDA and on the CPU (tiny
+        // models keep the rotary nodes).
+        bool rotaryInside = groupQuery && hd % 16 == 0;
         // Queries, keys and values straight out of a float16 product, where no bias or per-head norm comes between.
         bool halfProjections = halfAttention && !c.QkNorm && !c.AttentionBias;
+        // The one q/k/v product goes to the attention whole where nothing comes between.
+        bool packed = rotaryInside && !c.QkNorm && !c.AttentionBias;
         for (int l = 0; l < c.Layers; l++)
         {
             string P(string n) => $"layers.{l}.{n}";
@@ -184,9 +189,8 @@ public static partial class LlamaOnnxExporter
                 [(WeightRole.Wq, c.AttentionBias ? WeightRole.QBias : null, c.QDim),
                  (WeightRole.Wk, c.AttentionBias ? WeightRole.KBias : null, c.KvDim),
                  (WeightRole.Wv, c.AttentionBias ? WeightRole.VBias : null, c.KvDim)],
-                inputIsHalf: halfAttention, keepHalf: halfProjections, split: !(halfProjections && rotaryInside));
-            // Packed: the one float16 product [B, S, q_dim + 2·kv_dim] goes to the attention as it is.
-            bool packed = halfProjections && rotaryInside;
+                inputIsHalf: halfAttention, keepHalf: halfProjections, split: !packed);
+            // Packed: the one product [B, S, q_dim + 2·kv_dim] goes to the attention as it is.
             string q = qkv[0], k = packed ? "" : qkv[1], v = packed ? "" : qkv[2];
             string newKey = "", newValue = "", qr = "";
             var perm0213 = Ints("perm", 0L, 2, 1, 3);
@@ -256,7 +260,7 @@ public static partial class LlamaOnnxExporter
             var o = Projections(g, weights, merged, l, c.QDim, quantization, P("o"), P("wo"), [(WeightRole.Wo, null, c.Dim)], inputIsHalf: halfAttention, keepHalf: halfAttention)[0];
             var ffnNorm = NormWeight(P("ffn_norm"), weights.Read(WeightRole.FfnNorm, l));
             string xf;
-            if (halfAttention)
+            if (groupQuery)
                 (xf, x) = SkipRmsNorm(g, x, o, ffnNorm, eps, P("ffn_norm"));
             else
             {
@@ -268,12 +272,12 @@ public static partial class LlamaOnnxExporter
                 [(WeightRole.W1, null, c.HiddenDim), (WeightRole.W3, null, c.HiddenDim)], inputIsHalf: halfAttention, keepHalf: halfAttention);
             string h1 = gateUp[0], h3 = gateUp[1];
             // SiLU: x·sigmoid(x), which ONNX Runtime's QuickGelu with alpha 1 is in one node.
-            var silu = halfAttention
+            var silu = groupQuery
                 ? g.NodeIn(ContribDomain, "QuickGelu", [h1], 1, P("silu"), null, Attr("alpha", 1.0f))[0]
                 : g.Node("Mul", [h1, g.Node("Sigmoid", [h1])], P("silu"));
             var h = g.Node("Mul", [silu, h3], P("swiglu"));
             var down = Projections(g, weights, h, l, c.HiddenDim, quantization, P("w2"), P("w2"), [(WeightRole.W2, null, c.Dim)], inputIsHalf: halfAttention, keepHalf: halfAttention)[0];
-            if (halfAttention && l < c.Layers - 1) pendingResidual = down;
+            if (groupQuery && l < c.Layers - 1) pendingResidual = down;
             else x = g.Node("Add", [x, down], P("residual_ffn"));
             // The final hidden state is float32 again, as the classifier's graph takes it.
             if (halfAttention && l == c.Layers - 1) x = g.Node("Cast", [x], "hidden_f32", null, Attr("to", (long)DataType.Float));
