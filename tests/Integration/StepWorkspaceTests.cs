@@ -94,4 +94,27 @@ public sealed class StepWorkspaceTests
         for (int call = 0; call < ReusableBuffer<float>.Window; call++) buffer.Get(call == 3 ? 300_000 : 100_000);
         Assert.Equal(300_000, buffer.Array.Length); // more than 4 × 300,000: cut at the window's end
     }
+
+    [Fact]
+    public void A_cached_tensor_is_reused_while_its_buffer_extent_and_shape_hold_and_made_again_when_any_changes()
+    {
+        using var tensors = new OrtValueCache();
+        var buffer = new float[16];
+        var first = tensors.Get(0, buffer, 0, 8, [2, 4]);
+        Assert.Same(first, tensors.Get(0, buffer, 0, 8, [2, 4]));
+
+        // The tensor is a view: what the buffer holds at the call is what the model reads.
+        buffer[5] = 7;
+        Assert.Equal(7, first.GetTensorDataAsSpan<float>()[5]);
+
+        var reshaped = tensors.Get(0, buffer, 0, 8, [4, 2]);
+        Assert.NotSame(first, reshaped);
+        var moved = tensors.Get(0, buffer, 8, 8, [4, 2]);
+        Assert.NotSame(reshaped, moved);
+        Assert.Equal(0, moved.GetTensorDataAsSpan<float>()[5]);
+        var other = tensors.Get(0, new float[16], 8, 8, [4, 2]);
+        Assert.NotSame(moved, other);
+        // Another slot over the same buffer is its own tensor.
+        Assert.NotSame(other, tensors.Get(1, buffer, 8, 8, [4, 2]));
+    }
 }

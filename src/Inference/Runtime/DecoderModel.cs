@@ -454,26 +454,29 @@ internal sealed partial class DecoderModel : IDisposable
         bool completed = false;
         try
         {
-            values[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, batch * maxNew), [batch, maxNew]);
+            // Tensors come from the workspace's cache (slots: inputs by index, then outputs).
+            var tensors = workspace.Tensors;
+            int outputSlot = _inputNames.Length;
+            values[0] = tensors.Get(0, ids, 0, batch * maxNew, [batch, maxNew]);
             values[1] = _groupQuery
                 ? GroupQueryLengths(rows, workspace, batch, maxNew, maxPast == 0 ? maxNew : past, values)
-                : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, mask.AsMemory(0, batch * total), [batch, total]);
-            values[2] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, positions.AsMemory(0, batch * maxNew), [batch, maxNew]);
-            outputs[0] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, outLogits.AsMemory(0, batch * logitRows * vocab), [batch, logitRows, vocab]);
+                : tensors.Get(1, mask, 0, batch * total, [batch, total]);
+            values[2] = tensors.Get(2, positions, 0, batch * maxNew, [batch, maxNew]);
+            outputs[0] = tensors.Get(outputSlot, outLogits, 0, batch * logitRows * vocab, [batch, logitRows, vocab]);
             for (int l = 0; l < c.Layers; l++)
             {
-                values[3 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
-                values[4 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                values[3 + 2 * l] = tensors.Get(3 + 2 * l, workspace.Keys(l), 0, pastSize, [batch, kvh, past, hd]);
+                values[4 + 2 * l] = tensors.Get(4 + 2 * l, workspace.Values(l), 0, pastSize, [batch, kvh, past, hd]);
                 if (_groupQuery)
                 {
                     // Present is the past's own memory: the kernel writes the new positions in place.
-                    outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Keys(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
-                    outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.Values(l).AsMemory(0, pastSize), [batch, kvh, past, hd]);
+                    outputs[1 + 2 * l] = tensors.Get(outputSlot + 1 + 2 * l, workspace.Keys(l), 0, pastSize, [batch, kvh, past, hd]);
+                    outputs[2 + 2 * l] = tensors.Get(outputSlot + 2 + 2 * l, workspace.Values(l), 0, pastSize, [batch, kvh, past, hd]);
                 }
                 else
                 {
-                    outputs[1 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewKeys(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
-                    outputs[2 + 2 * l] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, workspace.NewValues(l).AsMemory(0, kvSize), [batch, kvh, fed, hd]);
+                    outputs[1 + 2 * l] = tensors.Get(outputSlot + 1 + 2 * l, workspace.NewKeys(l), 0, kvSize, [batch, kvh, fed, hd]);
+                    outputs[2 + 2 * l] = tensors.Get(outputSlot + 2 + 2 * l, workspace.NewValues(l), 0, kvSize, [batch, kvh, fed, hd]);
                 }
             }
 
@@ -483,7 +486,8 @@ internal sealed partial class DecoderModel : IDisposable
                 var pick = workspace.LastPosition.Get(batch * maxNew);
                 Array.Clear(pick, 0, batch * maxNew);
                 for (int b = 0; b < batch; b++) pick[b * maxNew + (b < real ? rows[b].Tokens.Length - 1 : 0)] = 1f;
-                values[_groupQuery ? ^2 : ^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, pick.AsMemory(0, batch * maxNew), [batch, 1, maxNew]);
+                int pickSlot = _groupQuery ? values.Length - 2 : values.Length - 1;
+                values[pickSlot] = tensors.Get(pickSlot, pick, 0, batch * maxNew, [batch, 1, maxNew]);
             }
             long runStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             _session.Run(_runOptions, _inputNames, values, _outputNames, outputs);
@@ -527,9 +531,8 @@ internal sealed partial class DecoderModel : IDisposable
         }
         finally
         {
+            // The tensors are the workspace's cache's, kept for the next call.
             if (!completed) workspace.Forget();
-            foreach (var v in values) v?.Dispose();
-            foreach (var v in outputs) v?.Dispose();
         }
     }
 
@@ -546,8 +549,8 @@ internal sealed partial class DecoderModel : IDisposable
         var lengths = workspace.SeqlensK.Get(batch + 1);
         for (int b = 0; b < batch; b++) lengths[b] = (b < rows.Count ? rows[b].Cache.Length : 0) + width - 1;
         lengths[batch] = totalLength;
-        values[^1] = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, lengths.AsMemory(batch, 1), [1]);
-        return OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, lengths.AsMemory(0, batch), [batch]);
+        values[^1] = workspace.Tensors.Get(values.Length - 1, lengths, batch, 1, [1]);
+        return workspace.Tensors.Get(1, lengths, 0, batch, [batch]);
     }
 
     public void Dispose()

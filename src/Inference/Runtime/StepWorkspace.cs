@@ -88,6 +88,9 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>The calling actor's [rows, vocab] logits of one call (the last fed token of each row).</summary>
     internal ReusableBuffer<float> RowLogits { get; } = new();
 
+    /// <summary>The staged call's tensors over these buffers, kept while their shapes hold.</summary>
+    internal OrtValueCache Tensors { get; } = new();
+
     /// <summary>A float16 resident pool's new positions, widened for the host caches.</summary>
     internal ReusableBuffer<float> ResidentScratch { get; } = new();
 
@@ -115,9 +118,10 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>Bytes the resident pool holds where the model runs (GPU memory on CUDA); not in <see cref="HeldBytes"/>.</summary>
     internal long ResidentBytes => _resident?.Bytes ?? 0;
 
-    /// <summary>Frees the resident pool's memory (the host buffers are the garbage collector's).</summary>
+    /// <summary>Frees the resident pool's memory and unpins the buffers the cached tensors hold (the buffers are the garbage collector's).</summary>
     public void Dispose()
     {
+        Tensors.Dispose();
         _resident?.Dispose();
         _resident = null;
         if (_parts is not null) foreach (var part in _parts) part.Dispose();
