@@ -4,7 +4,7 @@
 #   dotnet publish tests/LongRun -c Release -r linux-x64 --self-contained -p:UseCuda=true -o /tmp/gpu-app
 #   bash tools/gpu-pack.sh /tmp/gpu-app                  # parts of 34 MiB; its header says how to send them
 # and in the last call: source .gpu-stage/unpack.sh && bash tools/gpu-invariance.sh [STEPS]
-# STEPS (default all): any of probe p6 p1 p1graph resident residentsolo graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
+# STEPS (default all): any of probe shapeclasses p6 p1 p1graph resident residentsolo graph bench, comma-separated (bench knobs: BENCH_CONFIGS,
 # BENCH_CONC, BENCH_REQUESTS, BENCH_TOKENS, BENCH_PROFILE=1, BENCH_EXTRA="--quantize f16 ..."; BENCH_SHAPE=110m|1.1b).
 # PIPELINE_QUANTIZE=f16 runs the properties on float16 weights (and the float16 GroupQueryAttention decode graph). Results go to $OUT. P1 needs more
 # than the 500 s it is given here today.
@@ -23,6 +23,7 @@ M=$(ls -d /tmp/pipeline-cache/synthetic/synthetic-d768-* 2>/dev/null | head -1)
 echo "model $M"
 has() { [[ ",$steps," == *",$1,"* ]]; }
 if has probe; then echo "== probe"; timeout 300 $L probe "$M" 2>&1 | tee "$out/probe.txt" | grep -E "^==|distinct|PASSED|FAILED|provider"; fi
+if has shapeclasses; then echo "== which decode row counts give the 32-row call's bits (float16 resident graph)"; timeout 400 $L shapeclasses "$M" 2>&1 | tee "$out/shapeclasses.txt" | grep -E "decode=|rror|xception"; fi
 if has p6; then echo "== P6 on CUDA"; timeout ${P6_TIMEOUT:-400} $L P6cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p6.txt" | tail -4; fi
 if has p1; then echo "== P1 on CUDA"; timeout ${P1_TIMEOUT:-500} $L P1cuda "$M" ${SHAPES:-} 2>&1 | tee "$out/p1.txt" | tail -4; fi
 if has resident; then echo "== resident vs staged on CUDA"; timeout 400 $L residentcuda "$M" ${SHAPES:-} 2>&1 | tee "$out/resident.txt" | tail -4; fi

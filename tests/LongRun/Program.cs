@@ -1,7 +1,7 @@
 using Pipeline.Properties;
 using Xunit.Abstractions;
 
-// usage: Pipeline.LongRun P1|P2|P3|P7|P6|P6q8|P6q4|P6qwen3|P6llama3, or probe|P6cuda|P1cuda|P1graph|residentcuda|residentgraph|residentsolo MODEL [SHAPES] (P6cpu|P1cpu|residentcpu on the CPU); the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
+// usage: Pipeline.LongRun P1|P2|P3|P7|P6|P6q8|P6q4|P6qwen3|P6llama3, or probe|shapeclasses|P6cuda|P1cuda|P1graph|residentcuda|residentgraph|residentsolo MODEL [SHAPES] (P6cpu|P1cpu|residentcpu on the CPU); the case count comes from PIPELINE_PROPERTY_RUNS (a factor).
 //        Pipeline.LongRun probe|P6cuda|P1cuda|residentcuda|P6cpu|P1cpu|residentcpu MODEL [BATCH_SHAPES] : on a model folder (the GPU machine's 110M shape).
 var which = args.Length > 0 ? args[0] : "P1";
 var output = new ConsoleOutput();
@@ -19,6 +19,7 @@ try
         case "P6q4": new BatchingProperties(output).A_batched_step_on_a_weight_quantized_model_gives_each_row_its_solo_logits_and_cache(Pipeline.Inference.Onnx.WeightQuantization.Q4); break;
         case "P6qwen3": new BatchingProperties(output).A_batched_step_on_a_qwen3_layout_model_with_per_head_q_k_norms_gives_each_row_its_solo_logits_and_cache(); break;
         case "probe": Pipeline.Properties.Cuda.CudaShapeProbe.Run(args[1], output.WriteLine); break;
+        case "shapeclasses": Pipeline.Properties.Cuda.ResidentShapeProbe.Run(args[1], output.WriteLine, cuda: args.Length < 3 || args[2] != "cpu"); break;
         case "P6cuda": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P1cuda": Pipeline.Properties.Cuda.CudaProperties.P1(args[1], cuda: true, args.Length > 2 ? args[2] : null, output.WriteLine); break;
         case "P6cpu": Pipeline.Properties.Cuda.CudaProperties.P6(args[1], cuda: false, args.Length > 2 ? args[2] : null, output.WriteLine); break;
