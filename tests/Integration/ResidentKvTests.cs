@@ -38,6 +38,46 @@ public sealed class ResidentKvTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void With_a_small_call_over_each_parts_first_two_slots_decode_steps_still_give_the_staged_bits_and_both_calls_run()
+    {
+        var shapes = BatchShapes.Parse("decode=4,small=2,context", DecoderModel.CudaShapes);
+        using var resident = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true });
+        using var staged = Staged();
+
+        var explored = ResidentDecodeCheck.Run(resident.Decoder, staged.Decoder, sequences: 24, steps: 60, seed: 4);
+
+        var phases = resident.Decoder.ResidentPhases!.Now();
+        output.WriteLine($"{explored}; {phases.SmallCalls} small calls of {phases.PartCalls}");
+        Assert.True(phases.SmallCalls >= 10, $"only {phases.SmallCalls} small calls");
+        Assert.True(phases.PartCalls - phases.SmallCalls >= 10, $"only {phases.PartCalls - phases.SmallCalls} full calls");
+    }
+
+    [Fact]
+    public async Task Through_the_actors_lanes_whose_rows_sit_in_the_first_slots_run_the_small_call_and_every_request_matches_its_solo_run()
+    {
+        var shapes = BatchShapes.Parse("decode=4,small=2,context", DecoderModel.CudaShapes);
+        var requests = Enumerable.Range(0, 16).Select(i => Workloads.Varied(i) with { MaxTokens = 40 + i, CaptureLogits = true }).ToArray();
+        var solo = new GenerationResult[16];
+        using (var staged = Staged())
+            for (int i = 0; i < 16; i++) solo[i] = await Workloads.SoloAsync(requests[i], staged);
+        using var model = LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true });
+
+        await Workloads.AssertSixteenMatchSoloWhileSomeAreCancelledAsync(model, requests, solo);
+
+        var phases = model.Decoder.ResidentPhases!.Now();
+        Assert.True(phases.SmallCalls > 0 && phases.SmallCalls < phases.PartCalls, $"{phases.SmallCalls} small calls of {phases.PartCalls}");
+    }
+
+    [Theory]
+    [InlineData("decode=4,small=4,context")]
+    [InlineData("decode=4,small=9,context")]
+    public void A_small_call_of_as_many_rows_as_the_full_one_or_more_is_refused(string text)
+    {
+        var e = Assert.Throws<ArgumentException>(() => LoadedModel.Load(RepoPaths.ModelDir, new RunnerOptions { IntraOpThreads = 1, Shapes = BatchShapes.Parse(text, DecoderModel.CudaShapes), ResidentKv = true }));
+        Assert.Contains("must be fewer rows than decode=4", e.Message);
+    }
+
+    [Fact]
     public void With_a_32768_id_vocabulary_each_parts_megabytes_of_logits_land_in_their_rows_bit_for_bit()
     {
         // Eight slots of 32,768 logits: 1 MB a part, which is copied into place by several threads.

@@ -25,6 +25,13 @@ internal enum StepKind
 /// <param name="PastToContext">Pad every row's past to the whole context (in blocks), not to the batch's longest past.</param>
 internal sealed record BatchShapes(int DecodeRows, int PrefillRows, bool PadPrefillToBlock, bool PastToContext)
 {
+    /// <summary>
+    /// Rows of a second, smaller decode call over a resident part's first slots, run when a call's
+    /// rows all sit there (0: none). Only for a graph and device where a row's bits in it are the
+    /// <see cref="DecodeRows"/> call's: measured, not assumed (docs/PERFORMANCE.md, "Session 22").
+    /// </summary>
+    public int SmallDecodeRows { get; init; }
+
     /// <summary>No padding: each call is as large as its rows (the CPU's choice; P6 proves it exact).</summary>
     public static BatchShapes Exact { get; } = new(0, 0, false, false);
 
@@ -60,7 +67,7 @@ internal sealed record BatchShapes(int DecodeRows, int PrefillRows, bool PadPref
     }
 
     /// <summary>
-    /// Parses "exact" or a comma list such as "decode=64,prefill=4,block,context" (the
+    /// Parses "exact" or a comma list such as "decode=64,small=8,prefill=4,block,context" (the
     /// <c>--batch-shapes</c> option); "cuda" names <paramref name="cudaDefault"/>.
     /// </summary>
     public static BatchShapes Parse(string text, BatchShapes cudaDefault)
@@ -79,10 +86,11 @@ internal sealed record BatchShapes(int DecodeRows, int PrefillRows, bool PadPref
             shapes = kv[0] switch
             {
                 "decode" => shapes with { DecodeRows = Value() },
+                "small" => shapes with { SmallDecodeRows = Value() },
                 "prefill" => shapes with { PrefillRows = Value() },
                 "block" => shapes with { PadPrefillToBlock = true },
                 "context" => shapes with { PastToContext = true },
-                _ => throw new ArgumentException($"--batch-shapes: unknown part '{part}' (exact, cuda, or decode=N,prefill=N,block,context)"),
+                _ => throw new ArgumentException($"--batch-shapes: unknown part '{part}' (exact, cuda, or decode=N,small=N,prefill=N,block,context)"),
             };
         }
         return shapes;
@@ -92,6 +100,7 @@ internal sealed record BatchShapes(int DecodeRows, int PrefillRows, bool PadPref
         : string.Join(',', new[]
         {
             DecodeRows > 0 ? $"decode={DecodeRows}" : null,
+            SmallDecodeRows > 0 ? $"small={SmallDecodeRows}" : null,
             PrefillRows > 0 ? $"prefill={PrefillRows}" : null,
             PadPrefillToBlock ? "block" : null,
             PastToContext ? "context" : null,

@@ -10,8 +10,10 @@ internal sealed partial class DecoderModel
     // Where resident pools live: CUDA memory, host memory (CPU, for tests), or none (staged pasts).
     private DeviceMemory? _memory;
 
-    // The session resident decode calls run on (fixed dimensions); null when there is no pool.
+    // The session resident decode calls run on (fixed dimensions); null when there is no pool. And
+    // the session of the small calls over a part's first slots (BatchShapes.SmallDecodeRows), or null.
     private InferenceSession? _decodeSession;
+    private InferenceSession? _smallDecodeSession;
 
     /// <summary>Whether resident decode calls are captured and replayed as CUDA graphs (<c>--cuda-graph</c>).</summary>
     public bool CudaGraph { get; private set; }
@@ -114,6 +116,18 @@ internal sealed partial class DecoderModel
         so.AddFreeDimensionOverrideByName("past_sequence_length", stride);
         so.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
         _decodeSession = new InferenceSession(decodeGraph, so);
+        int small = Shapes.SmallDecodeRows;
+        if (small > 0)
+        {
+            if (small >= Shapes.DecodeRows) throw new ArgumentException($"--batch-shapes: small={small} must be fewer rows than decode={Shapes.DecodeRows}");
+            // The same graph with every dimension fixed again, but for the small call's rows: it loads the weights a third time.
+            using var smallOptions = NewSessionOptions(decodeOptions with { ProfilePrefix = decodeOptions.ProfilePrefix is { } p ? p + "-small" : null }, decodeGraph, graph, out _, out _);
+            smallOptions.AddFreeDimensionOverrideByName("batch_size", small);
+            smallOptions.AddFreeDimensionOverrideByName("sequence_length", 1);
+            smallOptions.AddFreeDimensionOverrideByName("past_sequence_length", stride);
+            smallOptions.AddFreeDimensionOverrideByName("total_sequence_length", stride + 1);
+            _smallDecodeSession = new InferenceSession(decodeGraph, smallOptions);
+        }
         CudaGraph = graph;
         var session = _decodeSession;
         bool groupQuery = session.InputMetadata.ContainsKey(LlamaOnnxExporter.SeqlensInput);
@@ -122,7 +136,12 @@ internal sealed partial class DecoderModel
         ResidentAttention = groupQuery ? $"GroupQueryAttention, {(elementBytes == 2 ? "float16" : "float32")} pasts" : "blocks, float32 pasts";
         _shelf = new ResidentShelf(_memory!, Config, Shapes.DecodeRows, stride, session.CreateIoBinding,
             graph ? () => Interlocked.Increment(ref _graphIds) - 1 : null, session.InputMetadata.ContainsKey(LlamaOnnxExporter.LastPositionInput),
-            groupQuery, elementBytes) { Phases = ResidentPhases };
+            groupQuery, elementBytes)
+        {
+            Phases = ResidentPhases,
+            SmallRows = _smallDecodeSession is null ? 0 : small,
+            NewSmallBinding = _smallDecodeSession is { } smallSession ? smallSession.CreateIoBinding : null,
+        };
         if (groupQuery && elementBytes == 2 && options.HalfPrefill != false && Shapes.PrefillRows > 0 && Shapes.PadPrefillToBlock)
             OpenHalfPrefillSession(options with
             {
@@ -264,20 +283,24 @@ internal sealed partial class DecoderModel
         var phases = ResidentPhases!;
         long mark = System.Diagnostics.Stopwatch.GetTimestamp();
         phases.AddInputs(mark - inputsStarted);
-        var binding = pool.Binding(part);
-        bool capturing = _captureGate is not null && pool.Calls(part) < CaptureCalls;
+        // Rows all in the part's first slots run the small call where there is one: the same bits
+        // (BatchShapes.SmallDecodeRows), fewer rows of work.
+        bool small = pool.SmallRows > 0;
+        foreach (int b in members) small &= placed[b] % slots < pool.SmallRows;
+        var binding = pool.Binding(part, small);
+        bool capturing = _captureGate is not null && pool.Calls(part, small) < CaptureCalls;
         if (capturing) _captureGate!.EnterWriteLock();
         try
         {
-            _decodeSession!.RunWithBinding(pool.RunOptions(part), binding);
+            (small ? _smallDecodeSession! : _decodeSession!).RunWithBinding(pool.RunOptions(part, small), binding);
             binding.SynchronizeBoundOutputs();
         }
         finally
         {
             if (capturing) _captureGate!.ExitWriteLock();
         }
-        pool.Called(part);
-        phases.AddRun(System.Diagnostics.Stopwatch.GetTimestamp() - mark);
+        pool.Called(part, small);
+        phases.AddRun(System.Diagnostics.Stopwatch.GetTimestamp() - mark, small);
         mark = System.Diagnostics.Stopwatch.GetTimestamp();
         var landed = Memory<float>.Empty;
         if (inPlace) landed = pool.DownloadLogits(part, members, placed);

@@ -224,6 +224,7 @@ internal sealed partial class DecoderModel : IDisposable
         var model = new DecoderModel(_session, Config, AttentionBlock, WeightBytes, ExecutionProvider, reason, Shapes);
         model._memory = _memory;
         model._decodeSession = _decodeSession;
+        model._smallDecodeSession = _smallDecodeSession;
         model._deviceThread = _deviceThread;
         model._serialPrefill = _serialPrefill;
         model._captureGate = _captureGate;
@@ -557,11 +558,13 @@ internal sealed partial class DecoderModel : IDisposable
     {
         try { _session.EndProfiling(); } catch (OnnxRuntimeException) { }
         try { _decodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
+        try { _smallDecodeSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
         try { _halfPrefillSession?.EndProfiling(); } catch (OnnxRuntimeException) { }
         _deviceThread?.Dispose();
         _shelf?.Dispose(); // bindings of the decode session: before it
         _session.Dispose();
         _decodeSession?.Dispose();
+        _smallDecodeSession?.Dispose();
         _halfPrefillSession?.Dispose();
         _halfPrefillRun?.Dispose();
         _prefillBlocks?.Dispose(); // device memory: before the memory itself

@@ -65,17 +65,24 @@ internal sealed unsafe class ResidentKvPool : IDisposable, IHeldPositions
     private long SlotBytes => _shelf.SlotBytes;
     private long NewBytes => _shelf.NewBytes;
 
-    /// <summary>The binding of part <paramref name="part"/>: every input and output bound for good, to the part's own memory.</summary>
-    public OrtIoBinding Binding(int part) => _parts[part].Binding;
+    /// <summary>Rows of the small call over a part's first slots (0: none).</summary>
+    public int SmallRows => _shelf.SmallRows;
 
-    /// <summary>The run options of part <paramref name="part"/>'s calls (its CUDA graph's id when graphs are on).</summary>
-    public RunOptions RunOptions(int part) => _parts[part].RunOptions;
+    /// <summary>The binding of part <paramref name="part"/>'s full or <paramref name="small"/> call: every input and output bound for good, to the part's own memory.</summary>
+    public OrtIoBinding Binding(int part, bool small = false) => small ? _parts[part].SmallBinding! : _parts[part].Binding;
 
-    /// <summary>Calls part <paramref name="part"/> has made (the first few warm up and capture its CUDA graph).</summary>
-    public int Calls(int part) => _parts[part].Calls;
+    /// <summary>The run options of part <paramref name="part"/>'s full or small calls (each its own CUDA graph's id when graphs are on).</summary>
+    public RunOptions RunOptions(int part, bool small = false) => small ? _parts[part].SmallRunOptions! : _parts[part].RunOptions;
 
-    /// <summary>Counts one call of part <paramref name="part"/>.</summary>
-    public void Called(int part) => _parts[part].Calls++;
+    /// <summary>Full or small calls part <paramref name="part"/> has made (the first few of each warm up and capture its CUDA graph).</summary>
+    public int Calls(int part, bool small = false) => small ? _parts[part].SmallCalls : _parts[part].Calls;
+
+    /// <summary>Counts one full or small call of part <paramref name="part"/>.</summary>
+    public void Called(int part, bool small = false)
+    {
+        if (small) _parts[part].SmallCalls++;
+        else _parts[part].Calls++;
+    }
 
     /// <summary>Copies one call's ids and positions ([rows]) and attention mask ([rows, stride + 1]) into part <paramref name="part"/>'s inputs.</summary>
     public void SetInputs(int part, long[] ids, long[] positions, long[] mask)

@@ -23,12 +23,13 @@ internal sealed class ResidentPart : IDisposable
         NewKeys = new nint[layers];
         NewValues = new nint[layers];
         Binding = shelf.NewBinding();
-        RunOptions = new RunOptions();
-        if (shelf.GraphId is { } next) RunOptions.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        RunOptions = NewRunOptions(shelf);
+        if (shelf.SmallRows > 0)
+        {
+            SmallBinding = shelf.NewSmallBinding!();
+            SmallRunOptions = NewRunOptions(shelf);
+        }
         long slotsBytes = shelf.RowsPerCall * shelf.SlotBytes;
-        long[] pastShape = [shelf.RowsPerCall, c.KvHeads, shelf.Stride, c.HeadDim];
-        var pastType = shelf.ElementBytes == 2 ? TensorElementType.Float16 : TensorElementType.Float;
-        long[] newShape = [shelf.RowsPerCall, c.KvHeads, 1, c.HeadDim];
         try
         {
             int rows = shelf.RowsPerCall, total = shelf.Stride + 1;
@@ -37,24 +38,7 @@ internal sealed class ResidentPart : IDisposable
             Logits = shelf.Memory.Allocate(shelf.LogitsBytes);
             HostLogits = shelf.Memory.AllocateHost(shelf.LogitsBytes);
             HostLogitsMemory = new HostFloats(HostLogits, (int)(shelf.LogitsBytes / sizeof(float))).Memory;
-            Binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
-            Binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
-            if (shelf.GroupQuery)
-            {
-                Mask = shelf.Memory.Allocate(rows * sizeof(int));
-                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.SeqlensInput, Tensor(Mask, [rows], rows * sizeof(int), TensorElementType.Int32));
-                // The kernel reads the call's total length on the host (an input in CPU memory), and
-                // sizes its work by it: the pool's stride, the same for every call of the part.
-                var total1 = OrtValue.CreateTensorValueFromMemory(new[] { shelf.Stride }, [1]);
-                _bound.Add(total1);
-                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.TotalLengthInput, total1);
-            }
-            else
-            {
-                Mask = shelf.Memory.Allocate((long)rows * total * sizeof(long));
-                Binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
-            }
-            Binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], shelf.LogitsBytes));
+            Mask = shelf.GroupQuery ? shelf.Memory.Allocate(rows * sizeof(int)) : shelf.Memory.Allocate((long)rows * total * sizeof(long));
             if (shelf.PicksLastPosition)
             {
                 // One token per row: the one-hot that picks it is a one, for every call.
@@ -62,7 +46,6 @@ internal sealed class ResidentPart : IDisposable
                 var ones = Enumerable.Repeat(1f, rows).ToArray();
                 unsafe { fixed (float* o = ones) shelf.Memory.Upload(Pick, o, rows * sizeof(float)); }
                 shelf.Memory.Synchronize();
-                Binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.LastPositionInput, Tensor(Pick, [rows, 1, 1], rows * sizeof(float)));
             }
             // Keys and values of every layer in one block each, layer by layer (K0, V0, K1, V1, ...), so
             // a row's new position reaches every layer's past in one 3D copy and all new positions
@@ -75,25 +58,69 @@ internal sealed class ResidentPart : IDisposable
                 Values[l] = Pasts + (nint)((2L * l + 1) * slotsBytes);
                 NewKeys[l] = News + (nint)(2L * l * shelf.NewBytes);
                 NewValues[l] = News + (nint)((2L * l + 1) * shelf.NewBytes);
-                Binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
-                Binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
-                if (shelf.GroupQuery)
-                {
-                    // The kernel writes each row's new position into its slot: present is the past.
-                    Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
-                    Binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
-                }
-                else
-                {
-                    Binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, shelf.NewBytes));
-                    Binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, shelf.NewBytes));
-                }
             }
+            Bind(Binding, rows);
+            // The small call sees the part's first rows: every tensor is laid out rows first, so
+            // they are the first bytes of each block.
+            if (SmallBinding is not null) Bind(SmallBinding, shelf.SmallRows);
         }
         catch
         {
             Dispose();
             throw;
+        }
+    }
+
+    private static RunOptions NewRunOptions(ResidentShelf shelf)
+    {
+        var options = new RunOptions();
+        if (shelf.GraphId is { } next) options.AddRunConfigEntry("gpu_graph_id", next().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return options;
+    }
+
+    /// <summary>Points <paramref name="binding"/>'s every input and output at the part's memory, for calls of <paramref name="rows"/> rows.</summary>
+    private void Bind(OrtIoBinding binding, int rows)
+    {
+        var shelf = _shelf;
+        var c = shelf.Config;
+        int total = shelf.Stride + 1, perCall = shelf.RowsPerCall;
+        long slotsBytes = rows * shelf.SlotBytes, newBytes = shelf.NewBytes / perCall * rows, logitsBytes = shelf.LogitsBytes / perCall * rows;
+        long[] pastShape = [rows, c.KvHeads, shelf.Stride, c.HeadDim];
+        var pastType = shelf.ElementBytes == 2 ? TensorElementType.Float16 : TensorElementType.Float;
+        long[] newShape = [rows, c.KvHeads, 1, c.HeadDim];
+        binding.BindInput("input_ids", Tensor(Ids, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+        binding.BindInput("position_ids", Tensor(Positions, [rows, 1], rows * sizeof(long), TensorElementType.Int64));
+        if (shelf.GroupQuery)
+        {
+            binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.SeqlensInput, Tensor(Mask, [rows], rows * sizeof(int), TensorElementType.Int32));
+            // The kernel reads the call's total length on the host (an input in CPU memory), and
+            // sizes its work by it: the pool's stride, the same for every call of the part.
+            var total1 = OrtValue.CreateTensorValueFromMemory(new[] { shelf.Stride }, [1]);
+            _bound.Add(total1);
+            binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.TotalLengthInput, total1);
+        }
+        else
+        {
+            binding.BindInput("attention_mask", Tensor(Mask, [rows, total], (long)rows * total * sizeof(long), TensorElementType.Int64));
+        }
+        binding.BindOutput("logits", Tensor(Logits, [rows, 1, c.VocabSize], logitsBytes));
+        if (shelf.PicksLastPosition)
+            binding.BindInput(Pipeline.Inference.Onnx.LlamaOnnxExporter.LastPositionInput, Tensor(Pick, [rows, 1, 1], rows * sizeof(float)));
+        for (int l = 0; l < c.Layers; l++)
+        {
+            binding.BindInput($"past_key_values.{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
+            binding.BindInput($"past_key_values.{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
+            if (shelf.GroupQuery)
+            {
+                // The kernel writes each row's new position into its slot: present is the past.
+                binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.key", Tensor(Keys[l], pastShape, slotsBytes, pastType));
+                binding.BindOutput($"{Pipeline.Inference.Onnx.LlamaOnnxExporter.PresentPrefix}{l}.value", Tensor(Values[l], pastShape, slotsBytes, pastType));
+            }
+            else
+            {
+                binding.BindOutput($"new_key_values.{l}.key", Tensor(NewKeys[l], newShape, newBytes));
+                binding.BindOutput($"new_key_values.{l}.value", Tensor(NewValues[l], newShape, newBytes));
+            }
         }
     }
 
@@ -126,6 +153,11 @@ internal sealed class ResidentPart : IDisposable
     public RunOptions RunOptions { get; }
     public int Calls { get; set; }
 
+    /// <summary>The small call's binding over the first <see cref="ResidentShelf.SmallRows"/> slots, its run options (its own CUDA graph) and calls; null without one.</summary>
+    public OrtIoBinding? SmallBinding { get; }
+    public RunOptions? SmallRunOptions { get; }
+    public int SmallCalls { get; set; }
+
     private OrtValue Tensor(nint data, long[] shape, long bytes, TensorElementType type = TensorElementType.Float)
     {
         var value = OrtValue.CreateTensorValueWithData(_shelf.Memory.Info, type, shape, data, bytes);
@@ -137,6 +169,8 @@ internal sealed class ResidentPart : IDisposable
     {
         Binding.Dispose();
         RunOptions.Dispose();
+        SmallBinding?.Dispose();
+        SmallRunOptions?.Dispose();
         foreach (var value in _bound) value.Dispose();
         _bound.Clear();
         foreach (var pointer in new[] { Ids, Positions, Mask, Logits, Pick, Pasts, News })

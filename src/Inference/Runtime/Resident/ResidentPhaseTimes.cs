@@ -15,7 +15,7 @@ namespace Pipeline.Inference.Runtime.Resident;
 internal sealed class ResidentPhaseTimes
 {
     // One counter per kind: stopwatch ticks for times, plain counts for the rest.
-    private enum Counter { Place, Inputs, Run, Logits, Append, PartCalls, Uploads, UploadHost, UploadCopies, Rents, WriteBacks, WriteBackCount, PrefillRun, PrefillCopies, PrefillCalls }
+    private enum Counter { Place, Inputs, Run, Logits, Append, PartCalls, SmallCalls, Uploads, UploadHost, UploadCopies, Rents, WriteBacks, WriteBackCount, PrefillRun, PrefillCopies, PrefillCalls }
 
     private readonly long[] _counters = new long[Enum.GetValues<Counter>().Length];
 
@@ -29,10 +29,11 @@ internal sealed class ResidentPhaseTimes
 
     public void AddInputs(long ticks) => Add(Counter.Inputs, ticks);
 
-    public void AddRun(long ticks)
+    public void AddRun(long ticks, bool small = false)
     {
         Add(Counter.Run, ticks);
         Add(Counter.PartCalls, 1);
+        if (small) Add(Counter.SmallCalls, 1);
     }
 
     public void AddLogits(long ticks) => Add(Counter.Logits, ticks);
@@ -76,6 +77,8 @@ internal sealed class ResidentPhaseTimes
         public double LogitsMs => Ms(Counter.Logits);
         public double AppendMs => Ms(Counter.Append);
         public long PartCalls => _values[(int)Counter.PartCalls];
+        /// <summary>Part calls that ran the small shape (<see cref="BatchShapes.SmallDecodeRows"/>).</summary>
+        public long SmallCalls => _values[(int)Counter.SmallCalls];
         public long Uploads => _values[(int)Counter.Uploads];
         public double UploadHostMs => Ms(Counter.UploadHost);
         public double UploadCopiesMs => Ms(Counter.UploadCopies);

@@ -30,6 +30,10 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
     /// <summary>A new binding on the session resident calls run on.</summary>
     public Func<OrtIoBinding> NewBinding { get; } = newBinding;
 
+    /// <summary>Rows of the small call over a part's first slots (0: none), and a new binding on its session.</summary>
+    public int SmallRows { get; init; }
+    public Func<OrtIoBinding>? NewSmallBinding { get; init; }
+
     /// <summary>Gives each new part its CUDA graph's id (unique within the session), or null without graphs.</summary>
     public Func<int>? GraphId { get; } = graphId;
 
