@@ -9,7 +9,8 @@ public sealed class BatchShapesTests
 {
     [Theory]
     [InlineData("exact", "exact")]
-    [InlineData("cuda", "decode=32,prefill=8,block,context")]
+    [InlineData("cuda", "decode=32,small=8,prefill=8,block,context")]
+    [InlineData("decode=32,small=8,context", "decode=32,small=8,context")]
     [InlineData("decode=64, prefill=4 ,block", "decode=64,prefill=4,block")]
     [InlineData("context", "context")]
     public void Batch_shapes_parse_from_the_option_text_and_print_back(string text, string printed)

@@ -122,4 +122,35 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         Assert.False(new RunnerOptions { UseCuda = true, Quantize = WeightQuantization.F16, Shapes = BatchShapes.Exact }.WantsHalfResidentDecode());
         Assert.False(new RunnerOptions().WantsHalfResidentDecode());
     }
+
+    [Fact]
+    public void Where_the_small_call_gives_a_row_other_bits_the_load_time_check_turns_it_off_and_batched_rows_still_match_them_alone()
+    {
+        // On the CPU the float16 graph's one-row products differ from four-row ones (MLAS): a real case for the check.
+        var shapes = BatchShapes.Parse("decode=4,small=1,context", DecoderModel.CudaShapes);
+        using var model = LoadedModel.Load(WideHeadModel.Directory(WideHeadModel.HeadDim16),
+            new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true, HalfResidentDecode = true });
+        output.WriteLine(model.Decoder.SmallDecodeFallbackReason);
+
+        Assert.False(model.Decoder.RunsSmallDecodeCalls);
+        Assert.Contains("other bits than out of the 4-row call", model.Decoder.SmallDecodeFallbackReason);
+        long checkCalls = model.Decoder.ResidentPhases!.Now().SmallCalls; // the check's own
+        var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 8, steps: 20, seed: 3);
+        output.WriteLine(explored.ToString());
+        Assert.Equal(checkCalls, model.Decoder.ResidentPhases!.Now().SmallCalls);
+    }
+
+    [Fact]
+    public void Where_the_small_call_gives_the_full_calls_bits_it_runs_and_batched_rows_match_them_alone()
+    {
+        var shapes = BatchShapes.Parse("decode=4,small=2,context", DecoderModel.CudaShapes);
+        using var model = LoadedModel.Load(WideHeadModel.Directory(WideHeadModel.HeadDim16),
+            new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true, HalfResidentDecode = true });
+
+        Assert.True(model.Decoder.RunsSmallDecodeCalls, model.Decoder.SmallDecodeFallbackReason);
+        var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 8, steps: 20, seed: 3);
+        output.WriteLine(explored.ToString());
+        var phases = model.Decoder.ResidentPhases!.Now();
+        Assert.True(phases.SmallCalls > 0 && phases.SmallCalls < phases.PartCalls, $"{phases.SmallCalls} small calls of {phases.PartCalls}");
+    }
 }

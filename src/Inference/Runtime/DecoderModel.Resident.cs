@@ -1,4 +1,5 @@
 using Microsoft.ML.OnnxRuntime;
+using Pipeline.Inference.Models;
 using Pipeline.Inference.Onnx;
 using Pipeline.Inference.Runtime.Resident;
 
@@ -48,6 +49,15 @@ internal sealed partial class DecoderModel
 
     /// <summary>How resident decode calls attend and what their pasts hold (for reports), or null without a pool.</summary>
     public string? ResidentAttention { get; private set; }
+
+    // Whether small calls run: set once, when the model loads, by CheckSmallCall.
+    private bool _smallAgrees;
+
+    /// <summary>Why the small decode call (<see cref="BatchShapes.SmallDecodeRows"/>) is not used although the shapes ask for it, or null.</summary>
+    public string? SmallDecodeFallbackReason { get; private set; }
+
+    /// <summary>Whether resident decode calls whose rows all sit in a part's first slots run the small call.</summary>
+    public bool RunsSmallDecodeCalls => _smallAgrees;
 
     /// <summary>Why a resident pool was wanted on CUDA but is not used, or null.</summary>
     public string? ResidentFallbackReason { get; private set; }
@@ -154,6 +164,83 @@ internal sealed partial class DecoderModel
             _captureGate = new ReaderWriterLockSlim(LockRecursionPolicy.SupportsRecursion);
             _serialPrefill = options.SerialPrefill ?? true;
         }
+    }
+
+    /// <summary>
+    /// Whether a row's bits in the small call are the full call's, checked where the model runs,
+    /// before any request: measured on an H200 with ONNX Runtime 1.31 (the attention splits long
+    /// pasts differently for fewer than 8 rows; from 8 to 64 rows every row came out the same), but
+    /// that is the kernels' choice on that device, not a promise. A few sequences with made-up pasts
+    /// (short, past a split, the longest a slot holds) are decoded each alone (the small call) and all
+    /// together with enough others to need the full call; if any logit differs, small calls are off
+    /// (<see cref="SmallDecodeFallbackReason"/>) and every call has the full shape, as without them.
+    /// </summary>
+    private void CheckSmallCall()
+    {
+        int small = _shelf?.SmallRows ?? 0;
+        if (small == 0) return;
+        var c = Config;
+        int stride = Shapes.Past(StepKind.Decode, 0, AttentionBlock, c.SeqLen);
+        // The full call needs a row past the small call's slots; the first rows are the ones compared.
+        int[] lengths = [.. new[] { 3, 130, 260, stride - 1 }.Select(l => Math.Clamp(l, 1, stride - 1)).Distinct()];
+        int rows = Math.Max(small + 1, lengths.Length), vocab = c.VocabSize;
+        var caches = new KvCache[rows];
+        try
+        {
+            for (int r = 0; r < rows; r++) caches[r] = MadeUpCache(c, r < lengths.Length ? lengths[r] : 1 + r, seed: r);
+            _smallAgrees = true;
+            var together = new float[rows * vocab];
+            var copies = caches.Select(cache => cache.Clone()).ToArray();
+            try
+            {
+                using var workspace = new StepWorkspace();
+                StepResident([.. copies.Select(copy => new SequenceStep(copy, CheckToken))], workspace, together);
+            }
+            finally
+            {
+                foreach (var copy in copies) copy.Dispose();
+            }
+            var alone = new float[vocab];
+            for (int r = 0; r < lengths.Length; r++)
+            {
+                using var workspace = new StepWorkspace();
+                using var copy = caches[r].Clone();
+                StepResident([new SequenceStep(copy, CheckToken)], workspace, alone);
+                if (!alone.AsSpan().SequenceEqual(together.AsSpan(r * vocab, vocab)))
+                {
+                    _smallAgrees = false;
+                    SmallDecodeFallbackReason = $"a row at past {lengths[r]} came out of the {small}-row call with other bits than out of the {Shapes.DecodeRows}-row call here; every decode call has {Shapes.DecodeRows} rows";
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var cache in caches) cache?.Dispose();
+        }
+    }
+
+    // The token every row of the check feeds (any id: only the comparison matters).
+    private static readonly ReadOnlyMemory<int> CheckToken = new[] { 7 };
+
+    /// <summary>A cache of <paramref name="length"/> positions of made-up keys and values in [-1, 1), the same for a seed.</summary>
+    private static KvCache MadeUpCache(LlamaConfig c, int length, int seed)
+    {
+        var cache = new KvCache(c, initialCapacity: length);
+        var random = new Random(seed);
+        int count = c.KvHeads * length * c.HeadDim;
+        var keys = new float[count];
+        var values = new float[count];
+        for (int l = 0; l < c.Layers; l++)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                keys[i] = (float)(random.NextDouble() * 2 - 1);
+                values[i] = (float)(random.NextDouble() * 2 - 1);
+            }
+            cache.Append(keys, values, l, row: 0, total: length, start: 0, count: length, lastLayer: l == c.Layers - 1);
+        }
+        return cache;
     }
 
     /// <summary>
@@ -285,7 +372,7 @@ internal sealed partial class DecoderModel
         phases.AddInputs(mark - inputsStarted);
         // Rows all in the part's first slots run the small call where there is one: the same bits
         // (BatchShapes.SmallDecodeRows), fewer rows of work.
-        bool small = pool.SmallRows > 0;
+        bool small = _smallAgrees && pool.SmallRows > 0;
         foreach (int b in members) small &= placed[b] % slots < pool.SmallRows;
         var binding = pool.Binding(part, small);
         bool capturing = _captureGate is not null && pool.Calls(part, small) < CaptureCalls;

@@ -72,10 +72,17 @@ internal sealed partial class DecoderModel : IDisposable
     public BatchShapes Shapes { get; }
 
     /// <summary>
-    /// CUDA's default: decode calls of 32 rows (the host's default batch), prefill calls of 8 rows of
-    /// whole blocks, and the past padded to the context, so that every call of a kind has one shape.
+    /// CUDA's default: decode calls of 32 rows (the host's default batch), or of 8 where a resident
+    /// call's rows all sit in its part's first 8 slots and that call gives them the same bits, prefill
+    /// calls of 8 rows of whole blocks, and the past padded to the context, so that a row's bits never
+    /// depend on the call it is in.
     /// </summary>
-    internal static BatchShapes CudaShapes { get; } = new(DecodeRows: 32, PrefillRows: 8, PadPrefillToBlock: true, PastToContext: true);
+    internal static BatchShapes CudaShapes { get; } = new(DecodeRows: 32, PrefillRows: 8, PadPrefillToBlock: true, PastToContext: true)
+    {
+        // On an H200 8 to 64 rows gave every row the 32-row call's bits and an 8-row call costs what a
+        // 1-row one does (docs/PERFORMANCE.md, "Session 22"); checked again wherever a model loads.
+        SmallDecodeRows = 8,
+    };
 
     /// <summary>Bytes of the graph and its weights on disk (model.onnx and its .data file): what loading it costs in memory, roughly.</summary>
     public long WeightBytes { get; }
@@ -119,7 +126,16 @@ internal sealed partial class DecoderModel : IDisposable
         }
         var model = new DecoderModel(session, config, block, WeightFileBytes(onnxPath), provider, fallback, options.Shapes);
         so.Dispose();
-        model.ChooseResidence(options, onnxPath);
+        try
+        {
+            model.ChooseResidence(options, onnxPath);
+            model.CheckSmallCall();
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         return model;
     }
 
