@@ -62,7 +62,7 @@ internal static class BenchRunner
         return new BenchReport
         {
             Machine = MachineDescription.Current(),
-            Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, attention {(model.Decoder.Attention == Pipeline.Inference.Onnx.AttentionKernel.GroupQuery ? "group-query" : "blocks")}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where}{(model.Decoder.CudaGraph ? ", CUDA graphs" : "")}; decode attention {model.Decoder.ResidentAttention})" : "staged")}",
+            Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, attention {(model.Decoder.Attention == Pipeline.Inference.Onnx.AttentionKernel.GroupQuery ? "group-query" : "blocks")}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where}{(model.Decoder.CudaGraph ? ", CUDA graphs" : "")}; decode attention {model.Decoder.ResidentAttention}{SmallCalls(model.Decoder)})" : "staged")}",
             Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             TokenMismatches = differing,
@@ -75,6 +75,12 @@ internal static class BenchRunner
     private static string Provider(DecoderModel decoder) =>
         decoder.ExecutionProvider == "CUDA" ? $"CUDA ({GpuName.Current() ?? "unknown GPU"})"
         : decoder.ProviderFallbackReason is { } why ? $"CPU ({why})" : "CPU";
+
+    // Whether the small decode call runs (the load-time check found its bits equal) or why not.
+    private static string SmallCalls(DecoderModel decoder) =>
+        decoder.Shapes.SmallDecodeRows == 0 ? ""
+        : decoder.RunsSmallDecodeCalls ? $"; {decoder.Shapes.SmallDecodeRows}-row calls where a call's rows fit"
+        : $"; no small calls: {decoder.SmallDecodeFallbackReason}";
 
     public static string Describe(Inference.Models.LlamaConfig c) =>
         $"dim {c.Dim}, layers {c.Layers}, heads {c.Heads}, kv_heads {c.KvHeads}, hidden {c.HiddenDim}, vocab {c.VocabSize}, seq_len {c.SeqLen}, {c.ParameterCount / 1e6:0.##}M parameters";

@@ -27,11 +27,11 @@ internal static class MarkdownTable
             });
         var resident = report.Results.Where(r => r.ResidentPhases is not null).ToList();
         // The decode call taken apart: the model's own time is "call"; the rest is host work.
-        Table(s, "| resident decode call, ms per call | concurrency | place + uploads | inputs + wait | call | logits back | new positions back | part calls | uploads |",
+        Table(s, "| resident decode call, ms per call | concurrency | place + uploads | inputs + wait | call | logits back | new positions back | part calls | small calls, % | uploads |",
             resident, r =>
             {
                 var p = r.ResidentPhases!;
-                return $"{p.PlaceMs:0.000} | {p.InputsMs:0.000} | {p.RunMs:0.000} | {p.LogitsMs:0.000} | {p.AppendMs:0.000} | {p.PartCalls:0.00} | {p.Uploads:0.00}";
+                return $"{p.PlaceMs:0.000} | {p.InputsMs:0.000} | {p.RunMs:0.000} | {p.LogitsMs:0.000} | {p.AppendMs:0.000} | {p.PartCalls:0.00} | {p.SmallCallsPercent:0} | {p.Uploads:0.00}";
             });
         // What feeds the pool: prefill calls (the model's run, then host copies) and each sequence's upload into its slot.
         Table(s, "| prefill and uploads | concurrency | prefill run, ms per call | prefill host copies, ms per call | upload host, ms each | upload copies, ms each | part rents, ms | write-backs | write-backs, ms |",

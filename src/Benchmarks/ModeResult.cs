@@ -53,6 +53,8 @@ internal sealed record ResidentPhasesPerStep(
     /// <summary>Renting parts (allocating one the first time), ms over the whole run.</summary>
     [JsonPropertyName("part_rents_ms")] public double RentMs { get; init; }
     [JsonPropertyName("write_backs")] public long WriteBacks { get; init; }
+    /// <summary>Part calls that ran the small call (over a part's first slots), % of part calls.</summary>
+    [JsonPropertyName("small_calls_percent")] public double SmallCallsPercent { get; init; }
     /// <summary>Writing held positions back, ms over the whole run.</summary>
     [JsonPropertyName("write_backs_ms")] public double WriteBackMs { get; init; }
     /// <summary>Prefill calls' model run, ms per call.</summary>
@@ -67,6 +69,7 @@ internal sealed record ResidentPhasesPerStep(
             UploadCopiesMs = s.Uploads > 0 ? s.UploadCopiesMs / s.Uploads : 0,
             RentMs = s.RentMs,
             WriteBacks = s.WriteBacks,
+            SmallCallsPercent = s.PartCalls > 0 ? 100.0 * s.SmallCalls / s.PartCalls : 0,
             WriteBackMs = s.WriteBackMs,
             PrefillRunMs = s.PrefillCalls > 0 ? s.PrefillRunMs / s.PrefillCalls : 0,
             PrefillCopiesMs = s.PrefillCalls > 0 ? s.PrefillCopiesMs / s.PrefillCalls : 0,

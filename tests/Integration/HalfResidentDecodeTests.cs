@@ -133,6 +133,7 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
         output.WriteLine(model.Decoder.SmallDecodeFallbackReason);
 
         Assert.False(model.Decoder.RunsSmallDecodeCalls);
+        Assert.False(model.Decoder.SmallSessionLoaded); // its session and weights are freed
         Assert.Contains("other bits than out of the 4-row call", model.Decoder.SmallDecodeFallbackReason);
         long checkCalls = model.Decoder.ResidentPhases!.Now().SmallCalls; // the check's own
         var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 8, steps: 20, seed: 3);
@@ -148,6 +149,7 @@ public sealed class HalfResidentDecodeTests(ITestOutputHelper output)
             new RunnerOptions { IntraOpThreads = 1, Shapes = shapes, ResidentKv = true, HalfResidentDecode = true });
 
         Assert.True(model.Decoder.RunsSmallDecodeCalls, model.Decoder.SmallDecodeFallbackReason);
+        Assert.True(model.Decoder.SmallSessionLoaded);
         var explored = ResidentDecodeCheck.RunAgainstSolo(model.Decoder, sequences: 8, steps: 20, seed: 3);
         output.WriteLine(explored.ToString());
         var phases = model.Decoder.ResidentPhases!.Now();

@@ -210,6 +210,7 @@ internal sealed partial class DecoderModel
                 {
                     _smallAgrees = false;
                     SmallDecodeFallbackReason = $"a row at past {lengths[r]} came out of the {small}-row call with other bits than out of the {Shapes.DecodeRows}-row call here; every decode call has {Shapes.DecodeRows} rows";
+                    DropSmallCalls();
                     return;
                 }
             }
@@ -219,6 +220,22 @@ internal sealed partial class DecoderModel
             foreach (var cache in caches) cache?.Dispose();
         }
     }
+
+    /// <summary>
+    /// Frees what only small calls use: the parts made so far (all back on the shelf: the check's
+    /// pools are gone), which hold its bindings, then its session and the weights it loaded.
+    /// </summary>
+    private void DropSmallCalls()
+    {
+        var shelf = _shelf!;
+        _shelf = shelf.WithoutSmallCalls();
+        shelf.Dispose();
+        _smallDecodeSession?.Dispose();
+        _smallDecodeSession = null;
+    }
+
+    /// <summary>Whether the small call's session is loaded (it is dropped when the load-time check turns small calls off).</summary>
+    internal bool SmallSessionLoaded => _smallDecodeSession is not null;
 
     // The token every row of the check feeds (any id: only the comparison matters).
     private static readonly ReadOnlyMemory<int> CheckToken = new[] { 7 };

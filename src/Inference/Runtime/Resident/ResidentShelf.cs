@@ -62,6 +62,10 @@ internal sealed class ResidentShelf(DeviceMemory memory, LlamaConfig config, int
     private long InputBytes => (long)RowsPerCall * (GroupQuery ? 2 * sizeof(long) + sizeof(int) : (2 + Stride + 1) * sizeof(long));
     public long PartBytes => 2L * Config.Layers * (RowsPerCall * SlotBytes + NewBytes) + InputBytes + LogitsBytes;
 
+    /// <summary>An empty shelf of the same layout without the small call (its parts are made without its binding).</summary>
+    public ResidentShelf WithoutSmallCalls() =>
+        new(Memory, Config, RowsPerCall, Stride, NewBinding, GraphId, PicksLastPosition, GroupQuery, ElementBytes) { Phases = Phases };
+
     /// <summary>A part from the shelf, or a new one.</summary>
     public ResidentPart Rent()
     {
