@@ -170,8 +170,8 @@ internal sealed partial class DecoderModel
     /// Whether a row's bits in the small call are the full call's, checked where the model runs,
     /// before any request: measured on an H200 with ONNX Runtime 1.31 (the attention splits long
     /// pasts differently for fewer than 8 rows; from 8 to 64 rows every row came out the same), but
-    /// that is the kernels' choice on that device, not a promise. A few sequences with made-up pasts
-    /// (short, past a split, the longest a slot holds) are decoded each alone (the small call) and all
+    /// that is the kernels' choice on that device, not a promise. A dozen sequences with made-up pasts
+    /// (short, either side of block edges, the longest a slot holds) are decoded each alone (the small call) and all
     /// together with enough others to need the full call; if any logit differs, small calls are off
     /// (<see cref="SmallDecodeFallbackReason"/>) and every call has the full shape, as without them.
     /// </summary>
@@ -182,7 +182,9 @@ internal sealed partial class DecoderModel
         var c = Config;
         int stride = Shapes.Past(StepKind.Decode, 0, AttentionBlock, c.SeqLen);
         // The full call needs a row past the small call's slots; the first rows are the ones compared.
-        int[] lengths = [.. new[] { 3, 130, 260, stride - 1 }.Select(l => Math.Clamp(l, 1, stride - 1)).Distinct()];
+        // Pasts on both sides of every 64-position block edge up to the longest a slot holds: where an
+        // attention splits its work by length, the split shows there (on the H200 it did past 256).
+        int[] lengths = [.. new[] { 3, 63, 65, 130, 200, 255, 257, 260, 320, 383, 385, 450, stride - 1 }.Select(l => Math.Clamp(l, 1, stride - 1)).Distinct()];
         int rows = Math.Max(small + 1, lengths.Length), vocab = c.VocabSize;
         var caches = new KvCache[rows];
         try
