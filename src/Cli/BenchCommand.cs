@@ -25,7 +25,7 @@ internal static class BenchCommand
         var maxTokens = new Option<int?>("--max-tokens") { Description = "tokens to generate per request at most (default 64; quick 32)" };
         var arrival = new Option<string>("--arrival") { Description = "all, or poisson:RATE (requests per second)", DefaultValueFactory = _ => "all" };
         var seed = new Option<ulong>("--seed") { Description = "seeds prompts, arrivals, sampling and synthetic weights", DefaultValueFactory = _ => 42UL };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size, as serve and generate: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size, as serve and generate: 2 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var json = new Option<string>("--json") { Description = "where to write the JSON results", DefaultValueFactory = _ => "bench-results.json" };
         var quantize = QuantizeOption.Create();
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider (the report names the provider and the GPU; tokens are checked equal across runs first)" };

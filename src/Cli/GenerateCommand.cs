@@ -28,7 +28,7 @@ internal static class GenerateCommand
         var format = new Option<string>("--format") { Description = "text or json", DefaultValueFactory = _ => "text" };
         format.AcceptOnlyFromAmong("text", "json");
         var concurrency = new Option<int>("--concurrency") { Description = "batch mode: requests in flight at once (default: all)", DefaultValueFactory = _ => 0 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 2 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();

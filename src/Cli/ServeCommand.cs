@@ -19,7 +19,7 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = $"require 'Authorization: Bearer KEY' on /v1 (default: ${ApiKeyVariable})" };
         var maxBatch = new Option<int>("--max-batch") { Description = "sequences per decode step", DefaultValueFactory = _ => 32 };
         var admission = new Option<int>("--queue") { Description = "requests that may wait for admission before 429", DefaultValueFactory = _ => 64 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 1 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size: 2 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
         var cuda = new Option<bool>("--cuda") { Description = "run on the CUDA execution provider when available" };
         var quantize = QuantizeOption.Create();
         var shapes = BatchShapesOption.Create();

@@ -7,7 +7,7 @@ internal static class SpinOption
 {
     public static Option<string?> Create() => new("--spin")
     {
-        Description = "ONNX Runtime's intra-op workers spin between parallel sections (on) or sleep (off). Default: on with more than one intra-op thread below 256 MB of weights",
+        Description = "ONNX Runtime's intra-op workers spin between parallel sections (on) or sleep (off). Default: on with more than one intra-op thread",
     };
 
     /// <summary>Null (on with more than one thread) when the option is absent.</summary>

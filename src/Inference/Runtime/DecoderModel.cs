@@ -218,13 +218,14 @@ internal sealed partial class DecoderModel : IDisposable
     }
 
     /// <summary>
-    /// Whether intra-op workers spin: as asked, else when there is more than one and the model is
-    /// small (below <see cref="ParallelWeightBytes"/>). Measured on a Xeon pinned to two cores, one
-    /// sitting, three repeats: spinning won on stories260K and the 15M shape (15M: +21 % at one
-    /// stream, +35 % at 16) and lost 4–5 % on the 110M shape, whose steps wait on memory anyway.
+    /// Whether intra-op workers spin: as asked, else when there is more than one (ONNX Runtime's own
+    /// default). Spinning won on stories260K and the 15M shape on a Xeon pinned to two cores (15M: +21 %
+    /// at one stream, +35 % at 16) and lost 4–5 % there on the 110M shape, so larger models slept until
+    /// session 22; on this project's two-core machine the 110M shape gains from it too (interleaved
+    /// runs: +6–18 % at 1, +10 % at 4, +3–9 % at 16, even at 64; docs/PERFORMANCE.md, "Session 22").
     /// </summary>
     internal static bool Spins(RunnerOptions options, int threads, long weightBytes) =>
-        options.IntraOpSpinning ?? (threads > 1 && weightBytes < ParallelWeightBytes);
+        options.IntraOpSpinning ?? threads > 1;
 
     /// <summary>The size of a graph with its external weights (ours: model.onnx.data; Optimum's: model.onnx_data), when it has them.</summary>
     private static long WeightFileBytes(string onnxPath)

@@ -13,10 +13,9 @@ internal sealed record RunnerOptions
 
     /// <summary>
     /// Let ONNX Runtime's intra-op workers spin between parallel sections (<c>--spin on|off</c>).
-    /// Null: on with more than one intra-op thread below 256 MB of weights (DecoderModel.Spins). A
-    /// sleeping worker takes tens of microseconds to wake, once per parallel node, and a small
-    /// model's step is ~100 such nodes: two sleeping threads were slower than one; on the 110M
-    /// shape spinning lost a few percent (docs/PERFORMANCE.md, "Session 18").
+    /// Null: on with more than one intra-op thread (DecoderModel.Spins). A sleeping worker takes tens
+    /// of microseconds to wake, once per parallel node, and a small model's step is ~100 such nodes:
+    /// two sleeping threads were slower than one (docs/PERFORMANCE.md, "Session 18" and "Session 22").
     /// </summary>
     public bool? IntraOpSpinning { get; init; }
 
