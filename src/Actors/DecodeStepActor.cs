@@ -50,8 +50,7 @@ internal sealed class DecodeStepActor(
         {
             steps.TryComplete();
             // A call runs to its end: its lane's pool and buffers go only after it.
-            if (_running is { } running)
-                await running.Task.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (_running is { } running) await running.Task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             lanes.Dispose();
         }
     }
