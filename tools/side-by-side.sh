@@ -24,7 +24,8 @@
 #
 # llama.cpp figure: llama-batched-bench's generation speed S_TG for B sequences (one wave of B
 # sequences of PROMPT + GEN tokens). Pipeline figure: `pipeline bench --modes pipeline` tokens/s
-# with B clients, max(B, 2) requests of PROMPT + GEN tokens, the product's default threads and batch.
+# with B clients, max(B, 2) requests of PROMPT + exactly GEN tokens (--ignore-eos), the product's
+# default threads and batch.
 set -euo pipefail
 
 LLAMA_DIR=${1:?usage: tools/side-by-side.sh LLAMA_CPP_DIR}
@@ -131,7 +132,9 @@ EOF
             done
         fi
 
-        # Pipeline: one bench run per concurrency level and repeat, the product's defaults.
+        # Pipeline: one bench run per concurrency level and repeat, the product's defaults. Every
+        # sequence generates exactly GEN tokens (--ignore-eos), as llama-batched-bench's do: random
+        # weights end a sequence early now and then, which would leave rows idle that llama.cpp keeps.
         IFS=, read -r -a levels <<<"$CONCURRENCY"
         for c in "${levels[@]}"; do
             requests=$(( c > 2 ? c : 2 ))
@@ -139,7 +142,7 @@ EOF
                 json="$WORK/raw/pipeline-$model-$weights-c$c-r$r.json"
                 # shellcheck disable=SC2086
                 "$PIPELINE" bench --model "$dir" --modes pipeline --concurrency "$c" --requests "$requests" \
-                    --prompt-tokens "$PROMPT" --max-tokens "$GEN" $quant_arg $PIPELINE_ARGS --json "$json" >/dev/null 2>"$json.err"
+                    --prompt-tokens "$PROMPT" --max-tokens "$GEN" --ignore-eos $quant_arg $PIPELINE_ARGS --json "$json" >/dev/null 2>"$json.err"
                 python3 - "$json" "$model" "$weights" "$c" >>"$RESULTS" <<'EOF'
 import json, sys
 path, model, weights, c = sys.argv[1:]

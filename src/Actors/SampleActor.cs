@@ -189,8 +189,8 @@ internal sealed class SampleActor(
         var logits = logitsMemory.Span;
         s.LogitsSeen(logits);
         // Any of the tokenizer's end ids ends a generation; so does BOS, which llama2.c's
-        // generate loop treats as the start of the next story.
-        if (token == tokenizer.BosId || IsEndId(token))
+        // generate loop treats as the start of the next story. Unless the request ignores them.
+        if (!s.Options.IgnoreEos && (token == tokenizer.BosId || IsEndId(token)))
         {
             await EndAsync(s, FinishReason.Stop, abort);
             return false;

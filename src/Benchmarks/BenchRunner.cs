@@ -63,7 +63,7 @@ internal static class BenchRunner
         {
             Machine = MachineDescription.Current(),
             Model = (options.ModelDescription ?? $"{model.Name} ({Describe(config)})") + $"; provider {Provider(model.Decoder)}, attention {(model.Decoder.Attention == Pipeline.Inference.Onnx.AttentionKernel.GroupQuery ? "group-query" : "blocks")}, batch shapes {model.Decoder.Shapes}, pasts {(model.Decoder.ResidentKv is { } where ? $"resident ({where}{(model.Decoder.CudaGraph ? ", CUDA graphs" : "")}; decode attention {model.Decoder.ResidentAttention}{SmallCalls(model.Decoder)})" : "staged")}",
-            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, up to {workload.MaxTokens} generated, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
+            Workload = $"{requests.Count} requests, {workload.PromptTokens} prompt tokens, {(workload.IgnoreEos ? "exactly" : "up to")} {workload.MaxTokens} generated{(workload.IgnoreEos ? " (end tokens ignored)" : "")}, arrival {workload.Arrival}, temperature {workload.Sampling.Temperature}, seed {workload.Seed}, intra-op threads {(options.IntraOpThreads == 0 ? "by model size" : options.IntraOpThreads)}, weights {options.Quantize}",
             TokenCheckComparisons = compared,
             TokenMismatches = differing,
             FirstTokenMismatch = firstDifference,

@@ -21,6 +21,7 @@ internal static class PipelineMode
             {
                 PromptIds = request.PromptIds,
                 MaxTokens = context.Workload.MaxTokens,
+                IgnoreEos = context.Workload.IgnoreEos,
                 Seed = request.Seed,
                 Sampling = context.Workload.Sampling,
             };

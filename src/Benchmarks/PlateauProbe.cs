@@ -47,6 +47,7 @@ internal static class PlateauProbe
                 {
                     PromptIds = request.PromptIds,
                     MaxTokens = workload.MaxTokens,
+                    IgnoreEos = workload.IgnoreEos,
                     Seed = request.Seed,
                     Sampling = workload.Sampling,
                 };

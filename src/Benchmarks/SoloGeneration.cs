@@ -44,7 +44,7 @@ internal static class SoloGeneration
         while (true)
         {
             int token = Sampler.Sample(logits, workload.Sampling, request.Seed, generated, CollectionsMarshal.AsSpan(history));
-            if (token == tokenizer.BosId || tokenizer.EndIds.Contains(token)) break;
+            if (!workload.IgnoreEos && (token == tokenizer.BosId || tokenizer.EndIds.Contains(token))) break;
             generated++;
             history.Add(token);
             trace.TokenArrived(token);

@@ -7,6 +7,8 @@ internal sealed record Workload
 {
     public int PromptTokens { get; init; } = 32;
     public int MaxTokens { get; init; } = 64;
+    /// <summary>Every request generates exactly <see cref="MaxTokens"/>: end tokens do not end it (see <see cref="GenerationRequest.IgnoreEos"/>).</summary>
+    public bool IgnoreEos { get; init; }
     public int RequestCount { get; init; } = 64;
     public ArrivalPattern Arrival { get; init; } = ArrivalPattern.AllAtOnce;
     /// <summary>Seeds the prompts, the arrival times and every request's sampling seed.</summary>

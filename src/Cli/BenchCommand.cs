@@ -23,6 +23,7 @@ internal static class BenchCommand
         var requests = new Option<int?>("--requests") { Description = "requests per run (default 64; quick 16)" };
         var promptTokens = new Option<int?>("--prompt-tokens") { Description = "prompt length in tokens, BOS included (default 32; quick 16)" };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "tokens to generate per request at most (default 64; quick 32)" };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "every request generates exactly --max-tokens: end tokens do not end it (the fixed-length load of llama.cpp's llama-batched-bench, for comparing with it)" };
         var arrival = new Option<string>("--arrival") { Description = "all, or poisson:RATE (requests per second)", DefaultValueFactory = _ => "all" };
         var seed = new Option<ulong>("--seed") { Description = "seeds prompts, arrivals, sampling and synthetic weights", DefaultValueFactory = _ => 42UL };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = by model size, as serve and generate: 2 below 256 MB of weights, every core above)", DefaultValueFactory = _ => 0 };
@@ -51,7 +52,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "measure throughput and latency of serial, global-lock and pipeline serving")
         {
-            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, arrival, seed, threads, quantize, cuda, shapes, resident, attention, spin, graph, serialPrefill, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
+            quick, model, context, synthetic, concurrency, modes, requests, promptTokens, maxTokens, ignoreEos, arrival, seed, threads, quantize, cuda, shapes, resident, attention, spin, graph, serialPrefill, tokenCheck, kvBudget, profile, json, chart, stall, rounds, settle,
         };
         command.SetAction((parse, ct) => CliErrors.Guard(async () =>
         {
@@ -82,6 +83,7 @@ internal static class BenchCommand
                     RequestCount = parse.GetValue(requests) ?? 64,
                     PromptTokens = parse.GetValue(promptTokens) ?? 32,
                     MaxTokens = parse.GetValue(maxTokens) ?? 64,
+                    IgnoreEos = parse.GetValue(ignoreEos),
                     Arrival = ArrivalPattern.Parse(parse.GetValue(arrival)!),
                     Seed = seedValue,
                 };
@@ -115,6 +117,7 @@ internal static class BenchCommand
                     RequestCount = parse.GetValue(requests) ?? (isQuick ? 16 : 64),
                     PromptTokens = parse.GetValue(promptTokens) ?? (isQuick ? 16 : 32),
                     MaxTokens = parse.GetValue(maxTokens) ?? (isQuick ? 32 : 64),
+                    IgnoreEos = parse.GetValue(ignoreEos),
                     Arrival = ArrivalPattern.Parse(parse.GetValue(arrival)!),
                     Seed = seedValue,
                 },

@@ -43,6 +43,28 @@ public sealed class BenchHarnessTests
     }
 
     [Fact]
+    public async Task A_bench_that_ignores_end_tokens_generates_exactly_max_tokens_per_request_in_every_mode()
+    {
+        BenchOptions Options(bool ignoreEos) => new()
+        {
+            ModelPath = RepoPaths.ModelDir,
+            Concurrency = [2],
+            Modes = BenchModes.All,
+            Workload = new Workload { RequestCount = 4, PromptTokens = 8, MaxTokens = 480, Seed = 7, IgnoreEos = ignoreEos },
+        };
+
+        var stopping = await BenchRunner.RunAsync(Options(ignoreEos: false));
+        var fixedLength = await BenchRunner.RunAsync(Options(ignoreEos: true));
+
+        // Stories end: without the option some request stops at its end token, with it none does,
+        // and the token check still compares every mode's completions.
+        Assert.All(stopping.Results, r => Assert.True(r.GeneratedTokens < 4 * 480, $"{r.Mode}: {r.GeneratedTokens} tokens"));
+        Assert.All(fixedLength.Results, r => Assert.Equal(4 * 480, r.GeneratedTokens));
+        Assert.Equal(3 * 4, fixedLength.TokenCheckComparisons);
+        Assert.Contains("exactly 480 generated", fixedLength.Workload, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_pipeline_rows_say_where_model_time_went_and_the_other_modes_do_not()
     {
         var options = new BenchOptions

@@ -36,6 +36,26 @@ public sealed class ConcurrentRequestsTests
     }
 
     [Fact]
+    public async Task A_request_that_ignores_end_tokens_runs_past_them_to_its_max_tokens()
+    {
+        // A greedy reference run that llama2.c ended at BOS (id 1): the same prompt ignoring end
+        // tokens emits that BOS and goes on, beside a request that stops at it.
+        var reference = Workloads.Reference.First(r => r.GreedyIds[^1] == 1);
+        int stoppedAt = reference.GreedyIds.Length;
+        var request = new GenerationRequest { PromptIds = reference.PromptIds, Sampling = new() { Temperature = 0 }, MaxTokens = stoppedAt + 12 };
+        await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions { MaxBatch = 4 });
+        var both = await Task.WhenAll(host.CompleteAsync(request), host.CompleteAsync(request with { IgnoreEos = true }));
+        var (stops, goesOn) = (both[0], both[1]);
+
+        Assert.Equal(Pipeline.FinishReason.Stop, stops.FinishReason);
+        Assert.Equal(reference.GreedyIds[..^1], stops.CompletionIds);
+        Assert.Equal(Pipeline.FinishReason.Length, goesOn.FinishReason);
+        Assert.Equal(stoppedAt + 12, goesOn.CompletionIds.Count);
+        Assert.Equal(reference.GreedyIds, goesOn.CompletionIds.Take(stoppedAt));
+        Assert.Equal(0, host.KvMemory.Bytes);
+    }
+
+    [Fact]
     public async Task Capacity_one_on_every_channel_still_completes_sixteen_concurrent_requests()
     {
         await using var host = PipelineHost.Start(SharedModel.Instance, new PipelineHostOptions

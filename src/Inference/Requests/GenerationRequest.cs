@@ -42,6 +42,14 @@ public sealed record GenerationRequest
     /// <summary>How logits become a token; the default samples from the plain softmax (temperature 1).</summary>
     public SamplingOptions Sampling { get; init; } = SamplingOptions.Default;
 
+    /// <summary>
+    /// When true, the tokenizer's end ids (and BOS) do not end the generation: they are emitted like
+    /// any token and it runs on to <see cref="MaxTokens"/>, a stop string or the context. For fixed-length
+    /// load (benchmarks that compare with llama.cpp's <c>llama-batched-bench</c>, which never stops at
+    /// an end token); the server takes it as <c>ignore_eos</c>, as vLLM and llama.cpp's server do.
+    /// </summary>
+    public bool IgnoreEos { get; init; }
+
     /// <summary>Generation ends when the text contains one of these; the text stops before it.</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
 

@@ -27,7 +27,7 @@ internal static class ApiRequestParser
         var generations = prompts.Select(p => p with
         {
             MaxTokens = request.Generation.MaxTokens, Sampling = request.Generation.Sampling, Seed = request.Generation.Seed,
-            Stop = request.Generation.Stop, Logprobs = logprobs is not null, TopLogprobs = logprobs ?? 0,
+            Stop = request.Generation.Stop, IgnoreEos = request.Generation.IgnoreEos, Logprobs = logprobs is not null, TopLogprobs = logprobs ?? 0,
         }).ToArray();
         if (generations.Length * request.SampleCount > maxSamples)
             throw ApiException.InvalidParameter("prompt", $"prompts × n must be at most {maxSamples}; got {generations.Length} × {request.SampleCount}.");
@@ -144,6 +144,7 @@ internal static class ApiRequestParser
             },
             Seed = OptionalSeed(body),
             Stop = Stop(body),
+            IgnoreEos = OptionalBool(body, "ignore_eos") ?? false,
         };
         return new ApiRequest
         {

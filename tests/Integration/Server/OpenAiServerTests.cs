@@ -122,6 +122,29 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Completion_with_ignore_eos_runs_past_the_end_token_to_max_tokens()
+    {
+        // The shortest greedy reference run that ends at BOS (llama2.c's end), asked for 10 tokens more.
+        var reference = Workloads.Reference.Where(r => r.GreedyIds[^1] == 1).MinBy(r => r.GreedyIds.Length);
+        int maxTokens = reference.GreedyIds.Length + 10;
+        async Task<JsonElement> Complete(bool ignoreEos)
+        {
+            using var response = await fixture.Http.PostAsync("/v1/completions",
+                Json(new { model = ModelName, prompt = reference.PromptIds, max_tokens = maxTokens, temperature = 0, ignore_eos = ignoreEos }));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        }
+        var stops = await Complete(false);
+        var goesOn = await Complete(true);
+
+        Assert.Equal("stop", stops.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(reference.GreedyIds.Length - 1, stops.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal("length", goesOn.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(maxTokens, goesOn.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.StartsWith(stops.GetProperty("choices")[0].GetProperty("text").GetString()!, goesOn.GetProperty("choices")[0].GetProperty("text").GetString());
+    }
+
+    [Fact]
     public async Task Completion_streaming_over_http_sends_chunks_then_usage_then_done()
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
@@ -313,6 +336,7 @@ public sealed class OpenAiServerTests(ServerFixture fixture) : IClassFixture<Ser
         { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"stop":5}""", "stop" },
         { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"stream":"yes"}""", "stream" },
         { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"seed":"x"}""", "seed" },
+        { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"ignore_eos":"yes"}""", "ignore_eos" },
         { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"top_logprobs":3}""", "top_logprobs" },
         { "/v1/chat/completions", """{"messages":[{"role":"user","content":"Lily"}],"stream":true,"top_k":-1}""", "top_k" },
         { "/v1/chat/completions", """{"messages":"Lily"}""", "messages" },
