@@ -55,9 +55,12 @@ internal sealed class PrefillActor(
         {
             while (_scheduler.HasRoom && inbox.TryRead(out var next))
             {
-                // The cache never grows past what the request reserved, so KV memory in use stays within the budget.
-                next.StartPrefill(new KvCache(model.Config, account,
-                    initialCapacity: Math.Min(next.ReservedPositions, next.PromptIds.Length + 16), maxCapacity: next.ReservedPositions));
+                // The cache holds what the request reserved, so KV memory in use stays within the
+                // budget. It is made at that size once rather than grown by doubling: each growth
+                // took fresh memory and copied the old, and fresh memory is dear (first touches of
+                // new pages cost ~11 us a page on this machine kind, docs/PERFORMANCE.md, "Session
+                // 23"), while pages of the reservation that are never written are never touched.
+                next.StartPrefill(new KvCache(model.Config, account, initialCapacity: next.ReservedPositions, maxCapacity: next.ReservedPositions));
                 _scheduler.Admit(next);
             }
             foreach (var cancelled in _scheduler.RemoveCancelled())

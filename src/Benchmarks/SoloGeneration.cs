@@ -30,7 +30,7 @@ internal static class SoloGeneration
         using var workspace = new StepWorkspace();
         var logits = new float[config.VocabSize];
         // Same initial capacity as the pipeline's prefill actor, so KV peaks compare like for like.
-        using var cache = new KvCache(config, account, initialCapacity: Math.Min(config.SeqLen, prompt.Length + 16));
+        using var cache = new KvCache(config, account, initialCapacity: Math.Min(config.SeqLen, prompt.Length + workload.MaxTokens));
         int block = model.AttentionBlock;
         for (int fed = 0; fed < prompt.Length;)
         {

@@ -59,6 +59,30 @@ public sealed class GroupQueryAttentionTests
     }
 
     [Fact]
+    public void A_decoding_batch_keeps_its_rows_in_place_as_they_grow_copying_each_past_only_when_it_joins()
+    {
+        using var loaded = Cpu();
+        var model = loaded.Decoder;
+        // Caches made at their reservation, as the prefill actor makes them, prefilled alone.
+        var caches = Enumerable.Range(0, 3).Select(_ => new KvCache(model.Config, initialCapacity: 200, maxCapacity: 200)).ToArray();
+        for (int i = 0; i < caches.Length; i++)
+            model.Step([new SequenceStep(caches[i], StepInputs.Tokens(i, 10 + i))], new StepWorkspace(), new float[model.Config.VocabSize], StepKind.Prefill);
+        var workspace = new StepWorkspace();
+        var logits = new float[caches.Length * model.Config.VocabSize];
+
+        // 150 steps take the rows from 10-12 positions past 64 and 128: the stride follows the
+        // caches' capacity (200, so 256), not their length, and no row is laid out again.
+        for (int step = 0; step < 150; step++)
+        {
+            model.Step(caches.Select(c => new SequenceStep(c, new[] { 3 + step % 500 })).ToArray(), workspace, logits, StepKind.Decode);
+            Assert.Equal(256, workspace.PastStride);
+        }
+        Assert.Equal(caches.Length, workspace.RowsCopied);
+        Assert.All(caches, c => Assert.Equal(200, c.Capacity));
+        foreach (var c in caches) c.Dispose();
+    }
+
+    [Fact]
     public void A_prompt_continuing_beside_others_gets_its_solo_bits_though_the_kernel_takes_such_a_chunk_only_alone()
     {
         using var loaded = Cpu();

@@ -431,7 +431,8 @@ internal sealed partial class DecoderModel : IDisposable
         int batch = _groupQuery && maxPast > 0 && maxNew > 1 ? real : shapes.Rows(kind, real);
         maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
         // GroupQueryAttention writes the new positions into the staged past: it must hold them too.
-        workspace.Stage(rows, shapes.Past(kind, _groupQuery ? maxPast + maxNew : maxPast, AttentionBlock, c.SeqLen), c, batch);
+        if (_groupQuery) workspace.Stage(rows, GroupQueryStride(rows, maxPast + maxNew), c, batch, clearTails: false);
+        else workspace.Stage(rows, shapes.Past(kind, maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
 
@@ -552,6 +553,22 @@ internal sealed partial class DecoderModel : IDisposable
             // The tensors are the workspace's cache's, kept for the next call.
             if (!completed) workspace.Forget();
         }
+    }
+
+    /// <summary>
+    /// The staged past's stride under GroupQueryAttention: the rows' cache capacity (what their
+    /// requests reserved), not their length, in whole blocks, at most the context. A stride that
+    /// followed the lengths changed every block of steps, and each change laid the whole batch out
+    /// again in a larger array (fresh memory, every row's past copied from its cache); one that
+    /// follows the capacities changes only when a row with a larger reservation joins. The kernel
+    /// reads each row's own length (seqlens_k) and never the stride's tail, which is why that tail
+    /// is not cleared either (its pages stay untouched until written).
+    /// </summary>
+    private int GroupQueryStride(IReadOnlyList<SequenceStep> rows, int needed)
+    {
+        int widest = needed;
+        foreach (var r in rows) widest = Math.Max(widest, r.Cache.Capacity);
+        return Math.Min(Config.SeqLen, (widest + AttentionBlock - 1) / AttentionBlock * AttentionBlock);
     }
 
     /// <summary>

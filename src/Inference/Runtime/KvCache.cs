@@ -7,7 +7,8 @@ namespace Pipeline.Inference.Runtime;
 /// layer so that appending a position writes in place. Owned by exactly one actor at a time and
 /// handed on by message; growth doubles up to its maximum capacity: the positions its request
 /// reserved from the host's KV budget (at most the model's context length), so the bytes it holds
-/// never exceed its reservation.
+/// never exceed its reservation. The pipeline makes each cache at its reservation (it never grows);
+/// growth serves callers that start smaller.
 /// </summary>
 internal sealed class KvCache : IDisposable
 {

@@ -107,6 +107,9 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>Past positions per row in the staged layout: a whole number of attention blocks.</summary>
     internal int PastStride { get; private set; }
 
+    /// <summary>Rows whose whole past <see cref="Stage"/> has copied in from their caches (a joining sequence, or every row after a re-layout).</summary>
+    internal long RowsCopied { get; private set; }
+
     // Workspaces of the further calls a batch larger than the model's fixed row count is split into.
     private List<StepWorkspace>? _parts;
 
@@ -175,9 +178,11 @@ internal sealed class StepWorkspace : IDisposable
     /// Lays out the past of <paramref name="rows"/> in order, with a stride of
     /// <paramref name="neededPast"/> positions (whole blocks), in buffers of at least
     /// <paramref name="paddedRows"/> rows (rows past the real ones are padding the caller masks).
-    /// Most steps copy nothing but the rows whose sequence changed.
+    /// Most steps copy nothing but the rows whose sequence changed. <paramref name="clearTails"/>
+    /// zeroes each copied row after its past (for a kernel that reads masked positions); a kernel
+    /// that reads only each row's length leaves those pages untouched.
     /// </summary>
-    internal void Stage(IReadOnlyList<SequenceStep> rows, int neededPast, LlamaConfig c, int paddedRows)
+    internal void Stage(IReadOnlyList<SequenceStep> rows, int neededPast, LlamaConfig c, int paddedRows, bool clearTails = true)
     {
         int batch = rows.Count, kvh = c.KvHeads, hd = c.HeadDim;
         // Re-laid out when the past outgrows the stride (once every `block` steps of a growing
@@ -212,7 +217,7 @@ internal sealed class StepWorkspace : IDisposable
             var cache = rows[b].Cache;
             if (ReferenceEquals(_rowCache[b], cache) && _rowLength[b] == cache.Length) continue;
             // A new sequence in this row, or the row's sequence moved: copy its whole past, and
-            // zero the rest of the row so that no stale number sits under the mask.
+            // (for a masked kernel) zero the rest of the row so that no stale number sits under the mask.
             for (int l = 0; l < c.Layers; l++)
                 for (int h = 0; h < kvh; h++)
                 {
@@ -221,11 +226,13 @@ internal sealed class StepWorkspace : IDisposable
                     var values = _values[l].Array.AsSpan(start, PastStride * hd);
                     cache.Keys(l, h).CopyTo(keys);
                     cache.Values(l, h).CopyTo(values);
+                    if (!clearTails) continue;
                     keys[(cache.Length * hd)..].Clear();
                     values[(cache.Length * hd)..].Clear();
                 }
             _rowCache[b] = cache;
             _rowLength[b] = cache.Length;
+            RowsCopied++;
         }
     }
 
