@@ -22,8 +22,10 @@
 #   WORK         scratch folder (GGUFs, converted graphs, raw outputs) default: a new temp folder
 #   OUT          where the markdown goes                              default side-by-side.md
 #
-# llama.cpp figure: llama-batched-bench's generation speed S_TG for B sequences (one wave of B
-# sequences of PROMPT + GEN tokens). Pipeline figure: `pipeline bench --modes pipeline` tokens/s
+# Two figures each, like for like. Generation: llama-batched-bench's S_TG for B sequences (one wave
+# of B sequences of PROMPT + GEN tokens; the decode steps alone) against `pipeline bench`'s generation
+# tokens/s (tokens after each request's first, from the first token to the last). End to end:
+# llama.cpp's B x GEN over its whole time T (prompt processing included) against `pipeline bench --modes pipeline` tokens/s
 # with B clients, max(B, 2) requests of PROMPT + exactly GEN tokens (--ignore-eos), the product's
 # default threads and batch.
 set -euo pipefail
@@ -126,7 +128,10 @@ for line in open(path):
     cells = [c.strip() for c in line.strip().strip('|').split('|')]
     if len(cells) >= 8 and cells[0].isdigit():
         # | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
-        print(f"{model}\t{weights}\t{cells[2]}\tllama.cpp\t{cells[7]}\tthreads {threads}")
+        # Generation (S_TG: decode steps only) and end to end (B x TG generated tokens over T, the
+        # prompt processing included).
+        print(f"{model}\t{weights}\t{cells[2]}\tllama.cpp\tgen\t{cells[7]}\tthreads {threads}")
+        print(f"{model}\t{weights}\t{cells[2]}\tllama.cpp\te2e\t{int(cells[2]) * int(cells[1]) / float(cells[8])}\tthreads {threads}")
 EOF
                 done
             done
@@ -147,7 +152,8 @@ EOF
 import json, sys
 path, model, weights, c = sys.argv[1:]
 for row in json.load(open(path))["results"]:
-    print(f"{model}\t{weights}\t{c}\tpipeline\t{row['tokens_per_second']}\tdefaults")
+    print(f"{model}\t{weights}\t{c}\tpipeline\tgen\t{row['generation_tokens_per_second']}\tdefaults")
+    print(f"{model}\t{weights}\t{c}\tpipeline\te2e\t{row['tokens_per_second']}\tdefaults")
 EOF
             done
         done
@@ -159,8 +165,8 @@ import statistics, sys, subprocess, datetime
 results, out, note, prompt, gen, repeats, llama_threads, pipeline_args, pipeline = sys.argv[1:]
 rows = [l.rstrip('\n').split('\t') for l in open(results) if l.strip()]
 points = {}
-for model, weights, c, engine, tps, detail in rows:
-    points.setdefault((model, weights, int(c)), {}).setdefault((engine, detail), []).append(float(tps))
+for model, weights, c, engine, metric, tps, detail in rows:
+    points.setdefault((model, weights, int(c), metric), {}).setdefault((engine, detail), []).append(float(tps))
 def fmt(x): return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
 # The build's own commit (its informational version, "1.0.0+SHA"), not the checkout's: the script
 # may run beside a build made elsewhere.
@@ -169,20 +175,26 @@ try:
     commit = version.split("+", 1)[1][:7] if "+" in version else version or "?"
 except OSError:
     commit = "?"
-lines = [f"Decode-heavy work: {prompt}-token prompts, {gen} generated per sequence; medians of {repeats}. "
-         f"llama.cpp = `llama-batched-bench` S_TG, threads {llama_threads.replace(' ', ' or ')}, the best kept; "
-         f"Pipeline = `pipeline bench --modes pipeline`{(' ' + pipeline_args) if pipeline_args else ''} with its default threads and batch. "
+lines = [f"Decode-heavy work: {prompt}-token prompts, exactly {gen} generated per sequence; medians of {repeats}. "
+         f"Generation = the decode phase alone: llama.cpp's `llama-batched-bench` S_TG against Pipeline's generation tokens/s "
+         f"(tokens after each request's first, from the first token to the last). End to end = prompt processing included: "
+         f"llama.cpp's B x TG over its T against `pipeline bench`'s tokens/s (from the first request to the last token). "
+         f"llama.cpp threads {llama_threads.replace(' ', ' or ')}, the best kept per column; "
+         f"Pipeline = `pipeline bench --modes pipeline --ignore-eos`{(' ' + pipeline_args) if pipeline_args else ''} with its default threads and batch. "
          f"Commit {commit}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. Tokens/s:", "",
-         "| model | weights | concurrency | llama.cpp | Pipeline | Pipeline / llama.cpp |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-for (model, weights, c) in sorted(points, key=lambda k: (k[0], k[1], k[2])):
-    engines = points[(model, weights, c)]
+         "| model | weights | concurrency | llama.cpp generation | Pipeline generation | ratio | llama.cpp end to end | Pipeline end to end | ratio |",
+         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+def cells(model, weights, c, metric):
+    engines = points.get((model, weights, c, metric), {})
     llama = [(statistics.median(v), d) for (e, d), v in engines.items() if e == "llama.cpp"]
     best = max(llama) if llama else None
     pipe = [statistics.median(v) for (e, d), v in engines.items() if e == "pipeline"]
     p = pipe[0] if pipe else None
     lc = f"{fmt(best[0])} ({best[1]})" if best else "n/a"
     ratio = f"{p / best[0]:.2f}" if best and p else "n/a"
-    lines.append(f"| {model} | {weights} | {c} | {lc} | {fmt(p) if p else 'n/a'} | {ratio} |")
+    return f"{lc} | {fmt(p) if p else 'n/a'} | {ratio}"
+for (model, weights, c) in sorted({k[:3] for k in points}, key=lambda k: (k[0], k[1], k[2])):
+    lines.append(f"| {model} | {weights} | {c} | {cells(model, weights, c, 'gen')} | {cells(model, weights, c, 'e2e')} |")
 if note:
     lines += ["", f"llama.cpp: {note}; its column is empty."]
 open(out, "w").write("\n".join(lines) + "\n")

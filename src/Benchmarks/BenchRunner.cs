@@ -114,11 +114,15 @@ internal static class BenchRunner
     {
         var ttft = new LatencyHistogram();
         var itl = new LatencyHistogram();
-        long tokens = 0;
+        long tokens = 0, laterTokens = 0;
+        long firstToken = long.MaxValue, lastToken = long.MinValue;
         foreach (var t in traces)
         {
             tokens += t.CompletionIds.Count;
             if (t.TokenTimes.Count == 0) continue;
+            laterTokens += t.TokenTimes.Count - 1;
+            firstToken = Math.Min(firstToken, t.TokenTimes[0]);
+            lastToken = Math.Max(lastToken, t.TokenTimes[^1]);
             ttft.Record(Stopwatch.GetElapsedTime(t.IssuedAt, t.TokenTimes[0]));
             for (int i = 1; i < t.TokenTimes.Count; i++)
                 itl.Record(Stopwatch.GetElapsedTime(t.TokenTimes[i - 1], t.TokenTimes[i]));
@@ -129,6 +133,7 @@ internal static class BenchRunner
             Mode = BenchModes.Name(mode),
             Concurrency = concurrency,
             TokensPerSecond = tokens / seconds,
+            GenerationTokensPerSecond = laterTokens > 0 && lastToken > firstToken ? laterTokens / Stopwatch.GetElapsedTime(firstToken, lastToken).TotalSeconds : 0,
             RequestsPerSecond = traces.Count / seconds,
             TtftP50Ms = ttft.PercentileMilliseconds(50),
             TtftP99Ms = ttft.PercentileMilliseconds(99),

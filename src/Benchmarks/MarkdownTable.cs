@@ -15,8 +15,8 @@ internal static class MarkdownTable
         s.AppendLine(report.TokenMismatches == 0
             ? string.Create(CultureInfo.InvariantCulture, $"Tokens identical across all runs: yes ({report.TokenCheckComparisons} completions compared; a mismatch aborts the bench)")
             : string.Create(CultureInfo.InvariantCulture, $"Tokens identical across all runs: **no**: {report.TokenMismatches} of {report.TokenCheckComparisons} completions differ from the first run's (--token-check report); first: {report.FirstTokenMismatch}"));
-        Table(s, "| mode | concurrency | tokens/s | requests/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak WS MB | peak KV MB |",
-            report.Results, r => $"{r.TokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00}");
+        Table(s, "| mode | concurrency | tokens/s | generation tokens/s | requests/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | peak WS MB | peak KV MB |",
+            report.Results, r => $"{r.TokensPerSecond:0.0} | {r.GenerationTokensPerSecond:0.0} | {r.RequestsPerSecond:0.00} | {r.TtftP50Ms:0.00} | {r.TtftP99Ms:0.00} | {r.ItlP50Ms:0.000} | {r.ItlP99Ms:0.000} | {r.PeakWorkingSetMb:0} | {r.PeakKvMb:0.00}");
         // Model time per call against the run's wall time: what is left is scheduling, the hops
         // between actors, and time the decode actor had nothing to run.
         Table(s, "| where the time went | concurrency | decode calls | rows per call | decode call ms | between calls (waiting on sample), ms | rows drawn during another call, % | prefill calls | prefill call ms | model + sampling, % of wall (prefill overlaps decode) | GC pauses ms (full collections) |",

@@ -8,6 +8,12 @@ internal sealed record ModeResult
     [JsonPropertyName("mode")] public required string Mode { get; init; }
     [JsonPropertyName("concurrency")] public required int Concurrency { get; init; }
     [JsonPropertyName("tokens_per_second")] public required double TokensPerSecond { get; init; }
+    /// <summary>
+    /// The decode phase's rate: tokens after each request's first, over the time from the first token
+    /// any request got to the last token (prompt processing left out, as llama-batched-bench's S_TG
+    /// leaves it out; <see cref="TokensPerSecond"/> counts it). 0 when no request got two tokens.
+    /// </summary>
+    [JsonPropertyName("generation_tokens_per_second")] public double GenerationTokensPerSecond { get; init; }
     [JsonPropertyName("requests_per_second")] public required double RequestsPerSecond { get; init; }
     [JsonPropertyName("ttft_p50_ms")] public required double TtftP50Ms { get; init; }
     [JsonPropertyName("ttft_p99_ms")] public required double TtftP99Ms { get; init; }
