@@ -431,7 +431,7 @@ internal sealed partial class DecoderModel : IDisposable
         int batch = _groupQuery && maxPast > 0 && maxNew > 1 ? real : shapes.Rows(kind, real);
         maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
         // GroupQueryAttention writes the new positions into the staged past: it must hold them too.
-        if (_groupQuery) workspace.Stage(rows, GroupQueryStride(rows, maxPast + maxNew), c, batch, clearTails: false);
+        if (_groupQuery) workspace.Stage(rows, GroupQueryStride(rows, maxPast + maxNew, kind), c, batch, clearTails: false);
         else workspace.Stage(rows, shapes.Past(kind, maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
@@ -555,20 +555,24 @@ internal sealed partial class DecoderModel : IDisposable
         }
     }
 
+    /// <summary>Positions a GroupQueryAttention staged stride is rounded up to (see <see cref="GroupQueryStride"/>).</summary>
+    internal const int GroupQueryStrideUnit = 16;
+
     /// <summary>
-    /// The staged past's stride under GroupQueryAttention: the rows' cache capacity (what their
-    /// requests reserved), not their length, in whole blocks, at most the context. A stride that
-    /// followed the lengths changed every block of steps, and each change laid the whole batch out
-    /// again in a larger array (fresh memory, every row's past copied from its cache); one that
-    /// follows the capacities changes only when a row with a larger reservation joins. The kernel
-    /// reads each row's own length (seqlens_k) and never the stride's tail, which is why that tail
-    /// is not cleared either (its pages stay untouched until written).
+    /// The staged past's stride under GroupQueryAttention, in whole <see cref="GroupQueryStrideUnit"/>s,
+    /// at most the context. For decode calls it is the rows' cache capacity (what their requests
+    /// reserved), not their length: a stride that followed the lengths changed every block of steps,
+    /// and each change laid the whole batch out again in a larger array (fresh memory, every row's
+    /// past copied from its cache); one that follows the capacities changes only when a row with a
+    /// larger reservation joins. A prefill call's rows are copied in anyway, so it takes what it
+    /// needs. The kernel reads each row's own length (seqlens_k) and never the stride's tail, which
+    /// is why that tail is not cleared either (its pages stay untouched until written).
     /// </summary>
-    private int GroupQueryStride(IReadOnlyList<SequenceStep> rows, int needed)
+    private int GroupQueryStride(IReadOnlyList<SequenceStep> rows, int needed, StepKind kind)
     {
         int widest = needed;
-        foreach (var r in rows) widest = Math.Max(widest, r.Cache.Capacity);
-        return Math.Min(Config.SeqLen, (widest + AttentionBlock - 1) / AttentionBlock * AttentionBlock);
+        if (kind == StepKind.Decode) foreach (var r in rows) widest = Math.Max(widest, r.Cache.Capacity);
+        return Math.Min(Config.SeqLen, (widest + GroupQueryStrideUnit - 1) / GroupQueryStrideUnit * GroupQueryStrideUnit);
     }
 
     /// <summary>
