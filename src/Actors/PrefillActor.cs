@@ -16,6 +16,7 @@ internal sealed class PrefillActor(
     ChannelWriter<Emission> detokenize,
     DecoderModel model,
     KvMemoryAccount account,
+    KvArrayShelf shelf,
     int maxPrefillBatch,
     ISchedulingHook hook,
     PipelineCounters counters,
@@ -60,7 +61,8 @@ internal sealed class PrefillActor(
                 // took fresh memory and copied the old, and fresh memory is dear (first touches of
                 // new pages cost ~11 us a page on this machine kind, docs/PERFORMANCE.md, "Session
                 // 23"), while pages of the reservation that are never written are never touched.
-                next.StartPrefill(new KvCache(model.Config, account, initialCapacity: next.ReservedPositions, maxCapacity: next.ReservedPositions));
+                // Its arrays come from a finished cache of the same capacity when the shelf has one.
+                next.StartPrefill(new KvCache(model.Config, account, initialCapacity: next.ReservedPositions, maxCapacity: next.ReservedPositions, shelf));
                 _scheduler.Admit(next);
             }
             foreach (var cancelled in _scheduler.RemoveCancelled())

@@ -131,6 +131,7 @@ public sealed class PipelineHost : IAsyncDisposable
     /// <summary>The KV memory requests reserve at admission; like <see cref="KvMemory"/>, it outlives a restarted pipeline.</summary>
     internal KvBudget KvBudget { get; }
     internal PipelineCounters Counters => _pipeline.Counters;
+    internal Inference.Runtime.KvArrayShelf KvShelf => _pipeline.KvShelf;
     internal Task<ActorFault> CurrentFault => _pipeline.Faulted;
 
     /// <summary>Loads the model named by the options (the embedded one by default) and starts the actors.</summary>

@@ -14,20 +14,26 @@ internal sealed class KvCache : IDisposable
 {
     private readonly LlamaConfig _config;
     private readonly KvMemoryAccount? _account;
+    private readonly KvArrayShelf? _shelf;
     private float[][] _keys;
     private float[][] _values;
     private bool _disposed;
 
     /// <param name="maxCapacity">Positions the cache may ever hold (null: the model's context length).</param>
-    public KvCache(LlamaConfig config, KvMemoryAccount? account = null, int initialCapacity = 64, int? maxCapacity = null)
+    /// <param name="shelf">Where its arrays come from when one of its capacity is there, and go back to when it is disposed (see <see cref="KvArrayShelf"/>); the caller must own the shelf's taking side.</param>
+    public KvCache(LlamaConfig config, KvMemoryAccount? account = null, int initialCapacity = 64, int? maxCapacity = null, KvArrayShelf? shelf = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _config = config;
         _account = account;
+        _shelf = shelf;
         MaxCapacity = Math.Clamp(maxCapacity ?? config.SeqLen, 1, config.SeqLen);
         Capacity = Math.Clamp(initialCapacity, 1, MaxCapacity);
-        _keys = Allocate(Capacity);
-        _values = Allocate(Capacity);
+        if (shelf is null || !shelf.TryTake(Capacity, out _keys, out _values))
+        {
+            _keys = Allocate(Capacity);
+            _values = Allocate(Capacity);
+        }
         _account?.CacheOpened();
         _account?.Add(Bytes);
     }
@@ -236,6 +242,8 @@ internal sealed class KvCache : IDisposable
         holder?.Drop(this);
         _account?.Remove(Bytes);
         _account?.CacheClosed();
+        // Nothing here reads them again: a held position's holder sees a disposed cache first.
+        _shelf?.Return(_keys, _values, Capacity);
         _keys = [];
         _values = [];
     }

@@ -81,7 +81,9 @@ internal sealed class ActorPipeline : IAsyncDisposable
         // Completion and faults flow on: prefill's channel completes when tokenize has, with its error if it faulted.
         _ = _tokenize.Completion.ContinueWith(t => prefill.Writer.TryComplete(t.Exception?.GetBaseException()), TaskScheduler.Default);
 
-        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, settings.MaxPrefillBatch, hook, Counters, _boundary);
+        // Finished caches' arrays, for the next caches of their capacity: prefill takes, any actor gives back.
+        KvShelf = new KvArrayShelf(Math.Min(kvBudget.Bytes, MaxShelvedKvBytes));
+        var prefiller = new PrefillActor(prefill.Reader, toSample, toDetokenize, decoder, kvAccount, KvShelf, settings.MaxPrefillBatch, hook, Counters, _boundary);
         var sampler = new SampleActor(prefilled.Reader, steps.Reader, toDecode, toJoin, toDetokenize, model.Tokenizer, hook, context, Counters, _boundary);
         var decode = new DecodeStepActor(joins.Reader, toSampleStep, replies.Reader, toDetokenize, decoder, settings.MaxBatch, hook, Counters, _boundary);
 
@@ -113,6 +115,12 @@ internal sealed class ActorPipeline : IAsyncDisposable
     }
 
     public PipelineCounters Counters { get; }
+
+    /// <summary>The most KV memory finished caches leave on the shelf for reuse (at most the budget).</summary>
+    internal const long MaxShelvedKvBytes = 256L << 20;
+
+    /// <summary>Where finished caches' arrays wait for the next caches of their capacity.</summary>
+    internal KvArrayShelf KvShelf { get; }
 
     /// <summary>Requests admitted but not yet tokenized.</summary>
     public int QueueDepth => _tokenize.InputCount;
