@@ -104,7 +104,7 @@ internal sealed class StepWorkspace : IDisposable
     private KvCache?[] _rowCache = [];
     private int[] _rowLength = [];
 
-    /// <summary>Past positions per row in the staged layout: a whole number of attention blocks.</summary>
+    /// <summary>Past positions per row in the staged layout: whole attention blocks (GroupQueryAttention: whole units of 16, see <c>DecoderModel.GroupQueryStride</c>).</summary>
     internal int PastStride { get; private set; }
 
     /// <summary>Rows whose whole past <see cref="Stage"/> has copied in from their caches (a joining sequence, or every row after a re-layout).</summary>
@@ -176,7 +176,7 @@ internal sealed class StepWorkspace : IDisposable
 
     /// <summary>
     /// Lays out the past of <paramref name="rows"/> in order, with a stride of
-    /// <paramref name="neededPast"/> positions (whole blocks), in buffers of at least
+    /// <paramref name="neededPast"/> positions (see <see cref="PastStride"/>), in buffers of at least
     /// <paramref name="paddedRows"/> rows (rows past the real ones are padding the caller masks).
     /// Most steps copy nothing but the rows whose sequence changed. <paramref name="clearTails"/>
     /// zeroes each copied row after its past (for a kernel that reads masked positions); a kernel
