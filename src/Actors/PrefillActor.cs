@@ -60,8 +60,8 @@ internal sealed class PrefillActor(
                 // budget. It is made at that size once rather than grown by doubling: each growth
                 // took fresh memory and copied the old, and fresh memory is dear (first touches of
                 // new pages cost ~11 us a page on this machine kind, docs/PERFORMANCE.md, "Session
-                // 23"), while pages of the reservation that are never written are never touched.
-                // Its arrays come from a finished cache of the same capacity when the shelf has one.
+                // 23"). Its arrays come from a finished cache of the same capacity when the shelf
+                // has one (zeroed there, so resident); new ones are touched only as they are written.
                 next.StartPrefill(new KvCache(model.Config, account, initialCapacity: next.ReservedPositions, maxCapacity: next.ReservedPositions, shelf));
                 _scheduler.Admit(next);
             }

@@ -41,7 +41,12 @@ internal sealed class KvArrayShelf
     public long Missed { get; private set; }
 
     /// <summary>Gives a disposed cache's arrays back (any thread). The cache must never touch them again.</summary>
-    public void Return(float[][] keys, float[][] values, int capacity) => _returned.Writer.TryWrite(new Returned(keys, values, capacity));
+    public void Return(float[][] keys, float[][] values, int capacity)
+    {
+        long floats = 0;
+        foreach (var layer in keys) floats += layer.Length;
+        _returned.Writer.TryWrite(new Returned(keys, values, capacity, 2 * floats * sizeof(float)));
+    }
 
     /// <summary>
     /// Arrays for a cache of <paramref name="capacity"/> positions, zeroed as new ones are, or false
@@ -71,8 +76,5 @@ internal sealed class KvArrayShelf
         return false;
     }
 
-    private readonly record struct Returned(float[][] Keys, float[][] Values, int Capacity)
-    {
-        public long Bytes => 2L * Keys.Sum(k => (long)k.Length) * sizeof(float);
-    }
+    private readonly record struct Returned(float[][] Keys, float[][] Values, int Capacity, long Bytes);
 }
