@@ -431,7 +431,11 @@ internal sealed partial class DecoderModel : IDisposable
         int batch = _groupQuery && maxPast > 0 && maxNew > 1 ? real : shapes.Rows(kind, real);
         maxNew = shapes.NewTokens(kind, maxNew, AttentionBlock);
         // GroupQueryAttention writes the new positions into the staged past: it must hold them too.
-        if (_groupQuery) workspace.Stage(rows, GroupQueryStride(rows, maxPast + maxNew, kind), c, batch, clearTails: false);
+        // Decoding, the workspace keeps them there, the only copy (see StepWorkspace.StageHeld); a
+        // prefill call's caches go on to the decode actor, so they take their positions.
+        bool hold = _groupQuery && kind == StepKind.Decode && batch == real;
+        if (hold) workspace.StageHeld(rows, GroupQueryStride(rows, maxPast + maxNew, kind), c);
+        else if (_groupQuery) workspace.Stage(rows, GroupQueryStride(rows, maxPast + maxNew, kind), c, batch, clearTails: false);
         else workspace.Stage(rows, shapes.Past(kind, maxPast, AttentionBlock, c.SeqLen), c, batch);
         int past = workspace.PastStride;
         int total = past + maxNew;
@@ -516,7 +520,8 @@ internal sealed partial class DecoderModel : IDisposable
                 int last = _lastOnly ? 0 : rows[b].Tokens.Length - 1;
                 outLogits.AsSpan((b * logitRows + last) * vocab, vocab).CopyTo(logits.Slice(b * vocab, vocab));
             }
-            for (int l = 0; _groupQuery && l < c.Layers; l++)
+            if (hold) workspace.HoldAfterCall(rows);
+            for (int l = 0; _groupQuery && !hold && l < c.Layers; l++)
             {
                 // Each row's new positions sit in its staged row, after its past.
                 ReadOnlySpan<float> stagedKeys = workspace.Keys(l).AsSpan(0, pastSize);
@@ -544,7 +549,7 @@ internal sealed partial class DecoderModel : IDisposable
                     }
                 }
             }
-            for (int b = 0; b < real; b++) workspace.Advance(b, rows[b].Cache.Length);
+            for (int b = 0; !hold && b < real; b++) workspace.Advance(b, rows[b].Cache.Length);
             if (kind == StepKind.Prefill) ResidentPhases?.AddPrefill(runEnded - runStarted, System.Diagnostics.Stopwatch.GetTimestamp() - runEnded);
             completed = true;
         }

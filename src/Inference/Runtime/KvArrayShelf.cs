@@ -40,12 +40,17 @@ internal sealed class KvArrayShelf
     /// <summary>Caches that asked and found nothing of their capacity.</summary>
     public long Missed { get; private set; }
 
-    /// <summary>Gives a disposed cache's arrays back (any thread). The cache must never touch them again.</summary>
-    public void Return(float[][] keys, float[][] values, int capacity)
+    /// <summary>
+    /// Gives a cache's arrays back (any thread): a disposed cache's, or one whose positions a holder
+    /// keeps. The cache must never touch them again. Only the first <paramref name="written"/>
+    /// positions of each head (<paramref name="headDim"/> floats a position) may be non-zero: the
+    /// next taker clears those alone, and pages never written stay untouched.
+    /// </summary>
+    public void Return(float[][] keys, float[][] values, int capacity, int written, int headDim)
     {
         long floats = 0;
         foreach (var layer in keys) floats += layer.Length;
-        _returned.Writer.TryWrite(new Returned(keys, values, capacity, 2 * floats * sizeof(float)));
+        _returned.Writer.TryWrite(new Returned(keys, values, capacity, 2 * floats * sizeof(float), Math.Min(written, capacity) * headDim, capacity * headDim));
     }
 
     /// <summary>
@@ -65,8 +70,8 @@ internal sealed class KvArrayShelf
         if (_byCapacity.TryGetValue(capacity, out var shelf) && shelf.TryPop(out var set))
         {
             Bytes -= set.Bytes;
-            foreach (var layer in set.Keys) Array.Clear(layer);
-            foreach (var layer in set.Values) Array.Clear(layer);
+            foreach (var layer in set.Keys) ClearWritten(layer, set);
+            foreach (var layer in set.Values) ClearWritten(layer, set);
             (keys, values) = (set.Keys, set.Values);
             Reused++;
             return true;
@@ -76,5 +81,12 @@ internal sealed class KvArrayShelf
         return false;
     }
 
-    private readonly record struct Returned(float[][] Keys, float[][] Values, int Capacity, long Bytes);
+    // Each head's region of a layer starts with the positions ever written; the rest is still zero.
+    private static void ClearWritten(float[] layer, Returned set)
+    {
+        for (int start = 0; start < layer.Length; start += set.HeadFloats)
+            layer.AsSpan(start, set.WrittenFloats).Clear();
+    }
+
+    private readonly record struct Returned(float[][] Keys, float[][] Values, int Capacity, long Bytes, int WrittenFloats, int HeadFloats);
 }

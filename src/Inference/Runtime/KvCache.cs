@@ -18,6 +18,8 @@ internal sealed class KvCache : IDisposable
     private float[][] _keys;
     private float[][] _values;
     private bool _disposed;
+    // Positions written into the arrays since they were last all zero (what the shelf must clear).
+    private int _written;
 
     /// <param name="maxCapacity">Positions the cache may ever hold (null: the model's context length).</param>
     /// <param name="shelf">Where its arrays come from when one of its capacity is there, and go back to when it is disposed (see <see cref="KvArrayShelf"/>); the caller must own the shelf's taking side.</param>
@@ -30,10 +32,7 @@ internal sealed class KvCache : IDisposable
         MaxCapacity = Math.Clamp(maxCapacity ?? config.SeqLen, 1, config.SeqLen);
         Capacity = Math.Clamp(initialCapacity, 1, MaxCapacity);
         if (shelf is null || !shelf.TryTake(Capacity, out _keys, out _values))
-        {
-            _keys = Allocate(Capacity);
-            _values = Allocate(Capacity);
-        }
+            (_keys, _values) = (Allocate(Capacity), Allocate(Capacity));
         _account?.CacheOpened();
         _account?.Add(Bytes);
     }
@@ -44,6 +43,12 @@ internal sealed class KvCache : IDisposable
     /// <summary>The most positions this cache will ever hold: appending beyond it throws rather than grow.</summary>
     public int MaxCapacity { get; }
     public long Bytes => Capacity * BytesPerPosition(_config);
+
+    /// <summary>
+    /// Bytes of this cache's own arrays: <see cref="Bytes"/>, or none while a holder keeps every
+    /// position (<see cref="HoldAll"/>: the arrays went back, and come again when a reader asks).
+    /// </summary>
+    internal long ArrayBytes => _keys.Length == 0 ? 0 : Bytes;
 
     /// <summary>Bytes one position takes in a cache of <paramref name="config"/>: keys and values of every layer, float32.</summary>
     public static long BytesPerPosition(LlamaConfig config)
@@ -124,11 +129,38 @@ internal sealed class KvCache : IDisposable
     }
 
     /// <summary>
+    /// Counts <paramref name="count"/> new positions and hands every position to
+    /// <paramref name="holder"/>, which has them all (a decode workspace's staged past, where the
+    /// kernel wrote the new ones beside the rest): the cache gives its own arrays back (to the
+    /// shelf), so the positions are not kept twice, and takes new ones when a reader asks
+    /// (<see cref="Materialize"/>). Positions another holder keeps must have come back first.
+    /// </summary>
+    internal void HoldAll(int count, IHeldPositions holder)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(holder);
+        if (_holder is { } other && !ReferenceEquals(other, holder))
+            throw new InvalidOperationException("another holder keeps some of this cache's positions");
+        CheckLimits(Length + count);
+        _holder = holder;
+        Length += count;
+        HostLength = 0;
+        GiveArraysBack();
+    }
+
+    /// <summary>
     /// The holder writing back layer <paramref name="layer"/>'s held positions [<see cref="HostLength"/>,
     /// <see cref="Length"/>): keys and values as [kv_heads, count, head_dim]. After the last layer,
     /// <paramref name="done"/> makes them this cache's own.
     /// </summary>
     internal void WriteHeld(int layer, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, bool done)
+        => WriteHeld(layer, keys, values, (Length - HostLength) * _config.HeadDim, done);
+
+    /// <summary>
+    /// <see cref="WriteHeld(int, ReadOnlySpan{float}, ReadOnlySpan{float}, bool)"/> from a layout
+    /// whose heads lie <paramref name="headPitch"/> floats apart (a staged past's rows).
+    /// </summary>
+    internal void WriteHeld(int layer, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int headPitch, bool done)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureCapacity(Length);
@@ -136,10 +168,14 @@ internal sealed class KvCache : IDisposable
         for (int h = 0; h < heads; h++)
         {
             int dst = (h * Capacity + HostLength) * hd;
-            keys.Slice(h * count * hd, count * hd).CopyTo(_keys[layer].AsSpan(dst));
-            values.Slice(h * count * hd, count * hd).CopyTo(_values[layer].AsSpan(dst));
+            keys.Slice(h * headPitch, count * hd).CopyTo(_keys[layer].AsSpan(dst));
+            values.Slice(h * headPitch, count * hd).CopyTo(_values[layer].AsSpan(dst));
         }
-        if (done) HostLength = Length;
+        if (done)
+        {
+            HostLength = Length;
+            _written = Math.Max(_written, Length);
+        }
     }
 
     /// <summary>The holder could not write its positions back (<paramref name="why"/>): every later read throws instead of seeing stale numbers.</summary>
@@ -178,7 +214,11 @@ internal sealed class KvCache : IDisposable
             presentKeys.Slice(src, count * hd).CopyTo(_keys[layer].AsSpan(dst));
             presentValues.Slice(src, count * hd).CopyTo(_values[layer].AsSpan(dst));
         }
-        if (lastLayer) HostLength = Length += count;
+        if (lastLayer)
+        {
+            HostLength = Length += count;
+            _written = Math.Max(_written, Length);
+        }
     }
 
     /// <summary>A deep copy with its own memory (for replaying a sequence from the same state).</summary>
@@ -191,7 +231,7 @@ internal sealed class KvCache : IDisposable
             _keys[l].CopyTo(copy._keys[l], 0);
             _values[l].CopyTo(copy._values[l], 0);
         }
-        copy.HostLength = copy.Length = Length;
+        copy.HostLength = copy.Length = copy._written = Length;
         return copy;
     }
 
@@ -206,6 +246,12 @@ internal sealed class KvCache : IDisposable
     private void EnsureCapacity(int needed)
     {
         CheckLimits(needed);
+        if (_keys.Length == 0)
+        {
+            // The arrays went back while a holder kept every position (HoldAll): new ones, as large as before.
+            (_keys, _values) = (Allocate(Capacity), Allocate(Capacity));
+            _written = 0;
+        }
         if (needed <= Capacity) return;
         int capacity = Math.Min(MaxCapacity, Math.Max(needed, Capacity * 2));
         long before = Bytes;
@@ -242,10 +288,17 @@ internal sealed class KvCache : IDisposable
         holder?.Drop(this);
         _account?.Remove(Bytes);
         _account?.CacheClosed();
-        // Nothing here reads them again: a held position's holder sees a disposed cache first.
-        _shelf?.Return(_keys, _values, Capacity);
+        GiveArraysBack();
+    }
+
+    // Nothing here reads them again: a reader of a disposed cache throws, and one of a held cache
+    // takes new arrays first (EnsureCapacity).
+    private void GiveArraysBack()
+    {
+        if (_keys.Length > 0) _shelf?.Return(_keys, _values, Capacity, _written, _config.HeadDim);
         _keys = [];
         _values = [];
+        _written = 0;
     }
 }
 

@@ -73,7 +73,7 @@ internal sealed class ReusableBuffer<T>
 /// two windows of <see cref="ReusableBuffer{T}.Window"/> calls, to at most
 /// <see cref="ReusableBuffer{T}.ShrinkFactor"/> times what the batches that follow need.
 /// </remarks>
-internal sealed class StepWorkspace : IDisposable
+internal sealed class StepWorkspace : IDisposable, IHeldPositions
 {
     internal ReusableBuffer<long> InputIds { get; } = new();
     internal ReusableBuffer<long> PositionIds { get; } = new();
@@ -107,8 +107,18 @@ internal sealed class StepWorkspace : IDisposable
     /// <summary>Past positions per row in the staged layout: whole attention blocks (GroupQueryAttention: whole units of 16, see <c>DecoderModel.GroupQueryStride</c>).</summary>
     internal int PastStride { get; private set; }
 
-    /// <summary>Rows whose whole past <see cref="Stage"/> has copied in from their caches (a joining sequence, or every row after a re-layout).</summary>
+    /// <summary>Rows whose whole past <see cref="Stage"/> or <see cref="StageHeld"/> has copied (from a cache: a joining sequence; or from another row, or every row after a re-layout).</summary>
     internal long RowsCopied { get; private set; }
+
+    // Whether the staged rows may hold positions their caches do not (StageHeld, HoldAll).
+    private bool _holds;
+    private LlamaConfig? _config;
+    // Per step of StageHeld: the staged row each row's past is in now (-1: only its cache has it).
+    private int[] _from = [];
+    // The staged arrays a re-layout copies from, per layer; rows moving to a later row, set aside.
+    private float[][] _oldKeys = [];
+    private float[][] _oldValues = [];
+    private readonly ReusableBuffer<float> _moving = new();
 
     // Workspaces of the further calls a batch larger than the model's fixed row count is split into.
     private List<StepWorkspace>? _parts;
@@ -185,6 +195,12 @@ internal sealed class StepWorkspace : IDisposable
     internal void Stage(IReadOnlyList<SequenceStep> rows, int neededPast, LlamaConfig c, int paddedRows, bool clearTails = true)
     {
         int batch = rows.Count, kvh = c.KvHeads, hd = c.HeadDim;
+        if (_holds)
+        {
+            // The rows this workspace kept for decoding go back to their caches: this call copies from there.
+            Forget();
+            _holds = false;
+        }
         // Re-laid out when the past outgrows the stride (once every `block` steps of a growing
         // batch) or when the longest sequence left and the stride is a whole block too wide.
         if (neededPast != PastStride)
@@ -236,12 +252,214 @@ internal sealed class StepWorkspace : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stages a decode call whose rows' positions this workspace keeps (<see cref="HoldAfterCall"/>):
+    /// a row whose past is staged already stays, or moves within the staged past when its row changed;
+    /// only a joining sequence's past is copied from its cache. Sequences held here that sit this call
+    /// out are written back to their caches first (their rows may be taken). A new
+    /// <paramref name="stride"/>, or arrays too small for the batch, lay every row out again in new
+    /// arrays, copied from the old ones. The stride's tail is never cleared: the kernel reads each
+    /// row's own length only.
+    /// </summary>
+    internal void StageHeld(IReadOnlyList<SequenceStep> rows, int stride, LlamaConfig c)
+    {
+        if (!_holds) Forget(); // what a copying call staged may be stale: rows are copied afresh
+        _holds = true;
+        _config = c;
+        int batch = rows.Count, kvh = c.KvHeads, hd = c.HeadDim, layers = c.Layers;
+        long size = (long)batch * kvh * stride * hd;
+        if (size > int.MaxValue) throw new InvalidOperationException("staged past exceeds 2^31 floats; lower the batch size");
+        if (_from.Length < batch) _from = new int[batch];
+        for (int b = 0; b < batch; b++) _from[b] = StagedRow(rows[b].Cache);
+        for (int s = 0; s < _rowCache.Length; s++)
+        {
+            if (_rowCache[s] is not { } occupant || Array.IndexOf(_from, s, 0, batch) >= 0) continue;
+            if (IsHeldHere(occupant)) WriteBackOrLose(occupant);
+            _rowCache[s] = null;
+        }
+
+        if (_keys.Length != layers)
+        {
+            _keys = Layers(layers);
+            _values = Layers(layers);
+        }
+        if (_oldKeys.Length != layers)
+        {
+            _oldKeys = new float[layers][];
+            _oldValues = new float[layers][];
+        }
+        int oldStride = PastStride;
+        bool relaid = stride != oldStride;
+        for (int l = 0; l < layers; l++)
+        {
+            _oldKeys[l] = _keys[l].Array;
+            _oldValues[l] = _values[l].Array;
+            if (stride != oldStride)
+            {
+                // A new stride moves every row: new arrays, so that the old ones can be read meanwhile.
+                _keys[l] = new ReusableBuffer<float>();
+                _values[l] = new ReusableBuffer<float>();
+            }
+            _keys[l].Get((int)size, out bool k);
+            _values[l].Get((int)size, out bool v);
+            relaid |= k | v;
+        }
+        PastStride = stride;
+        if (batch > _rowCache.Length)
+        {
+            Array.Resize(ref _rowCache, batch);
+            Array.Resize(ref _rowLength, batch);
+        }
+
+        if (relaid)
+        {
+            for (int l = 0; l < layers; l++)
+                if (ReferenceEquals(_oldKeys[l], _keys[l].Array) && _oldKeys[l].Length > 0)
+                    throw new InvalidOperationException("staged layers were reallocated out of step");
+            for (int b = 0; b < batch; b++)
+            {
+                if (_from[b] < 0) CopyFromCache(rows[b].Cache, b);
+                else CopyRow(_oldKeys, _oldValues, _from[b], oldStride, b, rows[b].Cache.Length);
+            }
+        }
+        else
+        {
+            // In place: rows moving to a later row are set aside first (an earlier one may take their
+            // row), then rows are written in order, so a row moving to an earlier one is read before
+            // its own row is written.
+            int rowFloats = kvh * stride * hd, aside = 0;
+            for (int b = 0; b < batch; b++) if (_from[b] >= 0 && _from[b] < b) aside++;
+            var moving = aside == 0 ? [] : _moving.Get(aside * 2 * layers * rowFloats);
+            int slot = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                if (_from[b] < 0 || _from[b] >= b) continue;
+                for (int l = 0; l < layers; l++)
+                {
+                    _keys[l].Array.AsSpan(_from[b] * rowFloats, rowFloats).CopyTo(moving.AsSpan((slot * 2 * layers + 2 * l) * rowFloats));
+                    _values[l].Array.AsSpan(_from[b] * rowFloats, rowFloats).CopyTo(moving.AsSpan((slot * 2 * layers + 2 * l + 1) * rowFloats));
+                }
+                slot++;
+            }
+            slot = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                int from = _from[b];
+                if (from == b) continue;
+                if (from < 0) CopyFromCache(rows[b].Cache, b);
+                else if (from > b) CopyRow(_oldKeys, _oldValues, from, stride, b, rows[b].Cache.Length);
+                else
+                {
+                    for (int l = 0; l < layers; l++)
+                    {
+                        moving.AsSpan((slot * 2 * layers + 2 * l) * rowFloats, rowFloats).CopyTo(_keys[l].Array.AsSpan(b * rowFloats));
+                        moving.AsSpan((slot * 2 * layers + 2 * l + 1) * rowFloats, rowFloats).CopyTo(_values[l].Array.AsSpan(b * rowFloats));
+                    }
+                    slot++;
+                    RowsCopied++;
+                }
+            }
+        }
+        for (int b = 0; b < batch; b++)
+        {
+            _rowCache[b] = rows[b].Cache;
+            _rowLength[b] = rows[b].Cache.Length;
+        }
+        for (int s = batch; s < _rowCache.Length; s++) _rowCache[s] = null;
+        for (int l = 0; l < layers; l++) _oldKeys[l] = _oldValues[l] = [];
+    }
+
+    /// <summary>
+    /// After a call staged by <see cref="StageHeld"/>: the kernel wrote each row's new positions
+    /// into its staged row, after its past, so the workspace holds every position of every row and
+    /// each cache counts them as held here (<see cref="KvCache.HoldAll"/>), its own arrays given back.
+    /// </summary>
+    internal void HoldAfterCall(IReadOnlyList<SequenceStep> rows)
+    {
+        for (int b = 0; b < rows.Count; b++)
+        {
+            rows[b].Cache.HoldAll(rows[b].Tokens.Length, this);
+            _rowLength[b] = rows[b].Cache.Length;
+        }
+    }
+
+    /// <summary>Writes a held cache's positions back from its staged row, on the thread that reads the cache (the workspace's owner: only its calls read such a cache).</summary>
+    public void WriteBack(KvCache cache)
+    {
+        if (cache.IsDisposed) return;
+        int row = Array.IndexOf(_rowCache, cache);
+        if (row < 0 || _config is not { } c || _rowLength[row] != cache.Length)
+            throw new InvalidOperationException("a cache's held positions are not in this workspace");
+        int hd = c.HeadDim, pitch = PastStride * hd, from = cache.HostLength;
+        int start = (row * c.KvHeads * PastStride + from) * hd;
+        for (int l = 0; l < c.Layers; l++)
+            cache.WriteHeld(l, _keys[l].Array.AsSpan(start), _values[l].Array.AsSpan(start), pitch, l == c.Layers - 1);
+    }
+
+    private bool IsHeldHere(KvCache cache) => !cache.IsDisposed && ReferenceEquals(cache.Holder, this);
+
+    // The staged row holding all of cache's positions now, or -1.
+    private int StagedRow(KvCache cache)
+    {
+        for (int s = 0; s < _rowCache.Length; s++)
+            if (ReferenceEquals(_rowCache[s], cache))
+                return _rowLength[s] == cache.Length && (cache.Holder is null || IsHeldHere(cache)) ? s : -1;
+        return -1;
+    }
+
+    private static void WriteBackOrLose(KvCache cache)
+    {
+        try
+        {
+            cache.Materialize();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            cache.LoseHeld($"the decode workspace could not write them back ({e.Message})");
+        }
+    }
+
+    private void CopyFromCache(KvCache cache, int row)
+    {
+        var c = _config!;
+        int kvh = c.KvHeads, hd = c.HeadDim;
+        for (int l = 0; l < c.Layers; l++)
+            for (int h = 0; h < kvh; h++)
+            {
+                int start = (row * kvh + h) * PastStride * hd;
+                cache.Keys(l, h).CopyTo(_keys[l].Array.AsSpan(start));
+                cache.Values(l, h).CopyTo(_values[l].Array.AsSpan(start));
+            }
+        RowsCopied++;
+    }
+
+    // Row `from` of the given arrays (laid out with `fromStride`) into row `row` of the staged past: `length` positions a head.
+    private void CopyRow(float[][] keys, float[][] values, int from, int fromStride, int row, int length)
+    {
+        var c = _config!;
+        int kvh = c.KvHeads, hd = c.HeadDim;
+        for (int l = 0; l < c.Layers; l++)
+            for (int h = 0; h < kvh; h++)
+            {
+                var src = keys[l].AsSpan((from * kvh + h) * fromStride * hd, length * hd);
+                src.CopyTo(_keys[l].Array.AsSpan((row * kvh + h) * PastStride * hd));
+                values[l].AsSpan((from * kvh + h) * fromStride * hd, length * hd).CopyTo(_values[l].Array.AsSpan((row * kvh + h) * PastStride * hd));
+            }
+        RowsCopied++;
+    }
+
     /// <summary>Records that row <paramref name="row"/> now holds <paramref name="length"/> positions, after writing the new ones.</summary>
     internal void Advance(int row, int length) => _rowLength[row] = length;
 
-    /// <summary>Forgets every row (after a failed call, say), so the next step copies afresh.</summary>
+    /// <summary>
+    /// Forgets every row (after a failed call, say), so the next step copies afresh; positions held
+    /// here go back to their caches first (a cache they cannot reach is marked lost, so that reading
+    /// it throws rather than sees stale numbers).
+    /// </summary>
     internal void Forget()
     {
+        foreach (var cache in _rowCache)
+            if (cache is not null && IsHeldHere(cache)) WriteBackOrLose(cache);
         System.Array.Clear(_rowCache);
         _resident?.Forget();
         if (_parts is not null) foreach (var part in _parts) part.Forget();
