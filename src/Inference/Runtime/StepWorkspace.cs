@@ -9,7 +9,7 @@ namespace Pipeline.Inference.Runtime;
 /// recent need, not to the largest ever seen, and a mix of big and small calls costs at most one
 /// reallocation per window, not one per call. Contents are not kept across a reallocation.
 /// </summary>
-internal sealed class ReusableBuffer<T>(bool uninitialized = false)
+internal sealed class ReusableBuffer<T>
 {
     /// <summary>Calls between two checks for shrinking.</summary>
     internal const int Window = 32;
@@ -28,8 +28,7 @@ internal sealed class ReusableBuffer<T>(bool uninitialized = false)
 
     /// <summary>
     /// An array of at least <paramref name="length"/> elements. <paramref name="reallocated"/>
-    /// says whether it is a new one (its contents are then all default, or anything when the
-    /// buffer is uninitialized).
+    /// says whether it is a new one (its contents are then all default).
     /// </summary>
     public T[] Get(int length, out bool reallocated)
     {
@@ -38,14 +37,14 @@ internal sealed class ReusableBuffer<T>(bool uninitialized = false)
         _recentNeed = Math.Max(_recentNeed, length);
         if (Array.Length < length)
         {
-            Array = New(Math.Max(length, (int)Math.Min(int.MaxValue, Array.Length * 3L / 2)));
+            Array = new T[Math.Max(length, (int)Math.Min(int.MaxValue, Array.Length * 3L / 2))];
             reallocated = true;
         }
         if (++_calls >= Window)
         {
             if (Array.Length > ShrinkFloor && Array.Length > (long)ShrinkFactor * _recentNeed)
             {
-                Array = New(_recentNeed);
+                Array = new T[_recentNeed];
                 reallocated = true;
             }
             _calls = 0;
@@ -56,11 +55,6 @@ internal sealed class ReusableBuffer<T>(bool uninitialized = false)
 
     /// <inheritdoc cref="Get(int, out bool)"/>
     public T[] Get(int length) => Get(length, out _);
-
-    // Uninitialized: whatever the memory held (the collector does not clear it), for an owner that
-    // reads only what it wrote; pages it never writes are then never touched, where clearing a
-    // large array the collector had used before touches every one of them.
-    private T[] New(int length) => uninitialized ? GC.AllocateUninitializedArray<T>(length) : new T[length];
 
     public long Bytes => (long)Array.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 }
@@ -124,7 +118,7 @@ internal sealed class StepWorkspace : IDisposable, IHeldPositions
     // The staged arrays a re-layout copies from, per layer; rows moving to a later row, set aside.
     private float[][] _oldKeys = [];
     private float[][] _oldValues = [];
-    private readonly ReusableBuffer<float> _moving = new(uninitialized: true);
+    private readonly ReusableBuffer<float> _moving = new();
 
     // Workspaces of the further calls a batch larger than the model's fixed row count is split into.
     private List<StepWorkspace>? _parts;
@@ -180,10 +174,10 @@ internal sealed class StepWorkspace : IDisposable, IHeldPositions
         }
     }
 
-    private static ReusableBuffer<float>[] Layers(int layers, bool uninitialized = false)
+    private static ReusableBuffer<float>[] Layers(int layers)
     {
         var buffers = new ReusableBuffer<float>[layers];
-        for (int l = 0; l < layers; l++) buffers[l] = new ReusableBuffer<float>(uninitialized);
+        for (int l = 0; l < layers; l++) buffers[l] = new ReusableBuffer<float>();
         return buffers;
     }
 
@@ -218,9 +212,8 @@ internal sealed class StepWorkspace : IDisposable, IHeldPositions
         if (size > int.MaxValue) throw new InvalidOperationException("staged past exceeds 2^31 floats; lower the batch size");
         if (_keys.Length != c.Layers)
         {
-            // A kernel that reads only each row's length needs no cleared memory.
-            _keys = Layers(c.Layers, uninitialized: !clearTails);
-            _values = Layers(c.Layers, uninitialized: !clearTails);
+            _keys = Layers(c.Layers);
+            _values = Layers(c.Layers);
         }
         bool moved = false;
         for (int l = 0; l < c.Layers; l++)
@@ -287,8 +280,8 @@ internal sealed class StepWorkspace : IDisposable, IHeldPositions
 
         if (_keys.Length != layers)
         {
-            _keys = Layers(layers, uninitialized: true);
-            _values = Layers(layers, uninitialized: true);
+            _keys = Layers(layers);
+            _values = Layers(layers);
         }
         if (_oldKeys.Length != layers)
         {
@@ -304,8 +297,8 @@ internal sealed class StepWorkspace : IDisposable, IHeldPositions
             if (stride != oldStride)
             {
                 // A new stride moves every row: new arrays, so that the old ones can be read meanwhile.
-                _keys[l] = new ReusableBuffer<float>(uninitialized: true);
-                _values[l] = new ReusableBuffer<float>(uninitialized: true);
+                _keys[l] = new ReusableBuffer<float>();
+                _values[l] = new ReusableBuffer<float>();
             }
             _keys[l].Get((int)size, out bool k);
             _values[l].Get((int)size, out bool v);
