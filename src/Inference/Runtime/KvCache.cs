@@ -8,7 +8,9 @@ namespace Pipeline.Inference.Runtime;
 /// handed on by message; growth doubles up to its maximum capacity: the positions its request
 /// reserved from the host's KV budget (at most the model's context length), so the bytes it holds
 /// never exceed its reservation. The pipeline makes each cache at its reservation (it never grows);
-/// growth serves callers that start smaller.
+/// growth serves callers that start smaller. While a sequence decodes, a holder may keep some or all
+/// of its positions (a resident pool, a decode workspace's staged past: <see cref="IHeldPositions"/>),
+/// and they come back before anything reads them.
 /// </summary>
 internal sealed class KvCache : IDisposable
 {

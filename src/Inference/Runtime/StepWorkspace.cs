@@ -64,7 +64,9 @@ internal sealed class ReusableBuffer<T>
 /// ever touched by two threads). It keeps the batch's past keys and values laid out as the model
 /// wants them, [rows, kv_heads, past, head_dim], and remembers which cache fills each row and up
 /// to where, so a step copies only what changed: a row whose sequence stayed in place gets its new
-/// positions written, never its whole past again.
+/// positions written, never its whole past again. Decoding on GroupQueryAttention the staged past is
+/// the only copy of its rows' positions (<see cref="StageHeld"/>): each cache counts them as held
+/// here and gets them back when read (<see cref="WriteBack"/>).
 /// </summary>
 /// <remarks>
 /// Memory is bounded by the recent need, not kept at a past peak: every buffer is a
