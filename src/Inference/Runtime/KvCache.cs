@@ -166,6 +166,7 @@ internal sealed class KvCache : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         EnsureCapacity(Length);
+        _written = Math.Max(_written, Length); // before the copy: a write-back that stops half way still counts
         int hd = _config.HeadDim, heads = _config.KvHeads, count = Length - HostLength;
         for (int h = 0; h < heads; h++)
         {
@@ -173,11 +174,7 @@ internal sealed class KvCache : IDisposable
             keys.Slice(h * headPitch, count * hd).CopyTo(_keys[layer].AsSpan(dst));
             values.Slice(h * headPitch, count * hd).CopyTo(_values[layer].AsSpan(dst));
         }
-        if (done)
-        {
-            HostLength = Length;
-            _written = Math.Max(_written, Length);
-        }
+        if (done) HostLength = Length;
     }
 
     /// <summary>The holder could not write its positions back (<paramref name="why"/>): every later read throws instead of seeing stale numbers.</summary>
@@ -208,6 +205,7 @@ internal sealed class KvCache : IDisposable
     {
         Materialize();
         EnsureCapacity(Length + count);
+        _written = Math.Max(_written, Length + count);
         int hd = _config.HeadDim, heads = _config.KvHeads;
         for (int h = 0; h < heads; h++)
         {
@@ -216,11 +214,7 @@ internal sealed class KvCache : IDisposable
             presentKeys.Slice(src, count * hd).CopyTo(_keys[layer].AsSpan(dst));
             presentValues.Slice(src, count * hd).CopyTo(_values[layer].AsSpan(dst));
         }
-        if (lastLayer)
-        {
-            HostLength = Length += count;
-            _written = Math.Max(_written, Length);
-        }
+        if (lastLayer) HostLength = Length += count;
     }
 
     /// <summary>A deep copy with its own memory (for replaying a sequence from the same state).</summary>
